@@ -1,0 +1,146 @@
+"""python -m core: the same engine the pages use, from a terminal.
+
+    python -m core models | datasets | runs
+    python -m core train --model ID --method M --dataset ID [options]
+
+`train` prints the run id on stdout and exits 0 when the run completes; bad
+input exits 2 with one line on stderr and writes nothing; a run that fails
+while training exits 1 (its error and traceback are stored with the run).
+Ctrl-C stops the run cleanly (status `stopped`, exit 130).
+"""
+
+import argparse
+import dataclasses
+import signal
+import sys
+import threading
+
+from core import paths
+from core.catalog import DATASETS, MODELS
+from core.config import ADAPTERS, METHODS, PRESETS, TrainConfig, apply_preset, load_config_file
+from core.errors import WorkbenchError
+
+EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 1, 2, 130
+
+
+def size(value: str) -> float:
+    """A split size: a whole count ('300') or a fraction ('0.2')."""
+    try:
+        number = float(value)
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a number") from None
+    return int(number) if number.is_integer() else number
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.split("\n\n")[0])
+    commands = parser.add_subparsers(dest="command", required=True)
+    commands.add_parser("models", help="list the model catalog")
+    commands.add_parser("datasets", help="list the data set catalog")
+    commands.add_parser("runs", help="list recorded runs")
+    train = commands.add_parser("train", help="train and evaluate one run")
+    train.add_argument("--config", help="a run.yaml with any TrainConfig settings")
+    train.add_argument("--preset", choices=sorted(PRESETS), help="start from a named preset")
+    train.add_argument("--method", choices=METHODS)
+    train.add_argument("--adapter", choices=ADAPTERS)
+    names = {"model": str, "dataset": str, "name": str, "text_column": str, "label_column": str,
+             "epochs": float, "max_steps": int, "lr": float, "batch_size": int,
+             "weight_decay": float, "warmup_steps": int, "max_length": int, "seed": int,
+             "logging_steps": int, "lora_r": int, "lora_alpha": int, "lora_dropout": float,
+             "lora_targets": str, "pooling": str, "probe_c": float,
+             "train_size": size, "eval_size": size, "test_size": size}
+    helps = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
+    for name, kind in names.items():
+        train.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=helps[name])
+    train.add_argument("--trust-remote-code", action="store_true", default=None,
+                       help=helps["trust_remote_code"])
+    return parser
+
+
+def config_from_args(args: argparse.Namespace) -> TrainConfig:
+    """Defaults, then the config file, then the preset, then the flags given."""
+    config = load_config_file(args.config) if args.config else TrainConfig()
+    flags = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TrainConfig)}
+    config = dataclasses.replace(config, **{k: v for k, v in flags.items() if v is not None})
+    return apply_preset(config, args.preset) if args.preset else config
+
+
+def print_catalog(entries, columns) -> None:
+    rows = [[str(getattr(e, c) if getattr(e, c) is not None else "-") for c in columns]
+            for e in entries]
+    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    for row in [columns, *rows]:
+        print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
+
+
+def open_db():
+    from storage.db import connect
+
+    return connect(paths.db_path())
+
+
+def print_runs() -> None:
+    from storage.queries import list_runs
+
+    runs = list_runs(open_db())
+    columns = ["id", "status", "model", "method", "adapter", "dataset", "test_accuracy"]
+    for row in [columns] + [[str(r[c]) if r[c] is not None else "-" for c in columns] for r in runs]:
+        print("  ".join(row))
+
+
+def quiet_libraries() -> None:
+    import warnings
+
+    import transformers
+
+    transformers.logging.set_verbosity_error()
+    transformers.logging.disable_progress_bar()
+    warnings.filterwarnings("ignore", category=FutureWarning)
+    warnings.filterwarnings("ignore", category=UserWarning)
+
+
+def show_progress(row: dict) -> None:
+    fields = [("step", "{:d}"), ("epoch", "{:.2f}"), ("loss", "{:.4f}"), ("learning_rate", "{:.2e}"),
+              ("grad_norm", "{:.3f}"), ("eval_loss", "{:.4f}"), ("eval_accuracy", "{:.4f}")]
+    text = " ".join(f"{name} {fmt.format(row[name])}" for name, fmt in fields
+                    if row.get(name) is not None)
+    print(text, file=sys.stderr, flush=True)
+
+
+def run_train(args: argparse.Namespace) -> int:
+    from core import engine
+    from storage import queries
+
+    stop = threading.Event()
+    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    quiet_libraries()
+    db = open_db()
+    run_id = engine.train(config_from_args(args), db, stop.is_set, on_metrics=show_progress)
+    run = queries.get_run(db, run_id)
+    if run["status"] == "completed":
+        print(f"test accuracy {run['test_accuracy']:.4f}, macro F1 {run['test_f1']:.4f}",
+              file=sys.stderr)
+        print(run_id)
+        return 0
+    if run["status"] == "stopped":
+        print(f"run {run_id} stopped", file=sys.stderr)
+        return EXIT_STOPPED
+    print(f"error: run {run_id} failed: {run['error']}", file=sys.stderr)
+    return EXIT_FAILED
+
+
+def main(argv=None) -> int:
+    args = build_parser().parse_args(argv)
+    if args.command == "models":
+        print_catalog(MODELS.values(), ["id", "kind", "params", "licence", "source", "description"])
+    elif args.command == "datasets":
+        print_catalog(DATASETS.values(), ["id", "task", "size", "source", "description"])
+    elif args.command == "runs":
+        print_runs()
+    else:
+        try:
+            return run_train(args)
+        except WorkbenchError as error:
+            print(f"error: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
+    return 0

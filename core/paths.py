@@ -1,0 +1,36 @@
+"""Where the workbench keeps its state: everything under $WORKBENCH_HOME."""
+
+import os
+import re
+from pathlib import Path
+
+
+def home() -> Path:
+    return Path(os.environ.get("WORKBENCH_HOME", "workbench_data")).resolve()
+
+
+def db_path() -> Path:
+    return home() / "workbench.db"
+
+
+def run_dir(run_id: str) -> Path:
+    return inside_home("runs", safe_name(run_id))
+
+
+def model_cache_dir() -> Path:
+    return inside_home("models")
+
+
+def safe_name(name: str) -> str:
+    """A file name made from user text: no separators, no dot-dot, never empty."""
+    cleaned = re.sub(r"[^A-Za-z0-9._-]+", "_", name).strip("._")
+    return cleaned[:100] or "unnamed"
+
+
+def inside_home(*parts: str) -> Path:
+    """A path below $WORKBENCH_HOME; refuses anything that would escape it."""
+    base = home()
+    path = base.joinpath(*parts).resolve()
+    if not path.is_relative_to(base):
+        raise ValueError(f"path {path} is outside {base}")
+    return path

@@ -1,0 +1,1 @@
+"""SQLite storage of runs, metrics, evaluations, predictions and reviews (sqlite-utils)."""

@@ -1,0 +1,78 @@
+"""Shared fixtures: a fresh database and home per test, tiny in-process models, small data."""
+
+import os
+import random
+
+import pandas as pd
+import pytest
+
+# Tests never reach the hub: an unknown id must fail at once, not after retries.
+os.environ["HF_HUB_OFFLINE"] = "1"
+
+POSITIVE = ["great", "superb", "moving", "brilliant", "fun", "charming"]
+NEGATIVE = ["awful", "dull", "boring", "clumsy", "tedious", "bland"]
+NEUTRAL = ["film", "plot", "actor", "scene", "story", "director", "the", "a", "was", "and"]
+
+
+@pytest.fixture
+def home(tmp_path, monkeypatch):
+    path = tmp_path / "home"
+    monkeypatch.setenv("WORKBENCH_HOME", str(path))
+    return path
+
+
+@pytest.fixture
+def db(home):
+    from core import paths
+    from storage.db import connect
+
+    return connect(paths.db_path())
+
+
+def review(label: str, rng: random.Random) -> str:
+    words = rng.sample(NEUTRAL, 4) + rng.sample(POSITIVE if label == "pos" else NEGATIVE, 2)
+    rng.shuffle(words)
+    return " ".join(words)
+
+
+def sentiment_frame(n: int = 200, seed: int = 0) -> pd.DataFrame:
+    """Reviews whose label is given away by their words: a tiny model learns them fast."""
+    rng = random.Random(seed)
+    labels = ["pos" if i % 2 else "neg" for i in range(n)]
+    return pd.DataFrame({"review": [review(label, rng) for label in labels], "sentiment": labels})
+
+
+@pytest.fixture
+def sentiment_csv(tmp_path):
+    path = tmp_path / "reviews.csv"
+    sentiment_frame().to_csv(path, index=False)
+    return path
+
+
+@pytest.fixture(scope="session")
+def tiny_encoder(tmp_path_factory):
+    """A 2-layer BERT with a word-level vocabulary, saved as a local model folder."""
+    from transformers import BertConfig, BertModel, BertTokenizer
+
+    path = tmp_path_factory.mktemp("tiny-bert")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POSITIVE, *NEGATIVE, *NEUTRAL]
+    tokenizer = BertTokenizer(vocab={word: i for i, word in enumerate(vocab)})
+    config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+    import torch
+
+    torch.manual_seed(0)
+    BertModel(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)
+
+
+@pytest.fixture
+def tiny_config(tiny_encoder, sentiment_csv):
+    """Settings under which the tiny model learns the synthetic reviews in seconds."""
+    from core.config import TrainConfig
+
+    return TrainConfig(model=tiny_encoder, dataset=str(sentiment_csv), text_column="review",
+                       label_column="sentiment", train_size=120, eval_size=40, test_size=40,
+                       epochs=3, lr=5e-3, batch_size=8, warmup_steps=0, logging_steps=5,
+                       max_length=16, seed=0)
