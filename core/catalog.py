@@ -71,7 +71,7 @@ DATASETS = {
                     label_names=("rotten", "fresh"), size=12_808),
         DatasetSpec("aclsum", "summarisation", "bundled",
                     "ACL papers: abstract -> challenge / approach / outcome summary (aclsum)",
-                    size=247),
+                    size=250),
         DatasetSpec("imdb", "classification", "hub", "IMDB movie reviews (S1, S2)",
                     hub_name="imdb", columns={"text": "text", "label": "label"},
                     label_names=("neg", "pos"), size=50_000),

@@ -45,7 +45,9 @@ def _bundled_location(spec: ModelSpec) -> str:
 def _load_config(model_id: str, trust_remote_code: bool):
     from transformers import AutoConfig
 
-    is_local = Path(model_id).exists()
+    folder = Path(model_id)
+    if folder.exists() and not (folder / "config.json").is_file():
+        raise WorkbenchError(f"model '{model_id}' is a folder without a transformers config.json")
     try:
         return AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code)
     except ValueError as error:
@@ -55,10 +57,9 @@ def _load_config(model_id: str, trust_remote_code: bool):
         raise WorkbenchError(f"model '{model_id}' has a config transformers cannot read: "
                              f"{str(error).splitlines()[0]}") from None
     except OSError:
-        where = ("is a folder without a transformers config.json" if is_local else
-                 "is not in the catalog, not a local folder, and the Hugging Face hub could not "
-                 "provide it (offline, gated, or no such model)")
-        raise WorkbenchError(f"model '{model_id}' {where}") from None
+        raise WorkbenchError(f"model '{model_id}' is not in the catalog, not a local folder, and "
+                             "the Hugging Face hub could not provide it (offline, gated, or no "
+                             "such model)") from None
 
 
 def local_dir(source: ModelSource) -> str:

@@ -1,0 +1,56 @@
+"""The catalog, and resolving what a user types into a loadable model."""
+
+import json
+import time
+
+import pytest
+
+from core import paths
+from core.catalog import DATASETS, MODELS
+from core.errors import WorkbenchError
+from core.models import local_dir, resolve_model
+
+
+def test_catalog_has_the_bundled_and_preset_entries():
+    assert {"minilm-l6", "smollm2-135m", "distilbert-base-uncased", "bert-base-uncased",
+            "pythia-70m", "mistral-7b-instruct", "gemma-2b", "llama-3-8b"} <= set(MODELS)
+    assert {"rt-reviews", "aclsum", "imdb", "glue/sst2", "rotten_tomatoes",
+            "meta-review"} <= set(DATASETS)
+    assert all(m.kind in ("encoder", "causal") and m.params for m in MODELS.values())
+
+
+def test_bundled_encoder_resolves_to_its_package_folder():
+    source = resolve_model("minilm-l6")
+    assert source.kind == "encoder"
+    config = json.loads((__import__("pathlib").Path(source.location) / "config.json").read_text())
+    assert config["num_hidden_layers"] == 6
+
+
+def test_local_folder_is_resolved_with_its_kind(tiny_encoder):
+    source = resolve_model(tiny_encoder)
+    assert (source.kind, source.location) == ("encoder", tiny_encoder)
+
+
+def test_unknown_hub_id_offline_is_a_clear_error():
+    with pytest.raises(WorkbenchError, match="not in the catalog, not a local folder"):
+        resolve_model("nobody/no-such-model")
+
+
+def test_folder_without_a_config_is_named(tmp_path):
+    with pytest.raises(WorkbenchError, match="folder without a transformers config"):
+        resolve_model(str(tmp_path))
+
+
+def test_gguf_model_is_converted_once_to_a_safetensors_cache(home):
+    source = resolve_model("smollm2-135m")
+    assert source.kind == "causal"
+    folder = local_dir(source)
+    cache = paths.model_cache_dir() / "smollm2-135m"
+    assert folder == str(cache)
+    assert (cache / "model.safetensors").stat().st_size > 400e6  # dequantised to float32
+    config = json.loads((cache / "config.json").read_text())
+    assert config["model_type"] == "llama" and "quantization_config" not in config
+
+    started = time.perf_counter()
+    assert local_dir(source) == folder
+    assert time.perf_counter() - started < 1.0  # the second time is a lookup, not a conversion

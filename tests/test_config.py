@@ -1,0 +1,61 @@
+"""TrainConfig: method presets, named presets, validation, config files."""
+
+import dataclasses
+
+import pytest
+
+from core.config import PRESETS, TrainConfig, apply_preset, load_config_file, resolve
+from core.errors import WorkbenchError
+
+
+def test_loop_defaults_reproduce_s1():
+    config = resolve(TrainConfig(method="loop"))
+    assert (config.lr, config.weight_decay, config.warmup_steps) == (5e-5, 0.01, 500)
+
+
+def test_trainer_defaults_reproduce_s2():
+    config = resolve(TrainConfig(method="trainer"))
+    assert (config.lr, config.batch_size, config.epochs, config.weight_decay) == (2e-5, 16, 2, 0.01)
+
+
+def test_values_given_win_over_the_method_preset():
+    assert resolve(TrainConfig(method="loop", lr=1e-3)).lr == 1e-3
+
+
+def test_named_preset_keeps_what_the_user_changed():
+    config = apply_preset(TrainConfig(seed=7, model="bert-base-uncased"), "quick-cpu")
+    assert (config.seed, config.model, config.train_size) == (7, "bert-base-uncased", 1000)
+    assert config.method == PRESETS["quick-cpu"]["method"]
+
+
+@pytest.mark.parametrize("change, message", [
+    ({"lr": 0.0}, "learning rate must be above 0"),
+    ({"lr": -1e-5}, "learning rate must be above 0"),
+    ({"batch_size": 0}, "batch size must be at least 1"),
+    ({"epochs": 0}, "epochs must be above 0"),
+    ({"max_steps": 0}, "max steps must be at least 1"),
+    ({"max_length": 2}, "max length must be at least 8"),
+    ({"train_size": -5}, "train size cannot be negative"),
+    ({"test_size": 2.5}, "whole count or a fraction"),
+    ({"method": "magic"}, "unknown method 'magic'"),
+    ({"adapter": "qlora"}, "qlora is for causal language models"),
+    ({"method": "probe", "adapter": "lora"}, "the probe trains no network weights"),
+    ({"lora_dropout": 1.0}, "LoRA dropout must be in"),
+])
+def test_impossible_settings_are_refused(change, message):
+    with pytest.raises(WorkbenchError, match=message):
+        resolve(dataclasses.replace(TrainConfig(), **change))
+
+
+def test_config_file_round_trip(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("method: loop\nlr: 0.001\ntrain_size: 300\n")
+    config = load_config_file(path)
+    assert (config.method, config.lr, config.train_size) == ("loop", 0.001, 300)
+
+
+def test_config_file_with_an_unknown_setting_is_refused(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("method: loop\nlearning_rate: 0.001\n")
+    with pytest.raises(WorkbenchError, match="unknown setting.*learning_rate"):
+        load_config_file(path)

@@ -1,0 +1,108 @@
+"""The database: schema through migrations, WAL, run lifecycle, evaluations, deletion."""
+
+import threading
+
+import pytest
+
+from storage import queries
+from storage.db import connect
+
+
+def config(**extra):
+    return {"model": "minilm-l6", "method": "trainer", "adapter": "none", "dataset": "rt-reviews",
+            **extra}
+
+
+def test_fresh_database_has_the_design_tables_in_wal_mode(tmp_path):
+    db = connect(tmp_path / "w.db")
+    assert {"runs", "metrics", "evaluations", "predictions", "reviews",
+            "layer_changes"} <= set(db.table_names())
+    assert db.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    assert db.execute("PRAGMA busy_timeout").fetchone()[0] >= 5000
+
+
+def test_reopening_keeps_data_and_applies_no_migration_twice(tmp_path):
+    run_id = queries.create_run(connect(tmp_path / "w.db"), config())
+    db = connect(tmp_path / "w.db")
+    assert queries.get_run(db, run_id)["status"] == "queued"
+    applied = list(db.query("select name from _sqlite_migrations"))
+    assert len(applied) == len({r["name"] for r in applied})
+
+
+def test_run_lifecycle(db):
+    run_id = queries.create_run(db, config(name="first"))
+    queries.mark_running(db, run_id, "/out")
+    queries.log_metrics(db, run_id, {"step": 1, "loss": 0.7})
+    queries.finish_run(db, run_id, "completed", test_accuracy=0.9)
+    run = queries.get_run(db, run_id)
+    assert (run["name"], run["status"], run["test_accuracy"]) == ("first", "completed", 0.9)
+    assert run["started_at"] <= run["finished_at"]
+    with pytest.raises(ValueError):
+        queries.finish_run(db, run_id, "running")
+
+
+def test_runs_left_running_are_marked_interrupted(db):
+    running = queries.create_run(db, config())
+    queries.mark_running(db, running, "/out")
+    done = queries.create_run(db, config())
+    queries.finish_run(db, done, "completed")
+    assert queries.mark_interrupted(db) == [running]
+    assert queries.get_run(db, running)["status"] == "interrupted"
+    assert queries.get_run(db, done)["status"] == "completed"
+
+
+def test_evaluation_and_predictions_are_stored_together(db):
+    run_id = queries.create_run(db, config())
+    evaluation_id = queries.add_evaluation(
+        db, {"run_id": run_id, "mode": "fine-tuned", "n": 2, "accuracy": 0.5,
+             "per_class": {"a": {"accuracy": 1.0}}},
+        [{"idx": 0, "input": "x", "reference": "a", "prediction": "a", "score": 0.9},
+         {"idx": 1, "input": "y", "reference": "b", "prediction": "a", "score": 0.6}])
+    [evaluation] = queries.run_evaluations(db, run_id)
+    assert evaluation["per_class"] == '{"a": {"accuracy": 1.0}}'
+    assert [p["input"] for p in queries.evaluation_predictions(db, evaluation_id)] == ["x", "y"]
+
+
+def test_delete_run_removes_every_row_that_hangs_off_it(db):
+    run_id = queries.create_run(db, config())
+    queries.log_metrics(db, run_id, {"step": 1, "loss": 0.7})
+    queries.save_layer_changes(db, run_id, [{"layer": "l0", "relative_change": 0.1, "params": 4}])
+    evaluation_id = queries.add_evaluation(db, {"run_id": run_id, "mode": "fine-tuned"},
+                                           [{"idx": 0, "input": "x"}])
+    prediction_id = queries.evaluation_predictions(db, evaluation_id)[0]["id"]
+    db["reviews"].insert({"prediction_id": prediction_id, "reviewer": "ann"})
+    keep = queries.create_run(db, config())
+    queries.log_metrics(db, keep, {"step": 1, "loss": 0.5})
+
+    queries.delete_run(db, run_id)
+
+    for table in ("metrics", "evaluations", "predictions", "reviews", "layer_changes"):
+        rows = db[table].count
+        assert rows == (1 if table == "metrics" else 0), table
+    assert [r["id"] for r in queries.list_runs(db)] == [keep]
+
+
+def test_a_writer_thread_and_a_reader_do_not_lock_each_other(tmp_path):
+    path = tmp_path / "w.db"
+    run_id = queries.create_run(connect(path), config())
+    errors = []
+
+    def write():
+        db = connect(path)  # connections are per thread
+        try:
+            for step in range(300):
+                queries.log_metrics(db, run_id, {"step": step, "loss": 1.0 / (step + 1)})
+        except Exception as error:  # noqa: BLE001 - any failure is the finding
+            errors.append(error)
+
+    writer = threading.Thread(target=write)
+    writer.start()
+    reader = connect(path)
+    reads = 0
+    while writer.is_alive():
+        queries.run_metrics(reader, run_id)
+        reads += 1
+    writer.join()
+    assert errors == []
+    assert len(queries.run_metrics(reader, run_id)) == 300
+    assert reads > 0
