@@ -6,6 +6,7 @@ user says otherwise.
 """
 
 import dataclasses
+import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -142,6 +143,14 @@ def validate_numbers(config: TrainConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise WorkbenchError(message)
+
+
+def planned_steps(config: TrainConfig, train_examples: int) -> int:
+    """Optimiser steps the run will take (solver iterations, at most, for the probe)."""
+    if config.method == "probe":
+        return config.probe_max_iter
+    batches_per_epoch = math.ceil(train_examples / config.batch_size)
+    return config.max_steps or math.ceil(config.epochs * batches_per_epoch)
 
 
 def load_config_file(path: str | Path) -> TrainConfig:

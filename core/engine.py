@@ -17,7 +17,7 @@ import numpy as np
 import pandas as pd
 
 from core import paths
-from core.config import TrainConfig, resolve
+from core.config import TrainConfig, planned_steps, resolve
 from core.data import Table, load_table, split_table
 from core.errors import WorkbenchError
 from core.hooks import Hooks, never
@@ -82,7 +82,8 @@ def execute(db, run_id: str, prepared: Prepared, should_stop: Callable[[], bool]
             on_metrics: Callable[[dict], None] | None = None) -> str:
     """Train and evaluate; returns the final status, which is also stored."""
     out_dir = paths.run_dir(run_id)
-    queries.mark_running(db, run_id, str(out_dir))
+    planned = planned_steps(prepared.config, len(prepared.splits["train"]))
+    queries.mark_running(db, run_id, str(out_dir), planned)
     log = _RunLog(db, run_id, on_metrics)
     try:
         outcome = fit_and_evaluate(prepared, Hooks(log=log, should_stop=should_stop), out_dir)

@@ -37,8 +37,9 @@ def create_run(db: Database, config: dict, status: str = "queued") -> str:
     return run_id
 
 
-def mark_running(db: Database, run_id: str, output_dir: str) -> None:
-    db["runs"].update(run_id, {"status": "running", "started_at": now(), "output_dir": output_dir})
+def mark_running(db: Database, run_id: str, output_dir: str, total_steps: int | None = None) -> None:
+    db["runs"].update(run_id, {"status": "running", "started_at": now(), "output_dir": output_dir,
+                               "total_steps": total_steps})
 
 
 def finish_run(db: Database, run_id: str, status: str, error: str | None = None,

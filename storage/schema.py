@@ -116,3 +116,9 @@ def create_core_tables(db):
         pk=("run_id", "layer"),
         foreign_keys=[("run_id", "runs", "id")],
     )
+
+
+@migrations()
+def add_planned_steps(db):
+    # How many steps the run will take, so pages can draw progress and an ETA.
+    db["runs"].add_column("total_steps", int)

@@ -5,11 +5,10 @@ a metrics row every `logging_steps` and a validation pass after each epoch.
 Returns True when it ran to the end, False when it was asked to stop.
 """
 
-import math
-
 import torch
 from transformers import get_linear_schedule_with_warmup
 
+from core.config import planned_steps
 from core.encoder import make_loader, model_device, predict
 from core.hooks import Hooks, Throughput
 from core.metrics import classification_metrics
@@ -24,15 +23,11 @@ def decay_groups(model, weight_decay: float) -> list[dict]:
     ]
 
 
-def total_steps(config, batches_per_epoch: int) -> int:
-    return config.max_steps or math.ceil(config.epochs * batches_per_epoch)
-
-
 def train_loop(model, tokenizer, train_set, eval_set, label_names, config, hooks: Hooks) -> bool:
     torch.manual_seed(config.seed)
     loader = make_loader(train_set, tokenizer, config.batch_size, shuffle=True, seed=config.seed)
     eval_loader = make_loader(eval_set, tokenizer, config.batch_size) if len(eval_set) else None
-    steps = total_steps(config, len(loader))
+    steps = planned_steps(config, len(train_set))
     optimizer = torch.optim.AdamW(decay_groups(model, config.weight_decay), lr=config.lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, steps)
     device = model_device(model)

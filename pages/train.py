@@ -1,0 +1,33 @@
+"""Train: pick a model, a method and data; launch a run and watch it learn."""
+
+import streamlit as st
+
+from core.errors import WorkbenchError
+from ui.live import jobs, watch
+from ui.train_form import config_form, estimate_panel
+
+st.title("Train")
+manager = jobs()
+run_id = st.query_params.get("run")
+if run_id:
+    if st.button("New run"):
+        del st.query_params["run"]
+        st.rerun()
+    watch(run_id)
+    st.stop()
+
+config = config_form()
+if config is None or not estimate_panel(config):
+    st.stop()
+active = manager.active()
+if active:
+    st.info(f"Run {active} is training; one run trains at a time. "
+            f"[Watch it](?run={active}) or stop it there.")
+if st.button("Launch", type="primary", disabled=active is not None):
+    try:
+        run_id = manager.start(config)
+    except WorkbenchError as error:
+        st.error(str(error))
+        st.stop()
+    st.query_params["run"] = run_id
+    st.rerun()

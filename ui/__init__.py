@@ -1,0 +1,1 @@
+"""Small helpers shared by the pages: database access per script run, charts, the run view."""

@@ -1,0 +1,33 @@
+"""Plotly figures built from plain rows of the database; no streamlit here."""
+
+import pandas as pd
+import plotly.express as px
+import plotly.graph_objects as go
+
+
+def curve_figure(metrics: list[dict], columns: dict[str, str], title: str) -> go.Figure:
+    """Lines of the given metric columns against the step; missing points are skipped."""
+    frame = pd.DataFrame(metrics)
+    figure = go.Figure()
+    for column, label in columns.items():
+        if column in frame and frame[column].notna().any():
+            points = frame[frame[column].notna()]
+            figure.add_scatter(x=points["step"], y=points[column], mode="lines+markers", name=label)
+    figure.update_layout(title=title, xaxis_title="step", height=300,
+                         margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
+    return figure
+
+
+def confusion_figure(matrix: list[list[int]], labels: list[str]) -> go.Figure:
+    figure = px.imshow(matrix, x=labels, y=labels, text_auto=True, color_continuous_scale="Blues",
+                       labels=dict(x="predicted", y="reference", color="examples"))
+    figure.update_layout(title="Confusion matrix (test)", height=320, margin=dict(l=10, r=10, t=40, b=10))
+    return figure
+
+
+def layer_change_figure(changes: list[dict]) -> go.Figure:
+    frame = pd.DataFrame(changes)
+    figure = px.bar(frame, x="layer", y="relative_change",
+                    labels={"relative_change": "||W after - W before|| / ||W before||"})
+    figure.update_layout(title="How far each layer moved", height=320, margin=dict(l=10, r=10, t=40, b=10))
+    return figure

@@ -1,0 +1,79 @@
+"""A run being watched: progress, live charts and Stop, refreshed from SQLite by a fragment.
+
+The fragment polls only while the run is queued or running; when it sees the
+run end it reruns the whole page once, which redraws it without `run_every`,
+so a finished run costs nothing to keep open.
+"""
+
+from pathlib import Path
+
+import streamlit as st
+
+from core import paths
+from core.jobs import JobManager
+from storage import queries
+from ui.common import open_db
+from ui.run_view import render_curves, render_run
+
+LIVE = ("queued", "running")
+POLL_SECONDS = 1.5
+
+
+@st.cache_resource
+def job_manager(db_path: str) -> JobManager:
+    """The one job manager of this server process (per database file)."""
+    return JobManager(Path(db_path))
+
+
+def jobs() -> JobManager:
+    return job_manager(str(paths.db_path()))
+
+
+def progress_line(run: dict, metrics: list[dict]) -> tuple[float, str]:
+    """Fraction done and a line: step, epoch, samples per second, time left."""
+    rows = [m for m in metrics if m["loss"] is not None]
+    if not rows:
+        return 0.0, "Loading the model and the data…"
+    last, total = rows[-1], run["total_steps"] or rows[-1]["step"]
+    done = min(last["step"] / total, 1.0)
+    parts = [f"step {last['step']:,} / {total:,}"]
+    if last["epoch"] is not None:
+        parts.append(f"epoch {last['epoch']:.2f}")
+    if last["throughput"]:
+        parts.append(f"{last['throughput']:.1f} samples/s")
+    if last["time"] and 0 < done < 1:
+        parts.append(f"about {format_seconds(last['time'] * (1 - done) / done)} left")
+    return done, " · ".join(parts)
+
+
+def format_seconds(seconds: float) -> str:
+    minutes, seconds = divmod(int(seconds), 60)
+    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
+
+
+def watch(run_id: str) -> None:
+    db = open_db()
+    run = queries.get_run(db, run_id)
+    if run is None or run["status"] not in LIVE:
+        render_run(db, run_id)
+        return
+    live_panel(run_id)
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def live_panel(run_id: str) -> None:
+    db = open_db()
+    run = queries.get_run(db, run_id)
+    if run["status"] not in LIVE:
+        st.rerun()  # ended while we watched: redraw the page without polling
+    metrics = queries.run_metrics(db, run_id)
+    st.subheader(f"🏃 {run['name']}")
+    st.caption(f"{run['id']} · {run['method']} · {run['model']} · {run['dataset']} · **{run['status']}**")
+    done, line = progress_line(run, metrics)
+    st.progress(done, text=line)
+    if st.button("Stop", key=f"stop-{run_id}", type="primary"):
+        if jobs().stop(run_id):
+            st.toast("Stopping after the current step…")
+        else:
+            st.warning("This run is not training in this server, so it cannot be stopped here.")
+    render_curves(metrics)

@@ -1,0 +1,207 @@
+"""The Train page's form: widgets in, a TrainConfig out (the engine never sees a widget)."""
+
+import dataclasses
+
+import pandas as pd
+import streamlit as st
+
+from core import paths
+from core.catalog import DATASETS, MODELS
+from core.config import METHODS, PRESETS, TrainConfig, apply_preset, resolve
+from core.data import MAX_UPLOAD_BYTES, load_table, parse_upload
+from core.errors import WorkbenchError
+
+HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
+OTHER_MODEL = "Other: a hub id or a local folder"
+UPLOAD = "Upload a CSV / JSONL file"
+PRESET_TITLES = {"quick-cpu": "Quick CPU run (a minute or two)", "s1-loop": "S1: custom PyTorch loop",
+                 "s2-trainer": "S2: HF Trainer", "s3-probe": "S3: frozen features + logistic regression"}
+
+
+def config_form() -> TrainConfig | None:
+    """Render the form; the config it describes, or None while the data is not usable."""
+    preset = st.selectbox("Preset", list(PRESETS), format_func=PRESET_TITLES.get,
+                          help="A starting point; change anything below.")
+    base = apply_preset(TrainConfig(), preset)
+    key = lambda name: f"{name}-{preset}"  # noqa: E731 - a new preset resets the widgets
+    left, right = st.columns(2)
+    with left:
+        model = model_picker(base.model, key)
+        method = st.selectbox("Method", METHODS, index=METHODS.index(base.method),
+                              help=HELP["method"], key=key("method"))
+        adapter = st.radio("Adapter", ["none", "lora"], horizontal=True, help=HELP["adapter"],
+                           disabled=method == "probe", key=key("adapter"))
+    with right:
+        data = data_picker(key)
+    if data is None:
+        return None
+    values = dict(model=model, method=method, adapter="none" if method == "probe" else adapter,
+                  **data, **split_inputs(base, key), **hyper_parameters(base, method, key))
+    if adapter == "lora" and method != "probe":
+        values.update(lora_inputs(base, key))
+    values["trust_remote_code"] = st.checkbox(
+        "Trust remote code", help=HELP["trust_remote_code"], key=key("trust"))
+    if values["trust_remote_code"]:
+        st.warning("The model's own Python code will run on this machine with your rights.")
+    return dataclasses.replace(base, **values)
+
+
+def model_picker(default: str, key) -> str:
+    options = [*MODELS, OTHER_MODEL]
+    choice = st.selectbox("Model", options, index=options.index(default), key=key("model"),
+                          format_func=lambda m: m if m == OTHER_MODEL else
+                          f"{m} ({MODELS[m].kind}, {MODELS[m].params / 1e6:,.0f} M, {MODELS[m].source})")
+    if choice == OTHER_MODEL:
+        return st.text_input("Hub id or local folder", key=key("model-id")).strip()
+    return choice
+
+
+def data_picker(key) -> dict | None:
+    """The dataset fields of the config, with a preview; None until the data is usable."""
+    labelled = [d for d, spec in DATASETS.items() if spec.task == "classification"]
+    choice = st.selectbox("Data set", [*labelled, UPLOAD], key=key("dataset"),
+                          format_func=lambda d: d if d == UPLOAD else f"{d}: {DATASETS[d].description}")
+    if choice != UPLOAD:
+        preview(choice, {})
+        return {"dataset": choice}
+    upload = st.file_uploader(UPLOAD, type=["csv", "jsonl", "json"], key=key("upload"),
+                              max_upload_size=MAX_UPLOAD_BYTES // 2**20)
+    if upload is None:
+        st.info("Choose a file with a text column and a label column.")
+        return None
+    raw = upload.getvalue()
+    try:
+        frame = parse_upload(raw, upload.name)
+    except WorkbenchError as error:
+        st.error(str(error))
+        return None
+    path = paths.inside_home("uploads", paths.safe_name(upload.name))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_bytes(raw)
+    columns = list(frame.columns)
+    text = st.selectbox("Text column", columns, index=guess(columns, "text", 0), key=key("text-col"))
+    label = st.selectbox("Label column", columns, index=guess(columns, "label", 1),
+                         key=key("label-col"))
+    if not preview(str(path), {"text": text, "label": label}):
+        return None
+    return {"dataset": str(path), "text_column": text, "label_column": label}
+
+
+def guess(columns: list, wanted: str, fallback: int) -> int:
+    """Index of the column named like `wanted`, else the fallback position."""
+    names = [str(c).lower() for c in columns]
+    return names.index(wanted) if wanted in names else min(fallback, len(columns) - 1)
+
+
+@st.cache_data(show_spinner="Reading the data…", max_entries=8)
+def _load(dataset: str, columns: tuple) -> tuple[pd.DataFrame, list[str]]:
+    table = load_table(dataset, dict(columns))
+    return table.frame, table.label_names
+
+
+def preview(dataset: str, columns: dict) -> bool:
+    """First rows and class balance; shows the error and returns False if the data is unusable."""
+    try:
+        frame, names = _load(dataset, tuple(sorted(columns.items())))
+    except WorkbenchError as error:
+        st.error(str(error))
+        return False
+    counts = frame["label"].value_counts().reindex(names, fill_value=0)
+    st.caption(f"{len(frame):,} labelled examples · {len(names)} classes")
+    st.bar_chart(counts, height=140, horizontal=True)
+    with st.expander("First rows"):
+        st.dataframe(frame.head(8), hide_index=True)
+    return True
+
+
+def split_inputs(base: TrainConfig, key) -> dict:
+    st.markdown("**Splits**: a count, or a fraction below 1. Train 0 = all that is left.")
+    cols = st.columns(3)
+    fields = [("train_size", "Train", 0), ("eval_size", "Validation", 0.1), ("test_size", "Test", 0.2)]
+    values = {}
+    for col, (name, label, fallback) in zip(cols, fields):
+        given = getattr(base, name)
+        value = col.number_input(label, min_value=0.0, value=float(fallback if given is None else given),
+                                 format="%g", help=HELP[name], key=key(name))
+        values[name] = None if (name == "train_size" and value == 0) else value
+    return values
+
+
+def hyper_parameters(base: TrainConfig, method: str, key) -> dict:
+    st.markdown("**Training**")
+    values = {}
+    cols = st.columns(4)
+    if method != "probe":
+        values["epochs"] = cols[0].number_input("Epochs", 0.1, 100.0, float(base.epochs or 1),
+                                                help=HELP["epochs"], key=key("epochs"))
+        steps = cols[1].number_input("Max steps (0 = by epochs)", 0, 1_000_000,
+                                     int(base.max_steps or 0), help=HELP["max_steps"], key=key("steps"))
+        values["max_steps"] = steps or None
+        values["lr"] = cols[2].number_input("Learning rate", 1e-7, 1.0, float(base.lr or 2e-5),
+                                            format="%.1e", help=HELP["lr"], key=key("lr"))
+        values["weight_decay"] = cols[3].number_input("Weight decay", 0.0, 1.0,
+                                                      float(base.weight_decay or 0.0),
+                                                      help=HELP["weight_decay"], key=key("wd"))
+        values["warmup_steps"] = cols[0].number_input("Warm-up steps", 0, 100_000,
+                                                      int(base.warmup_steps or 0),
+                                                      help=HELP["warmup_steps"], key=key("warmup"))
+    else:
+        values["pooling"] = cols[0].selectbox("Pooling", ["cls", "mean"], help=HELP["pooling"],
+                                              key=key("pooling"))
+        values["probe_c"] = cols[2].number_input("C", 1e-4, 1e4, base.probe_c, format="%g",
+                                                 help=HELP["probe_c"], key=key("C"))
+    values["batch_size"] = cols[1].number_input("Batch size", 1, 1024, int(base.batch_size or 16),
+                                                help=HELP["batch_size"], key=key("batch"))
+    values["max_length"] = cols[2].number_input("Max length (tokens)", 8, 8192, base.max_length,
+                                                help=HELP["max_length"], key=key("length"))
+    values["logging_steps"] = cols[3].number_input("Log every N steps", 1, 10_000, base.logging_steps,
+                                                   help=HELP["logging_steps"], key=key("logging"))
+    values["seed"] = cols[0].number_input("Seed", 0, 2**31 - 1, base.seed, help=HELP["seed"],
+                                          key=key("seed"))
+    return values
+
+
+def lora_inputs(base: TrainConfig, key) -> dict:
+    cols = st.columns(4)
+    return {
+        "lora_r": cols[0].number_input("LoRA r", 1, 512, base.lora_r, help=HELP["lora_r"], key=key("r")),
+        "lora_alpha": cols[1].number_input("LoRA alpha", 1, 1024, base.lora_alpha,
+                                           help=HELP["lora_alpha"], key=key("alpha")),
+        "lora_dropout": cols[2].number_input("LoRA dropout", 0.0, 0.9, base.lora_dropout,
+                                             help=HELP["lora_dropout"], key=key("dropout")),
+        "lora_targets": cols[3].text_input("Target modules", base.lora_targets,
+                                           help=HELP["lora_targets"], key=key("targets")),
+    }
+
+
+@st.cache_data(show_spinner="Sizing the model…", max_entries=32)
+def _estimate(config: TrainConfig, num_labels: int):
+    from core.memory import estimate
+    from core.models import resolve_model
+
+    return estimate(resolve_model(config.model, config.trust_remote_code), config, num_labels)
+
+
+def estimate_panel(config: TrainConfig) -> bool:
+    """Trainable parameters and memory before launch; False if the model cannot be used."""
+    try:
+        resolved = resolve(config)
+        columns = {"text": config.text_column, "label": config.label_column}
+        _, names = _load(config.dataset, tuple(sorted((k, v) for k, v in columns.items() if v)))
+        found = _estimate(resolved, len(names))
+    except WorkbenchError as error:
+        st.error(str(error))
+        return False
+    gib = lambda n: f"{n / 2**30:.2f} GiB"  # noqa: E731
+    cols = st.columns(3)
+    cols[0].metric("Trainable parameters", f"{found.trainable_params:,}",
+                   f"{found.trainable_params / found.total_params:.1%} of {found.total_params:,}",
+                   delta_color="off")
+    cols[1].metric("Memory estimate", gib(found.total_bytes),
+                   f"weights {gib(found.weights_bytes)} · optimiser {gib(found.optimizer_bytes)} · "
+                   f"activations {gib(found.activations_bytes)}", delta_color="off")
+    cols[2].metric("Free on " + found.device, gib(found.available_bytes or 0))
+    if not found.fits:
+        st.warning("This run is likely to run out of memory: lower the batch size or the max "
+                   "length, or use a LoRA adapter.")
+    return True
