@@ -19,6 +19,8 @@ if not runs:
     st.stop()
 
 table = pd.DataFrame(runs)[COLUMNS]
+counts = table["status"].value_counts()
+st.caption(f"{len(table)} runs: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
 picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row",
                       key="runs_table")
 rows = picked.selection.rows

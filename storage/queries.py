@@ -2,8 +2,10 @@
 
 import datetime
 import json
+import os
 import uuid
 
+import psutil
 from sqlite_utils import Database
 
 FINISHED_STATUSES = ("completed", "failed", "stopped", "interrupted")
@@ -19,6 +21,21 @@ def new_run_id() -> str:
     return f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 
+def this_process() -> str:
+    """Who owns a run: pid and start time (a pid alone may be reused by a later process)."""
+    return f"{os.getpid()}:{psutil.Process().create_time()}"
+
+
+def owner_alive(owner: str | None) -> bool:
+    if not owner:
+        return False
+    pid, started = owner.split(":", 1)
+    try:
+        return str(psutil.Process(int(pid)).create_time()) == started
+    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
+        return False
+
+
 def create_run(db: Database, config: dict, status: str = "queued") -> str:
     run_id = new_run_id()
     db["runs"].insert(
@@ -32,6 +49,7 @@ def create_run(db: Database, config: dict, status: str = "queued") -> str:
             "status": status,
             "config": json.dumps(config),
             "created_at": now(),
+            "owner": this_process(),
         }
     )
     return run_id
@@ -54,8 +72,9 @@ def finish_run(db: Database, run_id: str, status: str, error: str | None = None,
 
 
 def mark_interrupted(db: Database) -> list[str]:
-    """Runs still `running` or `queued` belong to a process that died: say so."""
-    ids = [r["id"] for r in db.query("select id from runs where status in ('running', 'queued')")]
+    """Runs still `running` or `queued` whose process has died: say so."""
+    rows = db.query("select id, owner from runs where status in ('running', 'queued')")
+    ids = [r["id"] for r in rows if not owner_alive(r["owner"])]
     for run_id in ids:
         finish_run(db, run_id, "interrupted", error="The server stopped while this run was in progress.")
     return ids

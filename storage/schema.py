@@ -122,3 +122,10 @@ def create_core_tables(db):
 def add_planned_steps(db):
     # How many steps the run will take, so pages can draw progress and an ETA.
     db["runs"].add_column("total_steps", int)
+
+
+@migrations()
+def add_run_owner(db):
+    # "pid:start time" of the process that trains the run, so that a server starting
+    # up interrupts only runs whose process is gone (not a CLI run training beside it).
+    db["runs"].add_column("owner", str)

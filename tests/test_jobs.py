@@ -88,9 +88,46 @@ def test_a_crash_fails_the_run_keeps_its_metrics_and_the_next_run_starts(manager
     assert queries.get_run(db, next_run)["status"] == "completed"
 
 
-def test_runs_left_running_by_a_dead_server_are_interrupted_at_start_up(db):
-    orphan = queries.create_run(db, {"model": "m", "method": "loop", "dataset": "d"})
-    queries.mark_running(db, orphan, "/out")
-    manager = JobManager(paths.db_path())
-    assert manager.interrupted == [orphan]
-    assert queries.get_run(db, orphan)["status"] == "interrupted"
+SERVER = """
+import sys, time
+sys.path.insert(0, {root!r})
+from core import paths
+from core.config import TrainConfig
+from core.jobs import JobManager
+config = TrainConfig(**{config!r})
+JobManager(paths.db_path()).start(config)
+time.sleep(600)
+"""
+
+
+def test_a_killed_server_leaves_its_run_interrupted_at_the_next_start(tiny_config, db):
+    import os
+    import signal
+    import subprocess
+    import sys
+    from pathlib import Path
+
+    tests = Path(__file__).parent
+    code = SERVER.format(root=str(tests.parent), config=dataclasses.asdict(long_config(tiny_config)))
+    server = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
+    try:
+        wait_for(lambda: any(queries.run_metrics(db, r["id"]) for r in queries.list_runs(db)), 120)
+    finally:
+        server.send_signal(signal.SIGKILL)
+        server.wait()
+    [run] = queries.list_runs(db)
+    assert run["status"] == "running"  # what a dead server leaves behind
+    written = len(queries.run_metrics(db, run["id"]))
+
+    manager = JobManager(paths.db_path())  # the server starting again
+
+    assert manager.interrupted == [run["id"]]
+    assert queries.get_run(db, run["id"])["status"] == "interrupted"
+    assert len(queries.run_metrics(db, run["id"])) == written  # no row lost
+
+
+def test_a_run_training_in_another_live_process_is_left_alone(db):
+    run_id = queries.create_run(db, {"model": "m", "method": "loop", "dataset": "d"})
+    queries.mark_running(db, run_id, "/out")  # owned by this (live) test process
+    assert JobManager(paths.db_path()).interrupted == []
+    assert queries.get_run(db, run_id)["status"] == "running"

@@ -51,3 +51,49 @@ def test_a_failed_run_shows_its_error(db):
     page.query_params["run"] = run_id
     page.run()
     assert page.error[0].value == "boom"
+
+
+def launch_tiny_run(tiny_encoder, max_steps):
+    from ui.train_form import OTHER_MODEL
+
+    page = AppTest.from_file(str(PAGES / "train.py"), default_timeout=120).run()
+    key = lambda name: f"{name}-quick-cpu"  # noqa: E731 - widget keys carry the preset
+    page.selectbox(key=key("model")).set_value(OTHER_MODEL).run()
+    page.text_input(key=key("model-id")).input(tiny_encoder).run()
+    for name, value in [("train_size", 64), ("eval_size", 16), ("test_size", 32)]:
+        page.number_input(key=key(name)).set_value(value)
+    page.number_input(key=key("steps")).set_value(max_steps)
+    page.number_input(key=key("length")).set_value(16)
+    page.run()
+    assert not page.exception and not page.error, [e.value for e in page.error]
+    assert page.metric[0].label == "Trainable parameters"
+    next(b for b in page.button if b.label == "Launch").click().run()
+    return page
+
+
+def test_train_page_launches_a_run_and_shows_its_results(db, tiny_encoder):
+    from ui.live import jobs
+
+    page = launch_tiny_run(tiny_encoder, max_steps=6)
+    run_id = page.query_params["run"]
+    run_id = run_id[0] if isinstance(run_id, list) else run_id
+    jobs().wait(120)
+    assert queries.get_run(db, run_id)["status"] == "completed"
+    page.run()
+    assert not page.exception
+    assert page.subheader[0].value.startswith(":material/check_circle:")
+    assert any(m.label == "test accuracy" for m in page.metric)
+
+
+def test_train_page_refuses_a_second_launch_while_one_trains(db, tiny_encoder):
+    from ui.live import jobs
+
+    page = launch_tiny_run(tiny_encoder, max_steps=100_000)
+    run_id = jobs().active()
+    assert run_id is not None
+    other = AppTest.from_file(str(PAGES / "train.py"), default_timeout=120).run()
+    assert any(run_id in i.value for i in other.info)
+    assert next(b for b in other.button if b.label == "Launch").disabled
+    jobs().stop(run_id)
+    jobs().wait(60)
+    assert queries.get_run(db, run_id)["status"] == "stopped"

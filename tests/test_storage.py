@@ -41,14 +41,27 @@ def test_run_lifecycle(db):
         queries.finish_run(db, run_id, "running")
 
 
-def test_runs_left_running_are_marked_interrupted(db):
-    running = queries.create_run(db, config())
-    queries.mark_running(db, running, "/out")
+def test_runs_whose_process_died_are_marked_interrupted_and_live_ones_kept(db):
+    orphan = queries.create_run(db, config())
+    queries.mark_running(db, orphan, "/out")
+    db["runs"].update(orphan, {"owner": "999999999:0"})  # a process that no longer exists
+    alive = queries.create_run(db, config())  # owned by this very process
+    queries.mark_running(db, alive, "/out")
     done = queries.create_run(db, config())
     queries.finish_run(db, done, "completed")
-    assert queries.mark_interrupted(db) == [running]
-    assert queries.get_run(db, running)["status"] == "interrupted"
+
+    assert queries.mark_interrupted(db) == [orphan]
+    assert queries.get_run(db, orphan)["status"] == "interrupted"
+    assert queries.get_run(db, alive)["status"] == "running"
     assert queries.get_run(db, done)["status"] == "completed"
+
+
+def test_a_reused_pid_does_not_count_as_the_owner():
+    import os
+
+    assert queries.owner_alive(queries.this_process())
+    assert not queries.owner_alive(f"{os.getpid()}:12345.0")  # same pid, other start time
+    assert not queries.owner_alive(None)
 
 
 def test_evaluation_and_predictions_are_stored_together(db):

@@ -5,14 +5,17 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 
-def curve_figure(metrics: list[dict], columns: dict[str, str], title: str) -> go.Figure:
-    """Lines of the given metric columns against the step; missing points are skipped."""
+def curve_figure(metrics: list[dict], columns: dict[str, str], title: str) -> go.Figure | None:
+    """Lines of the given metric columns against the step; None when none has a point yet."""
     frame = pd.DataFrame(metrics)
+    present = [c for c in columns if c in frame and frame[c].notna().any()]
+    if not present:
+        return None
     figure = go.Figure()
-    for column, label in columns.items():
-        if column in frame and frame[column].notna().any():
-            points = frame[frame[column].notna()]
-            figure.add_scatter(x=points["step"], y=points[column], mode="lines+markers", name=label)
+    for column in present:
+        points = frame[frame[column].notna()]
+        figure.add_scatter(x=points["step"], y=points[column], mode="lines+markers",
+                           name=columns[column])
     figure.update_layout(title=title, xaxis_title="step", height=300,
                          margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
     return figure

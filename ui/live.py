@@ -13,7 +13,7 @@ from core import paths
 from core.jobs import JobManager
 from storage import queries
 from ui.common import open_db
-from ui.run_view import render_curves, render_run
+from ui.run_view import STATUS_ICONS, render_curves, render_run
 
 LIVE = ("queued", "running")
 POLL_SECONDS = 1.5
@@ -67,7 +67,7 @@ def live_panel(run_id: str) -> None:
     if run["status"] not in LIVE:
         st.rerun()  # ended while we watched: redraw the page without polling
     metrics = queries.run_metrics(db, run_id)
-    st.subheader(f"🏃 {run['name']}")
+    st.subheader(f"{STATUS_ICONS[run['status']]} {run['name']}")
     st.caption(f"{run['id']} · {run['method']} · {run['model']} · {run['dataset']} · **{run['status']}**")
     done, line = progress_line(run, metrics)
     st.progress(done, text=line)

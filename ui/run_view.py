@@ -8,8 +8,9 @@ import streamlit as st
 from storage import queries
 from ui import charts
 
-STATUS_ICONS = {"queued": "⏳", "running": "🏃", "completed": "✅", "failed": "❌",
-                "stopped": "⏹️", "interrupted": "⚠️"}
+STATUS_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/directions_run:",
+                "completed": ":material/check_circle:", "failed": ":material/error:",
+                "stopped": ":material/stop_circle:", "interrupted": ":material/warning:"}
 
 
 def render_run(db, run_id: str) -> None:
@@ -35,19 +36,23 @@ def render_run(db, run_id: str) -> None:
         st.json(json.loads(run["config"]))
 
 
+CURVES = [
+    ({"loss": "training loss", "eval_loss": "validation loss"}, "Loss"),
+    ({"learning_rate": "learning rate"}, "Learning rate"),
+    ({"grad_norm": "grad norm"}, "Gradient norm"),
+    ({"eval_accuracy": "validation accuracy", "eval_f1": "validation macro F1"}, "Validation"),
+]
+
+
 def render_curves(metrics: list[dict]) -> None:
     if not metrics:
         st.info("No metrics yet.")
         return
-    left, right = st.columns(2)
-    left.plotly_chart(charts.curve_figure(metrics, {"loss": "training loss",
-                                                    "eval_loss": "validation loss"}, "Loss"))
-    right.plotly_chart(charts.curve_figure(metrics, {"learning_rate": "learning rate"},
-                                           "Learning rate"))
-    left.plotly_chart(charts.curve_figure(metrics, {"grad_norm": "grad norm"}, "Gradient norm"))
-    right.plotly_chart(charts.curve_figure(metrics, {"eval_accuracy": "validation accuracy",
-                                                     "eval_f1": "validation macro F1"},
-                                           "Validation"))
+    figures = [charts.curve_figure(metrics, columns, title) for columns, title in CURVES]
+    figures = [f for f in figures if f is not None]
+    for i, column in enumerate(st.columns(2)):
+        for figure in figures[i::2]:
+            column.plotly_chart(figure)
 
 
 def render_results(db, run_id: str) -> None:

@@ -14,14 +14,15 @@ from core.errors import WorkbenchError
 HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
 OTHER_MODEL = "Other: a hub id or a local folder"
 UPLOAD = "Upload a CSV / JSONL file"
+DEFAULT_PRESET = "quick-cpu"  # a first run on a laptop should take a minute or two, not an hour
 PRESET_TITLES = {"quick-cpu": "Quick CPU run (a minute or two)", "s1-loop": "S1: custom PyTorch loop",
                  "s2-trainer": "S2: HF Trainer", "s3-probe": "S3: frozen features + logistic regression"}
 
 
 def config_form() -> TrainConfig | None:
     """Render the form; the config it describes, or None while the data is not usable."""
-    preset = st.selectbox("Preset", list(PRESETS), format_func=PRESET_TITLES.get,
-                          help="A starting point; change anything below.")
+    preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index(DEFAULT_PRESET),
+                          format_func=PRESET_TITLES.get, help="A starting point; change anything below.")
     base = apply_preset(TrainConfig(), preset)
     key = lambda name: f"{name}-{preset}"  # noqa: E731 - a new preset resets the widgets
     left, right = st.columns(2)
