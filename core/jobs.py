@@ -6,10 +6,11 @@ active) so that a subprocess runner can sit behind it later. The training
 thread never touches the UI: it writes to SQLite through its own connection.
 """
 
+import shutil
 import threading
 from pathlib import Path
 
-from core import engine
+from core import engine, paths
 from core.config import TrainConfig
 from core.errors import WorkbenchError
 from storage import queries
@@ -49,6 +50,14 @@ class JobManager:
                 return False
             self._stop.set()
             return True
+
+    def delete(self, run_id: str) -> None:
+        """Remove a finished run: its rows and its folder under $WORKBENCH_HOME."""
+        with self._lock:
+            if run_id == self._run_id:
+                raise WorkbenchError(f"run {run_id} is training; stop it before deleting it")
+            queries.delete_run(connect(self.db_path), run_id)
+            shutil.rmtree(paths.run_dir(run_id), ignore_errors=True)
 
     def active(self) -> str | None:
         """The id of the run training now, if any."""

@@ -1,30 +1,71 @@
-"""Runs: every recorded run, and one opened in full."""
+"""Runs: every recorded run; open one, compare several, export or delete."""
 
-import pandas as pd
 import streamlit as st
 
+from core.errors import WorkbenchError
 from storage import queries
+from storage.schema import RUN_STATUSES
+from ui import charts
 from ui.common import open_db
-from ui.run_view import render_run
-
-COLUMNS = ["id", "name", "status", "model", "method", "adapter", "dataset", "test_accuracy",
-           "test_f1", "created_at"]
+from ui.live import jobs, watch
+from ui.runs_table import config_diff, metrics_csv, predictions_csv, runs_frame
 
 st.title("Runs")
 db = open_db()
 runs = queries.list_runs(db)
 if not runs:
-    st.info("No runs yet. Start one with `python -m core train --model minilm-l6 "
-            "--method trainer --dataset rt-reviews --preset quick-cpu`.")
+    st.info("No runs yet. Launch one on the Train page, or from a terminal: "
+            "`python -m core train --model minilm-l6 --method trainer --dataset rt-reviews "
+            "--preset quick-cpu`.")
     st.stop()
 
-table = pd.DataFrame(runs)[COLUMNS]
+table = runs_frame(runs)
 counts = table["status"].value_counts()
-st.caption(f"{len(table)} runs: " + ", ".join(f"{n} {status}" for status, n in counts.items()))
-picked = st.dataframe(table, hide_index=True, on_select="rerun", selection_mode="single-row",
-                      key="runs_table")
-rows = picked.selection.rows
-run_id = table.iloc[rows[0]]["id"] if rows else st.query_params.get("run")
-if run_id:
-    st.query_params["run"] = run_id
-    render_run(db, run_id)
+st.caption(f"{len(table)} runs: " + ", ".join(f"{counts[s]} {s}" for s in RUN_STATUSES if s in counts))
+filters = st.columns(4)
+for column, name in zip(filters, ["status", "method", "model", "dataset"]):
+    chosen = column.multiselect(name.capitalize(), sorted(table[name].unique()), key=f"filter-{name}")
+    if chosen:
+        table = table[table[name].isin(chosen)]
+picked = st.dataframe(
+    table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="runs_table",
+    column_config={"test_accuracy": st.column_config.NumberColumn("test accuracy", format="%.3f"),
+                   "test_f1": st.column_config.NumberColumn("test F1", format="%.3f"),
+                   "duration": st.column_config.NumberColumn("duration (s)", format="%d")})
+selected = list(table.iloc[picked.selection.rows]["id"])
+st.caption("Select one run to open it, several to compare them. Click a header to sort.")
+
+if len(selected) > 1:
+    by_id = {r["id"]: r for r in runs}
+    curves = {by_id[i]["name"]: queries.run_metrics(db, i) for i in selected}
+    left, right = st.columns(2)
+    for column, (metric, title) in zip([left, right, left, right], [
+            ("loss", "Training loss"), ("eval_loss", "Validation loss"),
+            ("eval_accuracy", "Validation accuracy"), ("learning_rate", "Learning rate")]):
+        figure = charts.overlay_figure(curves, metric, title)
+        if figure is not None:
+            column.plotly_chart(figure)
+    st.subheader("Settings that differ")
+    st.dataframe(config_diff([by_id[i] for i in selected]).astype(str))
+    st.stop()
+
+run_id = selected[0] if selected else st.query_params.get("run")
+if not run_id:
+    st.stop()
+st.query_params["run"] = run_id
+watch(run_id)
+actions = st.columns(3)
+actions[0].download_button("Metrics (CSV)", metrics_csv(db, run_id), f"{run_id}-metrics.csv",
+                           mime="text/csv")
+actions[1].download_button("Predictions (CSV)", predictions_csv(db, run_id),
+                           f"{run_id}-predictions.csv", mime="text/csv")
+with actions[2].popover("Delete run"):
+    st.write("Deletes the run's metrics, evaluations, predictions, reviews and saved model.")
+    if st.button("Delete for good", type="primary", key=f"delete-{run_id}"):
+        try:
+            jobs().delete(run_id)
+        except WorkbenchError as error:
+            st.error(str(error))
+            st.stop()
+        del st.query_params["run"]
+        st.rerun()

@@ -9,6 +9,13 @@ from storage import queries
 PAGES = Path(__file__).resolve().parents[1] / "pages"
 
 
+def app(page: str, **query) -> AppTest:
+    """A page with the given URL query, before its first run."""
+    test = AppTest.from_file(str(PAGES / page), default_timeout=120)
+    test.query_params.update(query)
+    return test
+
+
 def recorded_run(db, status="completed"):
     run_id = queries.create_run(db, {"model": "minilm-l6", "method": "trainer", "adapter": "none",
                                      "dataset": "rt-reviews", "name": "sample run"})
@@ -30,16 +37,14 @@ def recorded_run(db, status="completed"):
 
 
 def test_runs_page_without_runs_says_how_to_start(db):
-    page = AppTest.from_file(str(PAGES / "runs.py")).run()
+    page = app("runs.py").run()
     assert not page.exception
     assert "No runs yet" in page.info[0].value
 
 
 def test_runs_page_opens_the_run_named_in_the_url(db):
     run_id = recorded_run(db)
-    page = AppTest.from_file(str(PAGES / "runs.py"))
-    page.query_params["run"] = run_id
-    page.run()
+    page = app("runs.py", run=run_id).run()
     assert not page.exception
     assert "sample run" in page.subheader[0].value
     assert [m.value for m in page.metric][:2] == ["0.750", "0.800"]
@@ -47,16 +52,14 @@ def test_runs_page_opens_the_run_named_in_the_url(db):
 
 def test_a_failed_run_shows_its_error(db):
     run_id = recorded_run(db, status="failed")
-    page = AppTest.from_file(str(PAGES / "runs.py"))
-    page.query_params["run"] = run_id
-    page.run()
+    page = app("runs.py", run=run_id).run()
     assert page.error[0].value == "boom"
 
 
 def launch_tiny_run(tiny_encoder, max_steps):
     from ui.train_form import OTHER_MODEL
 
-    page = AppTest.from_file(str(PAGES / "train.py"), default_timeout=120).run()
+    page = app("train.py").run()
     key = lambda name: f"{name}-quick-cpu"  # noqa: E731 - widget keys carry the preset
     page.selectbox(key=key("model")).set_value(OTHER_MODEL).run()
     page.text_input(key=key("model-id")).input(tiny_encoder).run()
@@ -91,9 +94,47 @@ def test_train_page_refuses_a_second_launch_while_one_trains(db, tiny_encoder):
     page = launch_tiny_run(tiny_encoder, max_steps=100_000)
     run_id = jobs().active()
     assert run_id is not None
-    other = AppTest.from_file(str(PAGES / "train.py"), default_timeout=120).run()
+    other = app("train.py").run()
     assert any(run_id in i.value for i in other.info)
     assert next(b for b in other.button if b.label == "Launch").disabled
     jobs().stop(run_id)
     jobs().wait(60)
     assert queries.get_run(db, run_id)["status"] == "stopped"
+
+
+def test_runs_page_filters_by_status(db):
+    recorded_run(db)
+    recorded_run(db, status="failed")
+    page = app("runs.py").run()
+    assert page.caption[0].value == "2 runs: 1 completed, 1 failed"
+    page.multiselect(key="filter-status").set_value(["failed"]).run()
+    assert list(page.dataframe[0].value["status"]) == ["failed"]
+
+
+def test_deleting_a_run_removes_it_from_the_database_and_the_page(db):
+    keep, gone = recorded_run(db), recorded_run(db)
+    page = app("runs.py", run=gone).run()
+    next(b for b in page.button if b.label == "Delete for good").click().run()
+    assert not page.exception
+    assert [r["id"] for r in queries.list_runs(db)] == [keep]
+    assert "run" not in page.query_params
+
+
+def test_comparing_runs_shows_the_settings_that_differ():
+    from ui.runs_table import config_diff
+
+    runs = [{"id": "a", "config": '{"lr": 0.001, "seed": 1, "model": "m"}'},
+            {"id": "b", "config": '{"lr": 0.01, "seed": 1, "model": "m"}'}]
+    diff = config_diff(runs)
+    assert list(diff.index) == ["lr"] and list(diff.loc["lr"]) == [0.001, 0.01]
+
+
+def test_exports_hold_every_metric_and_prediction_row(db):
+    from ui.runs_table import metrics_csv, predictions_csv
+
+    run_id = recorded_run(db)
+    evaluation_id = queries.run_evaluations(db, run_id)[0]["id"]
+    db["predictions"].insert_all([{"evaluation_id": evaluation_id, "idx": i, "input": f"t{i}"}
+                                  for i in range(3)])
+    assert metrics_csv(db, run_id).count("\n") == 1 + 4
+    assert predictions_csv(db, run_id).count("\n") == 1 + 3

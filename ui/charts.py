@@ -34,3 +34,18 @@ def layer_change_figure(changes: list[dict]) -> go.Figure:
                     labels={"relative_change": "||W after - W before|| / ||W before||"})
     figure.update_layout(title="How far each layer moved", height=320, margin=dict(l=10, r=10, t=40, b=10))
     return figure
+
+
+def overlay_figure(curves: dict[str, list[dict]], column: str, title: str) -> go.Figure | None:
+    """One line per run of one metric column; None when no run has a point."""
+    figure = go.Figure()
+    for name, metrics in curves.items():
+        points = [m for m in metrics if m.get(column) is not None]
+        if points:
+            figure.add_scatter(x=[m["step"] for m in points], y=[m[column] for m in points],
+                               mode="lines", name=name)
+    if not figure.data:
+        return None
+    figure.update_layout(title=title, xaxis_title="step", height=320,
+                         margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
+    return figure
