@@ -42,10 +42,9 @@ def main() -> None:
 
     from core.config import TrainConfig, apply_preset
     from storage import queries
-    from ui.common import open_db
-    from ui.live import jobs
+    from ui.common import jobs, open_db
 
-    form = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=120)
+    form = AppTest.from_file(str(ROOT / "app_pages" / "train.py"), default_timeout=120)
     form.run()  # warm the caches: data preview, model sizing
     idle = timed_runs(form, args.repeats)
 
@@ -54,7 +53,7 @@ def main() -> None:
     db = open_db()
     while not queries.run_metrics(db, run_id):  # wait until it is really training
         time.sleep(0.5)
-    watching = AppTest.from_file(str(ROOT / "pages" / "train.py"), default_timeout=120)
+    watching = AppTest.from_file(str(ROOT / "app_pages" / "train.py"), default_timeout=120)
     watching.query_params["run"] = run_id
     busy = timed_runs(form, args.repeats)
     busy_watch = timed_runs(watching, args.repeats)

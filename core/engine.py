@@ -87,14 +87,18 @@ def execute(db, run_id: str, prepared: Prepared, should_stop: Callable[[], bool]
     log = _RunLog(db, run_id, on_metrics)
     try:
         outcome = fit_and_evaluate(prepared, Hooks(log=log, should_stop=should_stop), out_dir)
+        return record_outcome(db, run_id, prepared, outcome, log.latest)
     except WorkbenchError as error:
         queries.finish_run(db, run_id, "failed", error=str(error))
-        return "failed"
     except Exception as error:  # a crash: keep the story, keep the metrics, keep serving
         queries.finish_run(db, run_id, "failed", error=f"{type(error).__name__}: {error}",
                            traceback=traceback.format_exc())
-        return "failed"
-    summary = {"train_loss": log.latest.get("loss"), "eval_loss": log.latest.get("eval_loss"),
+    return "failed"
+
+
+def record_outcome(db, run_id: str, prepared: Prepared, outcome: Outcome, latest: dict) -> str:
+    """Store results and the final status: `completed`, or `stopped` (no test evaluation)."""
+    summary = {"train_loss": latest.get("loss"), "eval_loss": latest.get("eval_loss"),
                "summary": json.dumps(outcome.summary)}
     if not outcome.finished:
         queries.finish_run(db, run_id, "stopped", **summary)

@@ -33,27 +33,41 @@ def free_port() -> int:
         return sock.getsockname()[1]
 
 
+class Server:
+    """`streamlit run app.py` on a free local port, over one $WORKBENCH_HOME."""
+
+    def __init__(self, home: Path):
+        self.home, self.process, self.url = home, None, None
+
+    def start(self) -> str:
+        port = free_port()
+        env = {**os.environ, "WORKBENCH_HOME": str(self.home), "HF_HUB_OFFLINE": "1"}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
+            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        self.url = f"http://127.0.0.1:{port}"
+        deadline = time.monotonic() + 60
+        while time.monotonic() < deadline:
+            try:
+                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1).status == 200:
+                    return self.url
+            except OSError:
+                time.sleep(0.3)
+        self.process.kill()
+        raise AssertionError("the server did not start within 60 s")
+
+    def kill(self) -> None:
+        self.process.kill()  # SIGKILL: no clean-up, as in a crash
+        self.process.wait(15)
+
+
 @pytest.fixture
 def server(tmp_path):
-    port = free_port()
-    env = {**os.environ, "WORKBENCH_HOME": str(tmp_path / "home"), "HF_HUB_OFFLINE": "1"}
-    process = subprocess.Popen(
-        [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
-        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
-    url = f"http://127.0.0.1:{port}"
-    deadline = time.monotonic() + 60
-    while time.monotonic() < deadline:
-        try:
-            if urllib.request.urlopen(f"{url}/_stcore/health", timeout=1).status == 200:
-                break
-        except OSError:
-            time.sleep(0.3)
-    else:
-        process.kill()
-        raise AssertionError(process.stdout.read().decode()[-2000:])
-    yield url
-    process.terminate()
-    process.wait(15)
+    server = Server(tmp_path / "home")
+    yield server
+    if server.process and server.process.poll() is None:
+        server.process.terminate()
+        server.process.wait(15)
 
 
 @pytest.fixture
@@ -73,13 +87,19 @@ def chart_points(page) -> int:
     return page.locator(".js-plotly-plot .scatterlayer .point").count()
 
 
-def test_launch_watch_reload_stop_in_a_real_browser(server, browser):
-    OUTPUT.mkdir(exist_ok=True)
-    page = browser.new_page(viewport={"width": 1400, "height": 1600})
-    page.goto(server)
+def launch(page, url) -> str:
+    """Launch a run with the Train page's defaults; its id, from the URL."""
+    page.goto(url)
     page.get_by_role("button", name="Launch").click(timeout=90_000)
     page.wait_for_url(re.compile(r"\?run="), timeout=60_000)
-    run_id = page.url.split("run=")[1]
+    return page.url.split("run=")[1]
+
+
+def test_launch_watch_reload_stop_in_a_real_browser(server, browser):
+    OUTPUT.mkdir(exist_ok=True)
+    url = server.start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    run_id = launch(page, url)
 
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot .scatterlayer .point')"
                            ".length >= 2", timeout=120_000)
@@ -93,7 +113,25 @@ def test_launch_watch_reload_stop_in_a_real_browser(server, browser):
     page.get_by_role("button", name="Stop").click(timeout=60_000)
     page.get_by_text("stopped").first.wait_for(timeout=60_000)
 
-    page.goto(f"{server}/runs?run={run_id}")
+    page.goto(f"{url}/runs?run={run_id}")
     page.get_by_text("1 runs: 1 stopped").wait_for(timeout=60_000)
     page.get_by_text(run_id).first.wait_for(timeout=30_000)
     page.screenshot(path=str(OUTPUT / "runs-page.png"), full_page=True)
+
+
+def test_a_killed_server_shows_its_run_interrupted_after_a_restart(server, browser):
+    page = browser.new_page()
+    run_id = launch(page, server.start())
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot .scatterlayer .point')"
+                           ".length >= 1", timeout=120_000)
+    server.kill()
+    url = server.start()
+
+    # A fresh browser straight to a sub-page: the first visit a bookmark makes.
+    fresh = browser.new_context().new_page()
+    fresh.goto(f"{url}/runs?run={run_id}")
+    fresh.get_by_text("1 runs: 1 interrupted").wait_for(timeout=60_000)
+    fresh.get_by_text("The server stopped while this run was in progress.").wait_for()
+    # Only st.navigation's entries: no legacy page list built from the pages/ folder.
+    links = fresh.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
+    assert [text.split()[-1] for text in links] == ["Train", "Runs"]  # icons render as words

@@ -13,9 +13,15 @@ def test_loop_defaults_reproduce_s1():
     assert (config.lr, config.weight_decay, config.warmup_steps) == (5e-5, 0.01, 500)
 
 
-def test_trainer_defaults_reproduce_s2():
-    config = resolve(TrainConfig(method="trainer"))
+def test_s2_preset_reproduces_s2():
+    config = resolve(apply_preset(TrainConfig(), "s2-trainer"))
+    assert config.method == "trainer"
     assert (config.lr, config.batch_size, config.epochs, config.weight_decay) == (2e-5, 16, 2, 0.01)
+
+
+def test_trainer_defaults_keep_s2_recipe_at_the_trainer_default_rate():
+    config = resolve(TrainConfig(method="trainer"))
+    assert (config.lr, config.batch_size, config.epochs, config.weight_decay) == (5e-5, 16, 2, 0.01)
 
 
 def test_values_given_win_over_the_method_preset():

@@ -6,7 +6,7 @@ from streamlit.testing.v1 import AppTest
 
 from storage import queries
 
-PAGES = Path(__file__).resolve().parents[1] / "pages"
+PAGES = Path(__file__).resolve().parents[1] / "app_pages"
 
 
 def app(page: str, **query) -> AppTest:
@@ -75,7 +75,7 @@ def launch_tiny_run(tiny_encoder, max_steps):
 
 
 def test_train_page_launches_a_run_and_shows_its_results(db, tiny_encoder):
-    from ui.live import jobs
+    from ui.common import jobs
 
     page = launch_tiny_run(tiny_encoder, max_steps=6)
     run_id = page.query_params["run"]
@@ -89,7 +89,7 @@ def test_train_page_launches_a_run_and_shows_its_results(db, tiny_encoder):
 
 
 def test_train_page_refuses_a_second_launch_while_one_trains(db, tiny_encoder):
-    from ui.live import jobs
+    from ui.common import jobs
 
     page = launch_tiny_run(tiny_encoder, max_steps=100_000)
     run_id = jobs().active()

@@ -1,10 +1,28 @@
-"""What every page needs: a database connection for this script run."""
+"""What every page needs: the process's job manager, and a database connection per script run."""
+
+from pathlib import Path
+
+import streamlit as st
 
 from core import paths
+from core.jobs import JobManager
 from storage.db import connect
 
 
+@st.cache_resource
+def job_manager(db_path: str) -> JobManager:
+    """The one job manager of this server process (per database file)."""
+    return JobManager(Path(db_path))
+
+
+def jobs() -> JobManager:
+    return job_manager(str(paths.db_path()))
+
+
 def open_db():
+    # The first page anyone opens after a restart creates the job manager, which marks
+    # runs of the dead server `interrupted` before anything is shown.
+    jobs()
     # Streamlit may run each rerun in a different thread, and sqlite3 connections
     # must not cross threads: open one per run (cheap; WAL makes reads concurrent).
     return connect(paths.db_path())

@@ -5,28 +5,14 @@ run end it reruns the whole page once, which redraws it without `run_every`,
 so a finished run costs nothing to keep open.
 """
 
-from pathlib import Path
-
 import streamlit as st
 
-from core import paths
-from core.jobs import JobManager
 from storage import queries
-from ui.common import open_db
+from ui.common import jobs, open_db
 from ui.run_view import STATUS_ICONS, render_curves, render_run
 
 LIVE = ("queued", "running")
 POLL_SECONDS = 1.5
-
-
-@st.cache_resource
-def job_manager(db_path: str) -> JobManager:
-    """The one job manager of this server process (per database file)."""
-    return JobManager(Path(db_path))
-
-
-def jobs() -> JobManager:
-    return job_manager(str(paths.db_path()))
 
 
 def progress_line(run: dict, metrics: list[dict]) -> tuple[float, str]:
@@ -64,8 +50,8 @@ def watch(run_id: str) -> None:
 def live_panel(run_id: str) -> None:
     db = open_db()
     run = queries.get_run(db, run_id)
-    if run["status"] not in LIVE:
-        st.rerun()  # ended while we watched: redraw the page without polling
+    if run is None or run["status"] not in LIVE:
+        st.rerun()  # ended (or deleted) while we watched: redraw the page without polling
     metrics = queries.run_metrics(db, run_id)
     st.subheader(f"{STATUS_ICONS[run['status']]} {run['name']}")
     st.caption(f"{run['id']} · {run['method']} · {run['model']} · {run['dataset']} · **{run['status']}**")

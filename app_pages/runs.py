@@ -6,8 +6,8 @@ from core.errors import WorkbenchError
 from storage import queries
 from storage.schema import RUN_STATUSES
 from ui import charts
-from ui.common import open_db
-from ui.live import jobs, watch
+from ui.common import jobs, open_db
+from ui.live import watch
 from ui.runs_table import config_diff, metrics_csv, predictions_csv, runs_frame
 
 st.title("Runs")

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from core.errors import WorkbenchError
-from ui.live import jobs, watch
+from ui.common import jobs
+from ui.live import watch
 from ui.train_form import config_form, estimate_panel
 
 st.title("Train")
