@@ -1,6 +1,7 @@
 """The Train page's form: widgets in, a TrainConfig out (the engine never sees a widget)."""
 
 import dataclasses
+import hashlib
 
 import pandas as pd
 import streamlit as st
@@ -76,9 +77,12 @@ def data_picker(key) -> dict | None:
     except WorkbenchError as error:
         st.error(str(error))
         return None
-    path = paths.inside_home("uploads", paths.safe_name(upload.name))
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_bytes(raw)
+    # Named by content: a later upload with the same name must not change an earlier run's data.
+    digest = hashlib.sha256(raw).hexdigest()[:12]
+    path = paths.inside_home("uploads", f"{digest}-{paths.safe_name(upload.name)}")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(raw)
     columns = list(frame.columns)
     text = st.selectbox("Text column", columns, index=guess(columns, "text", 0), key=key("text-col"))
     label = st.selectbox("Label column", columns, index=guess(columns, "label", 1),
@@ -95,17 +99,21 @@ def guess(columns: list, wanted: str, fallback: int) -> int:
 
 
 @st.cache_data(show_spinner="Reading the data…", max_entries=8)
-def _load(dataset: str, columns: tuple) -> tuple[pd.DataFrame, list[str]]:
-    table = load_table(dataset, dict(columns))
-    return table.frame, table.label_names
+def _load(dataset: str, columns: tuple) -> tuple[pd.DataFrame | None, list[str], str | None]:
+    """(rows, label names, error). Errors are cached too: a hub data set that cannot be
+    reached offline fails once, not again (after the hub's retries) on every widget change."""
+    try:
+        table = load_table(dataset, dict(columns))
+    except WorkbenchError as error:
+        return None, [], str(error)
+    return table.frame, table.label_names, None
 
 
 def preview(dataset: str, columns: dict) -> bool:
     """First rows and class balance; shows the error and returns False if the data is unusable."""
-    try:
-        frame, names = _load(dataset, tuple(sorted(columns.items())))
-    except WorkbenchError as error:
-        st.error(str(error))
+    frame, names, error = _load(dataset, tuple(sorted(columns.items())))
+    if error:
+        st.error(error)
         return False
     counts = frame["label"].value_counts().reindex(names, fill_value=0)
     st.caption(f"{len(frame):,} labelled examples · {len(names)} classes")
@@ -177,21 +185,29 @@ def lora_inputs(base: TrainConfig, key) -> dict:
 
 @st.cache_data(show_spinner="Sizing the model…", max_entries=32)
 def _estimate(config: TrainConfig, num_labels: int):
+    """(estimate, error); errors cached for the same reason as in `_load`."""
     from core.memory import estimate
     from core.models import resolve_model
 
-    return estimate(resolve_model(config.model, config.trust_remote_code), config, num_labels)
+    try:
+        return estimate(resolve_model(config.model, config.trust_remote_code), config,
+                        num_labels), None
+    except WorkbenchError as error:
+        return None, str(error)
 
 
 def estimate_panel(config: TrainConfig) -> bool:
     """Trainable parameters and memory before launch; False if the model cannot be used."""
     try:
         resolved = resolve(config)
-        columns = {"text": config.text_column, "label": config.label_column}
-        _, names = _load(config.dataset, tuple(sorted((k, v) for k, v in columns.items() if v)))
-        found = _estimate(resolved, len(names))
     except WorkbenchError as error:
         st.error(str(error))
+        return False
+    columns = {"text": config.text_column, "label": config.label_column}
+    _, names, _ = _load(config.dataset, tuple(sorted((k, v) for k, v in columns.items() if v)))
+    found, error = _estimate(resolved, len(names))
+    if error:
+        st.error(error)
         return False
     gib = lambda n: f"{n / 2**30:.2f} GiB"  # noqa: E731
     cols = st.columns(3)
