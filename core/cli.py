@@ -54,7 +54,39 @@ def build_parser() -> argparse.ArgumentParser:
         train.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=helps[name])
     train.add_argument("--trust-remote-code", action="store_true", default=None,
                        help=helps["trust_remote_code"])
+    add_eval_parser(commands)
     return parser
+
+
+def add_eval_parser(commands) -> None:
+    from core.evaluate import EvalConfig
+
+    helps = {f.name: f.metadata["help"] for f in dataclasses.fields(EvalConfig)}
+    evaluation = commands.add_parser("eval", help="prompt a causal model, or compare a fine-tuned "
+                                                  "run, on a held-out split")
+    source = evaluation.add_mutually_exclusive_group(required=True)
+    source.add_argument("--model", help=helps["model"])
+    source.add_argument("--run", help=helps["run"])
+    evaluation.add_argument("--shots", type=shot_list, help=helps["shots"] + " e.g. 0,1,3")
+    evaluation.add_argument("--template", choices=["plain", "role", "cot", "custom"],
+                            help=helps["template"])
+    evaluation.add_argument("--decide", choices=["score", "generate"], help=helps["decide"])
+    for name, kind in {"dataset": str, "text_column": str, "label_column": str, "seeds": int,
+                       "limit": int, "custom_template": str, "max_new_tokens": int,
+                       "batch_size": int, "seed": int, "train_size": size, "eval_size": size,
+                       "test_size": size}.items():
+        evaluation.add_argument("--" + name.replace("_", "-"), dest=name, type=kind,
+                                help=helps[name])
+
+
+def shot_list(value: str) -> tuple:
+    try:
+        shots = tuple(int(v) for v in value.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"'{value}' is not a comma-separated list of numbers") from None
+    if any(k < 0 for k in shots):
+        raise argparse.ArgumentTypeError("shots cannot be negative")
+    return shots
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
@@ -129,8 +161,40 @@ def run_train(args: argparse.Namespace) -> int:
     return EXIT_FAILED
 
 
+def run_eval(args: argparse.Namespace) -> int:
+    from core.evaluate import EvalConfig, evaluate, summarise
+    from storage import queries
+
+    quiet_libraries()
+    fields = {f.name for f in dataclasses.fields(EvalConfig)}
+    config = EvalConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
+    db = open_db()
+
+    def progress(done: float, text: str) -> None:
+        print(f"\r{done:6.1%} {text}".ljust(60), end="", file=sys.stderr, flush=True)
+
+    ids = evaluate(config, db, progress)
+    print(file=sys.stderr)
+    rows = [dict(db["evaluations"].get(i)) for i in ids]
+    for row in rows:
+        print(f"evaluation {row['id']}: {row['mode']} ({row['shots']} shots, seed {row['seed']}) "
+              f"accuracy {row['accuracy']:.4f} F1 {row['f1']:.4f}", file=sys.stderr)
+    for system in summarise(rows).to_dict("records"):
+        print(f"{system['model']} {system['mode']} {system['shots']}-shot: accuracy "
+              f"{system['accuracy']:.4f} ± {system['accuracy_std']:.4f} over "
+              f"{system['executions']} executions", file=sys.stderr)
+    print(" ".join(str(i) for i in ids))
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
+    if args.command == "eval":
+        try:
+            return run_eval(args)
+        except WorkbenchError as error:
+            print(f"\nerror: {error}", file=sys.stderr)
+            return EXIT_BAD_INPUT
     if args.command == "models":
         print_catalog(MODELS.values(), ["id", "kind", "params", "licence", "source", "description"])
     elif args.command == "datasets":

@@ -261,3 +261,9 @@ def split_table(table: Table, seed: int, train=None, eval=None, test=None) -> di
         # Shuffle the rows so that a data loader without shuffling still mixes classes.
         splits[name] = table.frame.iloc[rng.permutation(index)].reset_index(drop=True)
     return splits
+
+
+def split_name(dataset: str, seed: int, test_count: int, n: int) -> str:
+    """Evaluations with the same split name were scored on exactly the same examples: the
+    first n of the test split, which depends only on the data, the seed and its size."""
+    return f"{dataset} | test split of {test_count}, seed {seed} | first {n}"

@@ -18,7 +18,7 @@ import pandas as pd
 
 from core import paths
 from core.config import TrainConfig, planned_steps, resolve
-from core.data import Table, load_table, split_table
+from core.data import Table, load_table, split_name, split_table
 from core.errors import WorkbenchError
 from core.hooks import Hooks, never
 from core.metrics import classification_metrics, layer_changes
@@ -116,8 +116,9 @@ def store_test_evaluation(db, run_id: str, prepared: Prepared, probs: np.ndarray
     predicted = probs.argmax(axis=1)
     report = classification_metrics(truth, predicted, names)
     config = prepared.config
+    split = split_name(config.dataset, config.seed, len(test), len(test))
     evaluation = {"run_id": run_id, "model": config.model, "dataset": config.dataset,
-                  "mode": "fine-tuned", "shots": 0, "seed": config.seed, "split": "test",
+                  "mode": "fine-tuned", "shots": 0, "seed": config.seed, "split": split,
                   **{k: report[k] for k in ("n", "accuracy", "precision", "recall", "f1",
                                             "labels", "per_class", "confusion")}}
     predictions = [

@@ -123,6 +123,20 @@ def load_classifier(source: ModelSource, label_names: list[str], trust_remote_co
     return model
 
 
+def load_causal(source: ModelSource, trust_remote_code: bool = False):
+    """A causal language model in evaluation mode, float32 on the CPU, on the GPU if there is one."""
+    import torch
+    from transformers import AutoModelForCausalLM
+
+    try:
+        model = AutoModelForCausalLM.from_pretrained(local_dir(source), use_safetensors=True,
+                                                     trust_remote_code=trust_remote_code)
+    except OSError as error:
+        raise WorkbenchError(f"model '{source.id}' could not be loaded: "
+                             f"{str(error).splitlines()[0]}") from None
+    return model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+
+
 def count_parameters(model) -> tuple[int, int]:
     """(trainable, total) parameter counts."""
     total = sum(p.numel() for p in model.parameters())

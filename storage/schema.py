@@ -129,3 +129,9 @@ def add_run_owner(db):
     # "pid:start time" of the process that trains the run, so that a server starting
     # up interrupts only runs whose process is gone (not a CLI run training beside it).
     db["runs"].add_column("owner", str)
+
+
+@migrations()
+def add_unparseable_answers(db):
+    # Generated answers that named no label (counted wrong, and shown).
+    db["evaluations"].add_column("unparseable", int)

@@ -84,3 +84,9 @@ def test_bad_input_gets_one_clear_line_and_writes_no_run(name, args, message, ho
     assert code == 2
     assert err.startswith("error: ") and message in err and err.count("\n") == 1
     assert not paths.db_path().exists() or queries.list_runs(connect(paths.db_path())) == []
+
+
+def test_eval_prints_evaluation_ids_and_refuses_an_encoder(home, capsys, tmp_path):
+    code = main(["eval", "--model", "minilm-l6", "--dataset", "rt-reviews", "--limit", "5"])
+    assert code == 2
+    assert "prompting needs a causal model" in capsys.readouterr().err
