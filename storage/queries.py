@@ -142,3 +142,14 @@ def delete_run(db: Database, run_id: str) -> None:
         for table in ("evaluations", "metrics", "layer_changes"):
             db.execute(f"delete from {table} where run_id = ?", [run_id])
         db.execute("delete from runs where id = ?", [run_id])
+
+
+def list_splits(db: Database) -> list[dict]:
+    """Each set of evaluations scored on the same examples, newest first."""
+    return list(db.query(
+        "select split, dataset, count(*) as evaluations, max(created_at) as latest "
+        "from evaluations where split is not null group by split, dataset order by latest desc"))
+
+
+def split_evaluations(db: Database, split: str) -> list[dict]:
+    return list(db.query("select * from evaluations where split = ? order by id", [split]))

@@ -12,6 +12,7 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 POSITIVE = ["great", "superb", "moving", "brilliant", "fun", "charming"]
 NEGATIVE = ["awful", "dull", "boring", "clumsy", "tedious", "bland"]
 NEUTRAL = ["film", "plot", "actor", "scene", "story", "director", "the", "a", "was", "and"]
+LABEL_WORDS = ["very", "good", "bad", "text", "label", "classify", "each", "as", "one", "of", "or"]
 
 
 @pytest.fixture
@@ -76,3 +77,22 @@ def tiny_config(tiny_encoder, sentiment_csv):
                        label_column="sentiment", train_size=120, eval_size=40, test_size=40,
                        epochs=3, lr=5e-3, batch_size=8, warmup_steps=0, logging_steps=5,
                        max_length=16, seed=0)
+
+
+@pytest.fixture(scope="session")
+def tiny_causal(tmp_path_factory):
+    """A 2-layer Llama over a word-level vocabulary, saved as a local model folder."""
+    import torch
+    from transformers import BertTokenizer, LlamaConfig, LlamaForCausalLM
+
+    path = tmp_path_factory.mktemp("tiny-llama")
+    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ":", ".", ",", *POSITIVE, *NEGATIVE,
+             *NEUTRAL, *LABEL_WORDS]
+    tokenizer = BertTokenizer(vocab={word: i for i, word in enumerate(vocab)})
+    config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
+                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
+                         max_position_embeddings=512, pad_token_id=0)
+    torch.manual_seed(0)
+    LlamaForCausalLM(config).save_pretrained(path)
+    tokenizer.save_pretrained(path)
+    return str(path)

@@ -134,4 +134,4 @@ def test_a_killed_server_shows_its_run_interrupted_after_a_restart(server, brows
     fresh.get_by_text("The server stopped while this run was in progress.").wait_for()
     # Only st.navigation's entries: no legacy page list built from the pages/ folder.
     links = fresh.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
-    assert [text.split()[-1] for text in links] == ["Train", "Runs"]  # icons render as words
+    assert [text.split()[-1] for text in links] == ["Train", "Compare", "Runs"]  # icons as words

@@ -98,7 +98,9 @@ def test_stop_request_stops_within_a_step(method, tiny_config, db):
     result = run(config, db, should_stop=stop_after_four)
 
     assert result["status"] == "stopped"
-    assert max(m["step"] for m in queries.run_metrics(db, result["id"])) <= 5
+    metrics = queries.run_metrics(db, result["id"])
+    assert max(m["step"] for m in metrics) <= 5
+    assert all(m["eval_loss"] is None for m in metrics)  # no evaluation pass after a stop
     assert queries.run_evaluations(db, result["id"]) == []
 
 

@@ -6,32 +6,11 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from conftest import NEGATIVE, NEUTRAL, POSITIVE, sentiment_frame
+from conftest import sentiment_frame
 from core import engine, prompting
 from core.errors import WorkbenchError
 from core.evaluate import EvalConfig, evaluate, summarise
 from storage import queries
-
-LABEL_WORDS = ["very", "good", "bad", "text", "label", "classify", "each", "as", "one", "of", "or"]
-
-
-@pytest.fixture(scope="session")
-def tiny_causal(tmp_path_factory):
-    """A 2-layer Llama over a word-level vocabulary, saved as a local model folder."""
-    import torch
-    from transformers import BertTokenizer, LlamaConfig, LlamaForCausalLM
-
-    path = tmp_path_factory.mktemp("tiny-llama")
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ":", ".", ",", *POSITIVE, *NEGATIVE,
-             *NEUTRAL, *LABEL_WORDS]
-    tokenizer = BertTokenizer(vocab={word: i for i, word in enumerate(vocab)})
-    config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
-                         num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                         max_position_embeddings=512, pad_token_id=0)
-    torch.manual_seed(0)
-    LlamaForCausalLM(config).save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
 
 
 @pytest.fixture(scope="session")

@@ -49,3 +49,13 @@ def overlay_figure(curves: dict[str, list[dict]], column: str, title: str) -> go
     figure.update_layout(title=title, xaxis_title="step", height=320,
                          margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
     return figure
+
+
+def accuracy_figure(summary: pd.DataFrame) -> go.Figure:
+    """Mean accuracy per system with one standard deviation as error bars."""
+    figure = go.Figure(go.Bar(x=summary["system"], y=summary["accuracy"],
+                              error_y=dict(type="data", array=summary["accuracy_std"]),
+                              text=[f"{v:.3f}" for v in summary["accuracy"]], textposition="outside"))
+    figure.update_layout(title="Test accuracy (mean ± std over executions)", yaxis_range=[0, 1.05],
+                         height=380, margin=dict(l=10, r=10, t=40, b=10))
+    return figure

@@ -25,6 +25,14 @@ class HooksCallback(TrainerCallback):
         if self.hooks.should_stop():
             self.stopped = control.should_training_stop = True
 
+    def on_epoch_end(self, args, state, control, **kwargs):
+        # A stopped run ends its epoch early: skip the epoch's evaluation and checkpoint (a
+        # stop should be quick), and forget the best checkpoint so that the weights are kept
+        # as they were at the stop, not swapped for an earlier epoch's.
+        if self.stopped:
+            control.should_evaluate = control.should_save = False
+            state.best_model_checkpoint = None
+
     def on_log(self, args, state, control, logs=None, **kwargs):
         logs = logs or {}
         row = {key: logs[key] for key in LOGGED_KEYS if key in logs}

@@ -1,0 +1,56 @@
+"""The comparison page (AppTest): stored comparisons reopen, and a new one runs from the form."""
+
+from pathlib import Path
+
+from streamlit.testing.v1 import AppTest
+
+from storage import queries
+
+PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "compare.py")
+SPLIT = "rt-reviews | test split of 2562, seed 42 | first 4"
+
+
+def evaluation(db, model, mode, shots, seed, predictions):
+    right = sum(p == r for p, r in zip(predictions, "abab"))
+    return queries.add_evaluation(
+        db, {"model": model, "dataset": "rt-reviews", "mode": mode, "shots": shots, "seed": seed,
+             "template": "plain (score)", "split": SPLIT, "n": 4, "accuracy": right / 4,
+             "precision": 0.5, "recall": 0.5, "f1": 0.5, "labels": ["a", "b"],
+             "confusion": [[1, 1], [1, 1]], "per_class": {}},
+        [{"idx": i, "input": f"text {i}", "reference": r, "prediction": p}
+         for i, (p, r) in enumerate(zip(predictions, "abab"))])
+
+
+def test_compare_page_without_evaluations_says_how_to_start(db):
+    page = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not page.exception
+    assert "No evaluations yet" in page.info[0].value
+
+
+def test_a_stored_comparison_shows_mean_std_and_disagreements(db):
+    evaluation(db, "smollm2-135m", "few-shot", 3, 0, "abab")
+    evaluation(db, "smollm2-135m", "few-shot", 3, 1, "abaa")
+    evaluation(db, "smollm2-135m", "zero-shot", 0, 0, "bbbb")
+    page = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not page.exception
+    table = page.dataframe[0].value
+    few = table[table["system"].str.contains("3-shot")].iloc[0]
+    assert few["executions"] == 2 and few["accuracy"] == 0.875 and few["accuracy_std"] == 0.125
+    assert "2 of 4 examples differ" in page.caption[-1].value  # abab vs bbbb
+
+
+def test_a_new_comparison_runs_from_the_form_and_opens(db, tiny_causal):
+    page = AppTest.from_file(PAGE, default_timeout=300).run()
+    page.multiselect[0].set_value([])  # no bundled model: only the tiny one
+    page.text_input[0].input(tiny_causal)
+    page.multiselect[2].set_value([0, 1])
+    page.number_input[0].set_value(1)
+    page.number_input[1].set_value(10)
+    page.run()
+    assert "Text:" in page.code[0].value  # the prompt preview shows a real example
+    next(b for b in page.button if b.label == "Compare").click().run()
+    assert not page.exception and not page.error
+    assert db["evaluations"].count == 2  # zero-shot and one-shot, one execution each
+    split = page.query_params["split"]
+    assert (split[0] if isinstance(split, list) else split).endswith("first 10")
+    assert len(page.dataframe[0].value) == 2

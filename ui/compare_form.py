@@ -1,0 +1,74 @@
+"""The comparison page's form: which base models, prompting modes and fine-tuned runs to score."""
+
+import dataclasses
+
+import streamlit as st
+
+from core.catalog import DATASETS, MODELS
+from core.evaluate import EvalConfig
+from core.errors import WorkbenchError
+from storage import queries
+
+HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(EvalConfig)}
+TEMPLATES = ["plain", "role", "cot", "custom"]
+
+
+def comparison_form(db) -> tuple[list[EvalConfig], list[str]] | None:
+    """(prompting configs, fine-tuned run ids) when the user presses Compare, else None."""
+    labelled = [d for d, spec in DATASETS.items() if spec.task == "classification"]
+    dataset = st.selectbox("Data set", labelled, help=HELP["dataset"])
+    causal = [m for m, spec in MODELS.items() if spec.kind == "causal"]
+    left, right = st.columns(2)
+    models = left.multiselect("Base models to prompt", causal, default=causal[:1], help=HELP["model"])
+    other = left.text_input("Other causal model (hub id or local folder)").strip()
+    finished = [r for r in queries.list_runs(db) if r["status"] == "completed" and r["dataset"] == dataset]
+    runs = right.multiselect("Fine-tuned runs", [r["id"] for r in finished], help=HELP["run"],
+                             format_func=lambda i: next(f"{r['name']} ({r['method']}, {r['model']}, "
+                                                        f"accuracy {r['test_accuracy']:.3f})"
+                                                        for r in finished if r["id"] == i))
+    cols = st.columns(4)
+    shots = cols[0].multiselect("Shots", [0, 1, 2, 3, 5, 8], default=[0, 1, 3], help=HELP["shots"])
+    seeds = cols[1].number_input("Executions (seeds)", 1, 20, 3, help=HELP["seeds"])
+    limit = cols[2].number_input("Test examples", 10, 100_000, 200, help=HELP["limit"])
+    decide = cols[3].radio("Decide by", ["score", "generate"], help=HELP["decide"])
+    template = st.radio("Template", TEMPLATES, horizontal=True, help=HELP["template"])
+    custom = None
+    if template == "custom":
+        custom = st.text_area("Custom template", "Here are some reviews:\n{examples}"
+                              "Review: {text}\nThe review is", help=HELP["custom_template"])
+    base = EvalConfig(dataset=dataset, shots=tuple(sorted(shots)), seeds=int(seeds), limit=int(limit),
+                      template=template, custom_template=custom, decide=decide,
+                      max_new_tokens=64 if template == "cot" else 8)
+    if not show_preview(base):
+        return None
+    configs = [dataclasses.replace(base, model=m) for m in [*models, *([other] if other else [])]]
+    if not st.button("Compare", type="primary", disabled=not (configs or runs)):
+        return None
+    return configs, runs
+
+
+@st.cache_data(max_entries=4, show_spinner=False)
+def _splits(dataset: str, seed: int):
+    from core.data import load_table, split_table
+
+    table = load_table(dataset)
+    return split_table(table, seed), table.label_names
+
+
+def show_preview(config: EvalConfig) -> bool:
+    """The prompt a real test example gets, with the examples of the first execution."""
+    from core import prompting
+    from core.evaluate import template_for
+
+    try:
+        splits, names = _splits(config.dataset, config.seed)
+        template = template_for(config)
+        shots = max(config.shots or (0,))
+        examples = prompting.choose_examples(splits["train"], shots, 0, names)
+    except WorkbenchError as error:
+        st.error(str(error))
+        return False
+    with st.expander(f"Prompt preview ({shots}-shot, first test example)"):
+        st.code(prompting.preview(template, examples, splits["test"]["text"].iloc[0], names),
+                language=None)
+    return True
