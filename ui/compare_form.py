@@ -1,6 +1,7 @@
 """The comparison page's form: which base models, prompting modes and fine-tuned runs to score."""
 
 import dataclasses
+import json
 
 import streamlit as st
 
@@ -38,7 +39,8 @@ def comparison_form(db) -> tuple[list[EvalConfig], list[str]] | None:
                               "Review: {text}\nThe review is", help=HELP["custom_template"])
     base = EvalConfig(dataset=dataset, shots=tuple(sorted(shots)), seeds=int(seeds), limit=int(limit),
                       template=template, custom_template=custom, decide=decide,
-                      max_new_tokens=64 if template == "cot" else 8)
+                      max_new_tokens=64 if template == "cot" else 8,
+                      **split_of([r for r in finished if r["id"] in runs]))
     if not show_preview(base):
         return None
     configs = [dataclasses.replace(base, model=m) for m in [*models, *([other] if other else [])]]
@@ -47,12 +49,24 @@ def comparison_form(db) -> tuple[list[EvalConfig], list[str]] | None:
     return configs, runs
 
 
+def split_of(runs: list[dict]) -> dict:
+    """The split settings of the chosen runs, so that prompts are scored on their test examples."""
+    if not runs:
+        return {}
+    configs = [json.loads(r["config"]) for r in runs]
+    keys = ("seed", "train_size", "eval_size", "test_size")
+    if len({tuple(c[k] for k in keys) for c in configs}) > 1:
+        st.warning("The chosen runs were tested on different splits: the prompts use the first "
+                   "run's, and each run is listed with the examples it was tested on.")
+    return {k: configs[0][k] for k in keys}
+
+
 @st.cache_data(max_entries=4, show_spinner=False)
-def _splits(dataset: str, seed: int):
+def _splits(dataset: str, seed: int, sizes: tuple):
     from core.data import load_table, split_table
 
     table = load_table(dataset)
-    return split_table(table, seed), table.label_names
+    return split_table(table, seed, *sizes), table.label_names
 
 
 def show_preview(config: EvalConfig) -> bool:
@@ -61,7 +75,8 @@ def show_preview(config: EvalConfig) -> bool:
     from core.evaluate import template_for
 
     try:
-        splits, names = _splits(config.dataset, config.seed)
+        splits, names = _splits(config.dataset, config.seed,
+                                (config.train_size, config.eval_size, config.test_size))
         template = template_for(config)
         shots = max(config.shots or (0,))
         examples = prompting.choose_examples(splits["train"], shots, 0, names)

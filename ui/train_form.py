@@ -211,12 +211,12 @@ def estimate_panel(config: TrainConfig) -> bool:
         return False
     gib = lambda n: f"{n / 2**30:.2f} GiB"  # noqa: E731
     cols = st.columns(3)
-    cols[0].metric("Trainable parameters", f"{found.trainable_params:,}",
-                   f"{found.trainable_params / found.total_params:.1%} of {found.total_params:,}",
-                   delta_color="off")
-    cols[1].metric("Memory estimate", gib(found.total_bytes),
-                   f"weights {gib(found.weights_bytes)} · optimiser {gib(found.optimizer_bytes)} · "
-                   f"activations {gib(found.activations_bytes)}", delta_color="off")
+    cols[0].metric("Trainable parameters", f"{found.trainable_params:,}")
+    cols[0].caption(f"{found.trainable_params / found.total_params:.1%} of {found.total_params:,}")
+    cols[1].metric("Memory estimate", gib(found.total_bytes))
+    cols[1].caption(f"weights {gib(found.weights_bytes)} · gradients {gib(found.gradients_bytes)} · "
+                    f"optimiser {gib(found.optimizer_bytes)} · activations "
+                    f"{gib(found.activations_bytes)}")
     cols[2].metric("Free on " + found.device, gib(found.available_bytes or 0))
     if not found.fits:
         st.warning("This run is likely to run out of memory: lower the batch size or the max "
