@@ -1,5 +1,7 @@
 """Compare: prompting (zero-, one-, few-shot) against fine-tuned runs on the same test examples."""
 
+import traceback
+
 import streamlit as st
 
 from core.errors import WorkbenchError
@@ -28,6 +30,11 @@ if chosen:
         ids += [i for run in runs for i in evaluate(EvalConfig(run=run, limit=limit), db)]
     except WorkbenchError as error:
         st.error(str(error))
+        st.stop()
+    except Exception as error:  # a crash: say what, keep the page; finished executions are stored
+        st.error(f"The evaluation failed: {type(error).__name__}: {error}")
+        with st.expander("Traceback"):
+            st.code(traceback.format_exc())
         st.stop()
     bar.empty()
     st.query_params["split"] = db["evaluations"].get(ids[0])["split"]

@@ -195,6 +195,9 @@ def main(argv=None) -> int:
         except WorkbenchError as error:
             print(f"\nerror: {error}", file=sys.stderr)
             return EXIT_BAD_INPUT
+        except Exception as error:  # a crash: one line, not a traceback wall; executions done are kept
+            print(f"\nerror: the evaluation failed: {type(error).__name__}: {error}", file=sys.stderr)
+            return EXIT_FAILED
     if args.command == "models":
         print_catalog(MODELS.values(), ["id", "kind", "params", "licence", "source", "description"])
     elif args.command == "datasets":

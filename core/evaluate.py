@@ -49,6 +49,7 @@ def evaluate(config: EvalConfig, db, on_progress=None) -> list[int]:
     """Run every execution the config asks for; returns the evaluation ids stored."""
     if (config.model is None) == (config.run is None):
         raise WorkbenchError("give either a model to prompt or a fine-tuned run, not both")
+    check_counts(config)
     if config.run:
         return [evaluate_run(config, db)]
     return evaluate_prompting(config, db, on_progress or (lambda done, text: None))
@@ -101,7 +102,7 @@ def evaluate_prompting(config: EvalConfig, db, on_progress) -> list[int]:
     truth = test["label"].map({n: i for i, n in enumerate(names)}).to_numpy()
     split = split_name(config.dataset, config.seed, len(splits["test"]), len(test))
     executions = [(k, s) for k in config.shots for s in range(config.seeds)]
-    stored, started = [], time.monotonic()
+    stored, started, decided = [], time.monotonic(), {}
     for number, (shots, seed) in enumerate(executions):
         examples = prompting.choose_examples(splits["train"], shots, seed, names)
         prompt = prompting.build_prompt(template, examples, texts, names)
@@ -112,10 +113,11 @@ def evaluate_prompting(config: EvalConfig, db, on_progress) -> list[int]:
             on_progress(done, f"{shots}-shot, seed {seed}" +
                         (f", about {left:.0f} s left" if left else ""))
 
-        if shots == 0 and seed > 0:  # no examples to vary: the first execution stands for all
-            progress(1.0)
-        else:
-            predicted, scores, outputs = decide(model, tokenizer, prompt, config, names, progress)
+        # The same examples make the same prompt (zero-shot under every seed): decide once.
+        key = tuple(examples.index)
+        if key not in decided:
+            decided[key] = decide(model, tokenizer, prompt, config, names, progress)
+        predicted, scores, outputs = decided[key]
         report = classification_metrics(truth, predicted, names)
         report["unparseable"] = int((predicted < 0).sum())
         mode = {0: "zero-shot", 1: "one-shot"}.get(shots, "few-shot")
@@ -127,6 +129,15 @@ def evaluate_prompting(config: EvalConfig, db, on_progress) -> list[int]:
               "prediction": names[p] if p >= 0 else None, "score": scores[i],
               "output": outputs[i] if outputs else None} for i, p in enumerate(predicted)]))
     return stored
+
+
+def check_counts(config: EvalConfig) -> None:
+    if not config.shots or min(config.shots) < 0:
+        raise WorkbenchError("give at least one number of shots, none negative")
+    if config.seeds < 1:
+        raise WorkbenchError(f"executions (seeds) must be at least 1 (got {config.seeds})")
+    if config.limit is not None and config.limit < 1:
+        raise WorkbenchError(f"the example limit must be at least 1 (got {config.limit})")
 
 
 def decide(model, tokenizer, prompt, config: EvalConfig, names, progress):

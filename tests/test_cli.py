@@ -90,3 +90,16 @@ def test_eval_prints_evaluation_ids_and_refuses_an_encoder(home, capsys, tmp_pat
     code = main(["eval", "--model", "minilm-l6", "--dataset", "rt-reviews", "--limit", "5"])
     assert code == 2
     assert "prompting needs a causal model" in capsys.readouterr().err
+
+
+def test_an_evaluation_that_crashes_ends_in_one_line(home, capsys, monkeypatch):
+    import core.evaluate
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("tokenizer exploded")
+
+    monkeypatch.setattr(core.evaluate, "evaluate_prompting", crash)
+    code = main(["eval", "--model", "smollm2-135m", "--limit", "5"])
+    err = capsys.readouterr().err
+    assert code == 1
+    assert err.strip() == "error: the evaluation failed: RuntimeError: tokenizer exploded"

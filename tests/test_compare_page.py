@@ -39,14 +39,18 @@ def test_a_stored_comparison_shows_mean_std_and_disagreements(db):
     assert "2 of 4 examples differ" in page.caption[-1].value  # abab vs bbbb
 
 
-def test_a_new_comparison_runs_from_the_form_and_opens(db, tiny_causal):
+def fill_form(tiny_causal) -> AppTest:
     page = AppTest.from_file(PAGE, default_timeout=300).run()
     page.multiselect[0].set_value([])  # no bundled model: only the tiny one
     page.text_input[0].input(tiny_causal)
     page.multiselect[2].set_value([0, 1])
     page.number_input[0].set_value(1)
     page.number_input[1].set_value(10)
-    page.run()
+    return page.run()
+
+
+def test_a_new_comparison_runs_from_the_form_and_opens(db, tiny_causal):
+    page = fill_form(tiny_causal)
     assert "Text:" in page.code[0].value  # the prompt preview shows a real example
     next(b for b in page.button if b.label == "Compare").click().run()
     assert not page.exception and not page.error
@@ -54,3 +58,16 @@ def test_a_new_comparison_runs_from_the_form_and_opens(db, tiny_causal):
     split = page.query_params["split"]
     assert (split[0] if isinstance(split, list) else split).endswith("first 10")
     assert len(page.dataframe[0].value) == 2
+
+
+def test_a_crashing_evaluation_shows_a_message_not_a_traceback_wall(db, tiny_causal, monkeypatch):
+    import core.evaluate
+
+    def crash(*args, **kwargs):
+        raise RuntimeError("tokenizer exploded")
+
+    monkeypatch.setattr(core.evaluate, "evaluate_prompting", crash)
+    page = fill_form(tiny_causal)
+    next(b for b in page.button if b.label == "Compare").click().run()
+    assert not page.exception
+    assert page.error[0].value == "The evaluation failed: RuntimeError: tokenizer exploded"

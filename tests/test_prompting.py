@@ -136,6 +136,9 @@ def test_a_fine_tuned_run_joins_on_the_same_test_examples(tiny_config, tiny_caus
     (EvalConfig(run="no-such-run"), "no run with id no-such-run"),
     (EvalConfig(model="smollm2-135m", template="fancy"), "unknown template 'fancy'"),
     (EvalConfig(model="smollm2-135m", dataset="aclsum"), "not a labelled data set"),
+    (EvalConfig(model="smollm2-135m", seeds=0), "executions \\(seeds\\) must be at least 1"),
+    (EvalConfig(model="smollm2-135m", limit=0), "example limit must be at least 1"),
+    (EvalConfig(model="smollm2-135m", shots=()), "at least one number of shots"),
 ])
 def test_bad_evaluation_settings_get_one_clear_line(config, message, db):
     with pytest.raises(WorkbenchError, match=message):
