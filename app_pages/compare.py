@@ -1,14 +1,12 @@
 """Compare: prompting (zero-, one-, few-shot) against fine-tuned runs on the same test examples."""
 
-import traceback
-
 import streamlit as st
 
 from core.errors import WorkbenchError
 from core.evaluate import EvalConfig, evaluate
 from storage import queries
 from ui import charts
-from ui.common import open_db
+from ui.common import open_db, show_crash
 from ui.compare import by_system, disagreements, summary_table, summed_confusion
 from ui.compare_form import comparison_form
 
@@ -32,9 +30,7 @@ if chosen:
         st.error(str(error))
         st.stop()
     except Exception as error:  # a crash: say what, keep the page; finished executions are stored
-        st.error(f"The evaluation failed: {type(error).__name__}: {error}")
-        with st.expander("Traceback"):
-            st.code(traceback.format_exc())
+        show_crash("The evaluation", error)
         st.stop()
     bar.empty()
     st.query_params["split"] = db["evaluations"].get(ids[0])["split"]

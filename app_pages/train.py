@@ -3,7 +3,7 @@
 import streamlit as st
 
 from core.errors import WorkbenchError
-from ui.common import jobs
+from ui.common import jobs, show_crash
 from ui.live import watch
 from ui.train_form import config_form, estimate_panel
 
@@ -29,6 +29,9 @@ if st.button("Launch", type="primary", disabled=active is not None):
         run_id = manager.start(config)
     except WorkbenchError as error:
         st.error(str(error))
+        st.stop()
+    except Exception as error:  # a bug in checking the config: say so, keep serving
+        show_crash("Launching", error)
         st.stop()
     st.query_params["run"] = run_id
     st.rerun()

@@ -173,8 +173,10 @@ def run_eval(args: argparse.Namespace) -> int:
     def progress(done: float, text: str) -> None:
         print(f"\r{done:6.1%} {text}".ljust(60), end="", file=sys.stderr, flush=True)
 
-    ids = evaluate(config, db, progress)
-    print(file=sys.stderr)
+    try:
+        ids = evaluate(config, db, progress)
+    finally:
+        print(file=sys.stderr)  # end the progress line
     rows = [dict(db["evaluations"].get(i)) for i in ids]
     for row in rows:
         print(f"evaluation {row['id']}: {row['mode']} ({row['shots']} shots, seed {row['seed']}) "
@@ -189,15 +191,6 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "eval":
-        try:
-            return run_eval(args)
-        except WorkbenchError as error:
-            print(f"\nerror: {error}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        except Exception as error:  # a crash: one line, not a traceback wall; executions done are kept
-            print(f"\nerror: the evaluation failed: {type(error).__name__}: {error}", file=sys.stderr)
-            return EXIT_FAILED
     if args.command == "models":
         print_catalog(MODELS.values(), ["id", "kind", "params", "licence", "source", "description"])
     elif args.command == "datasets":
@@ -205,9 +198,13 @@ def main(argv=None) -> int:
     elif args.command == "runs":
         print_runs()
     else:
+        work, what = (run_eval, "the evaluation") if args.command == "eval" else (run_train, "training")
         try:
-            return run_train(args)
+            return work(args)
         except WorkbenchError as error:
             print(f"error: {error}", file=sys.stderr)
             return EXIT_BAD_INPUT
+        except Exception as error:  # a crash: one line, not a traceback wall (a run stores its own)
+            print(f"error: {what} failed: {type(error).__name__}: {error}", file=sys.stderr)
+            return EXIT_FAILED
     return 0

@@ -1,5 +1,6 @@
 """What every page needs: the process's job manager, and a database connection per script run."""
 
+import traceback
 from pathlib import Path
 
 import streamlit as st
@@ -26,3 +27,10 @@ def open_db():
     # Streamlit may run each rerun in a different thread, and sqlite3 connections
     # must not cross threads: open one per run (cheap; WAL makes reads concurrent).
     return connect(paths.db_path())
+
+
+def show_crash(action: str, error: Exception) -> None:
+    """An unexpected error as one line, with the traceback a click away (never a wall)."""
+    st.error(f"{action} failed: {type(error).__name__}: {error}")
+    with st.expander("Traceback"):
+        st.code(traceback.format_exc())
