@@ -72,7 +72,8 @@ PRESETS = {
     "s2-trainer": dict(method="trainer", lr=2e-5, batch_size=16, epochs=2, weight_decay=0.01,
                        warmup_steps=0),
     "s3-probe": dict(method="probe", batch_size=32, epochs=1),
-    "quick-cpu": dict(method="trainer", lr=5e-5, batch_size=16, epochs=1, weight_decay=0.01,
+    # 2 epochs: with 1 (63 steps) the model still predicted the majority class for everything.
+    "quick-cpu": dict(method="trainer", lr=5e-5, batch_size=16, epochs=2, weight_decay=0.01,
                       warmup_steps=0, max_length=64, train_size=1000, eval_size=200,
                       test_size=500),
 }
