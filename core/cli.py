@@ -48,12 +48,15 @@ def build_parser() -> argparse.ArgumentParser:
              "weight_decay": float, "warmup_steps": int, "max_length": int, "seed": int,
              "logging_steps": int, "lora_r": int, "lora_alpha": int, "lora_dropout": float,
              "lora_targets": str, "pooling": str, "probe_c": float,
-             "train_size": size, "eval_size": size, "test_size": size}
-    helps = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
+             "train_size": size, "eval_size": size, "test_size": size, "eval_steps": int,
+             "early_stopping_patience": int, "beta": float, "max_new_tokens": int}
+    fields = dataclasses.fields(TrainConfig)
+    helps = {f.name: f.metadata["help"] for f in fields}
     for name, kind in names.items():
         train.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=helps[name])
-    train.add_argument("--trust-remote-code", action="store_true", default=None,
-                       help=helps["trust_remote_code"])
+    for name in (f.name for f in fields if f.type == "bool" or f.type is bool):
+        train.add_argument("--" + name.replace("_", "-"), dest=name, action="store_true",
+                           default=None, help=helps[name])
     add_eval_parser(commands)
     return parser
 

@@ -2,8 +2,9 @@
 
 Hyper-parameters left as None are filled from the method's defaults: S1's
 recipe for `loop`, S2's for `trainer` (at a learning rate that suits the small
-bundled encoder), S3's for `probe`. The presets `s1-loop` and `s2-trainer`
-reproduce S1 and S2 exactly.
+bundled encoder), S3's for `probe`, and common LoRA recipes for the causal
+methods (`sft`, `dpo`, `orpo`, through TRL). The presets `s1-loop`,
+`s2-trainer`, `s4-sft`, `s6-summarise` and `s8-orpo` reproduce those systems.
 """
 
 import dataclasses
@@ -15,7 +16,9 @@ import yaml
 
 from core.errors import WorkbenchError
 
-METHODS = ("loop", "trainer", "probe")
+ENCODER_METHODS = ("loop", "trainer", "probe")
+CAUSAL_METHODS = ("sft", "dpo", "orpo")
+METHODS = ENCODER_METHODS + CAUSAL_METHODS
 ADAPTERS = ("none", "lora", "qlora")
 
 
@@ -26,9 +29,12 @@ def _f(default, help_text, **extra):
 @dataclass
 class TrainConfig:
     model: str = _f("minilm-l6", "Catalog id, Hugging Face hub id or local folder.")
-    method: str = _f("trainer", "loop (S1 custom PyTorch loop), trainer (S2 HF Trainer) or "
-                                "probe (S3 frozen features + logistic regression).")
-    adapter: str = _f("none", "none = full fine-tune; lora = low-rank adapters through peft.")
+    method: str = _f("trainer", "Encoders: loop (S1 custom PyTorch loop), trainer (S2 HF Trainer) "
+                                "or probe (S3 frozen features + logistic regression). Causal "
+                                "models, through TRL: sft (supervised fine-tuning, S4 / S6), dpo "
+                                "or orpo (preference pairs, S8).")
+    adapter: str = _f("none", "none = full fine-tune; lora = low-rank adapters through peft; "
+                              "qlora = LoRA over a 4-bit (nf4) base, causal models on a CUDA GPU.")
     dataset: str = _f("rt-reviews", "Catalog id, hub data set name, or a CSV / JSONL file.")
     name: str | None = _f(None, "A name for the run; defaults to its id.")
     text_column: str | None = _f(None, "Column holding the text (uploaded files).")
@@ -53,8 +59,23 @@ class TrainConfig:
     lora_r: int = _f(8, "LoRA rank.")
     lora_alpha: int = _f(16, "LoRA scaling (alpha / r multiplies the update).")
     lora_dropout: float = _f(0.05, "Dropout on the LoRA branch.")
-    lora_targets: str = _f("all-linear", "Modules that get adapters: 'all-linear' or a "
-                                         "comma-separated list of module names.")
+    lora_targets: str = _f("all-linear", "Modules that get adapters: 'all-linear', "
+                                         "'projections' (every attention and MLP projection of "
+                                         "the architecture, as S8) or a comma-separated list of "
+                                         "module names.")
+    eval_steps: int | None = _f(None, "Evaluate on the validation split every N steps; by default "
+                                      "once per epoch.")
+    early_stopping_patience: int = _f(0, "Stop when the validation loss has not improved for this "
+                                         "many evaluations in a row; 0 turns it off (S9).")
+    packing: bool = _f(False, "sft: pack several examples into each max-length block instead of "
+                              "padding each batch to its longest example (S9).")
+    clean_text: bool = _f(False, "Keep only letters, digits and white space in the texts (S6).")
+    beta: float = _f(0.1, "dpo / orpo: weight of the preference term (DPO's KL strength, "
+                          "ORPO's odds-ratio weight).")
+    max_new_tokens: int = _f(64, "Tokens generated per test example when judging summaries and "
+                                 "responses (class labels need only a few).")
+    gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass: less "
+                                             "memory, about a third more time.")
     pooling: str = _f("cls", "probe: 'cls' (first token) or 'mean' (mean of the tokens).")
     probe_c: float = _f(0.1, "probe: inverse regularisation strength of the logistic regression.")
     probe_max_iter: int = _f(500, "probe: most solver iterations of the logistic regression.")
@@ -76,6 +97,18 @@ PRESETS = {
     "quick-cpu": dict(method="trainer", lr=5e-5, batch_size=16, epochs=2, weight_decay=0.01,
                       warmup_steps=0, max_length=64, train_size=1000, eval_size=200,
                       test_size=500),
+    # S4 trained QLoRA on Mistral-7B; on a machine without CUDA, choose lora instead.
+    "s4-sft": dict(method="sft", adapter="lora", model="smollm2-135m", train_size=300,
+                   eval_size=100, test_size=2500, epochs=2, lr=2e-4, batch_size=8),
+    # About 1 example/s trains on 2 CPU cores: S4's 300 examples, judged on 200.
+    "quick-sft": dict(method="sft", adapter="lora", model="smollm2-135m", train_size=300,
+                      eval_size=50, test_size=200, epochs=2, lr=2e-4, batch_size=8),
+    "s6-summarise": dict(method="sft", adapter="none", model="smollm2-135m", dataset="aclsum",
+                         lr=1e-5, clean_text=True, epochs=3, batch_size=4, max_length=512,
+                         max_new_tokens=96),
+    "s8-orpo": dict(method="orpo", adapter="lora", model="smollm2-135m", lora_r=16,
+                    lora_alpha=32, lora_dropout=0.05, lora_targets="projections", lr=8e-6,
+                    beta=0.1, batch_size=4, epochs=1),
 }
 # What a method uses when the user sets nothing. The trainer keeps S2's recipe but at the
 # Trainer's own default rate: S2's 2e-5 suits DistilBERT; the small bundled encoder, 2 epochs
@@ -84,7 +117,12 @@ METHOD_DEFAULTS = {
     "loop": PRESETS["s1-loop"],
     "trainer": {**PRESETS["s2-trainer"], "lr": 5e-5},
     "probe": PRESETS["s3-probe"],
+    "sft": dict(lr=2e-4, batch_size=8, epochs=1, weight_decay=0.0, warmup_steps=10),
+    "dpo": dict(lr=5e-5, batch_size=4, epochs=1, weight_decay=0.0, warmup_steps=10),
+    "orpo": dict(lr=5e-5, batch_size=4, epochs=1, weight_decay=0.0, warmup_steps=10),
 }
+# A full fine-tune moves every weight: it takes a tenth of the LoRA rate.
+FULL_FINETUNE_LR = {"sft": 2e-5, "dpo": 5e-6, "orpo": 5e-6}
 
 
 def apply_preset(config: TrainConfig, preset: str) -> TrainConfig:
@@ -100,6 +138,8 @@ def resolve(config: TrainConfig) -> TrainConfig:
     """Fill unset hyper-parameters from the method's defaults, then check everything."""
     validate_choices(config)
     defaults = METHOD_DEFAULTS[config.method]
+    if config.adapter == "none" and config.method in FULL_FINETUNE_LR:
+        defaults = {**defaults, "lr": FULL_FINETUNE_LR[config.method]}
     filled = {k: v for k, v in defaults.items() if k != "method" and getattr(config, k) is None}
     config = dataclasses.replace(config, **filled)
     validate_numbers(config)
@@ -111,7 +151,7 @@ def validate_choices(config: TrainConfig) -> None:
         raise WorkbenchError(f"unknown method '{config.method}'; choose from {', '.join(METHODS)}")
     if config.adapter not in ADAPTERS:
         raise WorkbenchError(f"unknown adapter '{config.adapter}'; choose from {', '.join(ADAPTERS)}")
-    if config.adapter == "qlora":
+    if config.adapter == "qlora" and config.method not in CAUSAL_METHODS:
         raise WorkbenchError("qlora is for causal language models (sft, dpo, orpo) on a CUDA GPU; "
                              "use --adapter lora or none with this method")
     if config.method == "probe" and config.adapter != "none":
@@ -142,6 +182,13 @@ def validate_numbers(config: TrainConfig) -> None:
         (config.probe_c > 0, f"probe C must be above 0 (got {config.probe_c})"),
         (config.probe_max_iter >= 10,
          f"probe max iterations must be at least 10 (got {config.probe_max_iter})"),
+        (config.eval_steps is None or config.eval_steps >= 1,
+         f"eval steps must be at least 1 (got {config.eval_steps})"),
+        (config.early_stopping_patience >= 0,
+         f"early-stopping patience cannot be negative (got {config.early_stopping_patience})"),
+        (config.beta > 0, f"beta must be above 0 (got {config.beta})"),
+        (config.max_new_tokens >= 1,
+         f"max new tokens must be at least 1 (got {config.max_new_tokens})"),
     ]
     for name in ("train_size", "eval_size", "test_size"):
         value = getattr(config, name)

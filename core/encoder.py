@@ -1,4 +1,4 @@
-"""What the encoder methods share: tokenised splits, batched prediction, LoRA, snapshots."""
+"""What the encoder methods share: tokenised splits, batched prediction, snapshots."""
 
 import numpy as np
 import torch
@@ -55,18 +55,6 @@ def predict(model, loader) -> tuple[float, np.ndarray]:
     model.train(was_training)
     loss = float(np.average(losses, weights=weights)) if losses else float("nan")
     return loss, np.concatenate(probs) if probs else np.zeros((0, 0))
-
-
-def add_lora(model, config, task_type: str = "SEQ_CLS"):
-    """Wrap with peft LoRA adapters; for classification the new head stays fully trainable."""
-    from peft import LoraConfig, get_peft_model
-
-    targets = config.lora_targets
-    if targets != "all-linear":
-        targets = [t.strip() for t in targets.split(",") if t.strip()]
-    lora = LoraConfig(task_type=task_type, r=config.lora_r, lora_alpha=config.lora_alpha,
-                      lora_dropout=config.lora_dropout, target_modules=targets)
-    return get_peft_model(model, lora)
 
 
 SNAPSHOT_LIMIT = 2_000_000_000  # parameters; a CPU copy of more would cost too much memory

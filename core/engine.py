@@ -1,9 +1,11 @@
 """Config in, a recorded run out.
 
 `prepare` checks everything a user can get wrong (settings, model id, data
-file, split sizes) before anything is written, so bad input leaves no run
-behind. `execute` trains and evaluates one prepared run, writing its metrics
-as they come and ending it `completed`, `stopped` or `failed`, never `running`.
+file, split sizes, a method that does not suit the model or the data) before
+anything is written, so bad input leaves no run behind. `execute` trains and
+evaluates one prepared run, writing its metrics as they come and ending it
+`completed`, `stopped` or `failed`, never `running`. Encoders train here;
+causal models in `core.causal_run`.
 """
 
 import json
@@ -17,7 +19,7 @@ import numpy as np
 import pandas as pd
 
 from core import paths
-from core.config import TrainConfig, planned_steps, resolve
+from core.config import CAUSAL_METHODS, TrainConfig, planned_steps, resolve
 from core.data import Table, load_table, split_name, split_table
 from core.errors import WorkbenchError
 from core.hooks import Hooks, never
@@ -37,21 +39,51 @@ class Prepared:
 @dataclass
 class Outcome:
     finished: bool  # False when a stop was requested
-    test_probs: np.ndarray | None = None
+    # (evaluation row, its predictions); the first is the trained model's own
+    evaluations: list[tuple[dict, list[dict]]] = field(default_factory=list)
     layer_changes: list[dict] = field(default_factory=list)
     summary: dict = field(default_factory=dict)
+
+
+# The data each method can learn from.
+TASKS = {"loop": ("classification",), "trainer": ("classification",), "probe": ("classification",),
+         "sft": ("classification", "summarisation"), "dpo": ("classification", "preference"),
+         "orpo": ("classification", "preference")}
 
 
 def prepare(config: TrainConfig) -> Prepared:
     config = resolve(config)
     source = resolve_model(config.model, config.trust_remote_code)
+    check_method_suits_model(config, source)
     columns = {k: v for k, v in {"text": config.text_column, "label": config.label_column}.items() if v}
     table = load_table(config.dataset, columns)
-    if table.task != "classification":
-        raise WorkbenchError(f"method '{config.method}' trains classifiers, but '{config.dataset}' "
-                             f"is a {table.task} data set")
+    if table.task not in TASKS[config.method]:
+        raise WorkbenchError(f"method '{config.method}' learns from "
+                             f"{' or '.join(TASKS[config.method])} data, but '{config.dataset}' is "
+                             f"a {table.task} data set")
+    if config.clean_text:
+        from core.causal_data import clean_frame
+
+        table = Table(clean_frame(table.frame), table.task, table.label_names)
     splits = split_table(table, config.seed, config.train_size, config.eval_size, config.test_size)
+    if config.early_stopping_patience and splits["eval"].empty:
+        raise WorkbenchError("early stopping watches the validation loss: give the validation "
+                             "split at least one example, or set patience to 0")
     return Prepared(config, source, table, splits)
+
+
+def check_method_suits_model(config: TrainConfig, source: ModelSource) -> None:
+    causal_method = config.method in CAUSAL_METHODS
+    if causal_method and source.kind != "causal":
+        raise WorkbenchError(f"'{config.model}' is an encoder; method '{config.method}' trains "
+                             "causal language models (use loop, trainer or probe)")
+    if not causal_method and source.kind == "causal":
+        raise WorkbenchError(f"'{config.model}' is a causal language model; method "
+                             f"'{config.method}' trains encoders (use sft, dpo or orpo)")
+    if causal_method:
+        from core.causal import check_adapter_fits_device
+
+        check_adapter_fits_device(config.adapter)
 
 
 def train(config: TrainConfig, db, should_stop: Callable[[], bool] = never,
@@ -98,36 +130,46 @@ def execute(db, run_id: str, prepared: Prepared, should_stop: Callable[[], bool]
 
 def record_outcome(db, run_id: str, prepared: Prepared, outcome: Outcome, latest: dict) -> str:
     """Store results and the final status: `completed`, or `stopped` (no test evaluation)."""
-    summary = {"train_loss": latest.get("loss"), "eval_loss": latest.get("eval_loss"),
-               "summary": json.dumps(outcome.summary)}
+    summary = {"train_loss": latest.get("loss"), "eval_loss": latest.get("eval_loss")}
     if not outcome.finished:
-        queries.finish_run(db, run_id, "stopped", **summary)
+        queries.finish_run(db, run_id, "stopped", summary=json.dumps(outcome.summary), **summary)
         return "stopped"
-    report = store_test_evaluation(db, run_id, prepared, outcome.test_probs)
+    for evaluation, predictions in outcome.evaluations:
+        queries.add_evaluation(db, {**evaluation, "run_id": run_id}, predictions)
+    tuned = outcome.evaluations[0][0]
     queries.save_layer_changes(db, run_id, outcome.layer_changes)
-    queries.finish_run(db, run_id, "completed", test_accuracy=report["accuracy"],
-                       test_f1=report["f1"], **summary)
+    extra = {k: tuned[k] for k in ("rougeL", "perplexity") if tuned.get(k) is not None}
+    queries.finish_run(db, run_id, "completed", test_accuracy=tuned.get("accuracy"),
+                       test_f1=tuned.get("f1"), summary=json.dumps({**outcome.summary, **extra}),
+                       **summary)
     return "completed"
 
 
-def store_test_evaluation(db, run_id: str, prepared: Prepared, probs: np.ndarray) -> dict:
+EVALUATION_FIGURES = ("n", "accuracy", "precision", "recall", "f1", "labels", "per_class",
+                      "confusion", "unparseable", "rouge1", "rouge2", "rougeL", "perplexity")
+
+
+def evaluation_row(prepared: Prepared, mode: str, model: str, report: dict,
+                   template: str | None = None) -> dict:
+    """An `evaluations` row on the run's whole test split (its run id is added when stored)."""
+    config, n = prepared.config, len(prepared.splits["test"])
+    return {"model": model, "dataset": config.dataset, "mode": mode, "shots": 0,
+            "seed": config.seed, "template": template,
+            "split": split_name(config.dataset, config.seed, n, n),
+            **{k: report[k] for k in EVALUATION_FIGURES if k in report}}
+
+
+def classifier_evaluation(prepared: Prepared, probs: np.ndarray) -> tuple[dict, list[dict]]:
     test, names = prepared.splits["test"], prepared.table.label_names
     truth = test["label"].map({name: i for i, name in enumerate(names)}).to_numpy()
     predicted = probs.argmax(axis=1)
     report = classification_metrics(truth, predicted, names)
-    config = prepared.config
-    split = split_name(config.dataset, config.seed, len(test), len(test))
-    evaluation = {"run_id": run_id, "model": config.model, "dataset": config.dataset,
-                  "mode": "fine-tuned", "shots": 0, "seed": config.seed, "split": split,
-                  **{k: report[k] for k in ("n", "accuracy", "precision", "recall", "f1",
-                                            "labels", "per_class", "confusion")}}
     predictions = [
         {"idx": i, "input": text, "reference": names[truth[i]], "prediction": names[predicted[i]],
          "score": float(probs[i, predicted[i]])}
         for i, text in enumerate(test["text"])
     ]
-    queries.add_evaluation(db, evaluation, predictions)
-    return report
+    return evaluation_row(prepared, "fine-tuned", prepared.config.model, report), predictions
 
 
 def fit_and_evaluate(prepared: Prepared, hooks: Hooks, out_dir: Path) -> Outcome:
@@ -135,23 +177,34 @@ def fit_and_evaluate(prepared: Prepared, hooks: Hooks, out_dir: Path) -> Outcome
     # `models` / `datasets` listings and bad-input checks should not wait for them.
     from transformers import set_seed
 
+    set_seed(prepared.config.seed)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    if prepared.config.method in CAUSAL_METHODS:
+        from core.causal_run import fit_and_evaluate_causal
+
+        return fit_and_evaluate_causal(prepared, hooks, out_dir)
+    return fit_and_evaluate_encoder(prepared, hooks, out_dir)
+
+
+def fit_and_evaluate_encoder(prepared: Prepared, hooks: Hooks, out_dir: Path) -> Outcome:
     from core import encoder
-    from core.models import count_parameters, load_classifier, load_tokenizer
+    from core.adapters import add_lora
+    from core.models import count_parameters, load_classifier, load_tokenizer, save_model
 
     config, names = prepared.config, prepared.table.label_names
-    set_seed(config.seed)
     tokenizer = load_tokenizer(prepared.source, config.trust_remote_code)
     model = load_classifier(prepared.source, names, config.trust_remote_code)
     before = encoder.snapshot(model) if config.method != "probe" else None
     if config.adapter == "lora":
-        model = encoder.add_lora(model, config)
+        model = add_lora(model, config)
     trainable, total = count_parameters(model)
     sets = {name: encoder.encode_split(tokenizer, frame, names, config.max_length)
             for name, frame in prepared.splits.items()}
     summary = {"trainable_params": trainable if config.method != "probe" else 0,
                "total_params": total, **{f"{k}_examples": len(v) for k, v in sets.items()}}
-    out_dir.mkdir(parents=True, exist_ok=True)
     finished, test_probs, extra = _fit(model, tokenizer, sets, names, config, hooks, out_dir)
+    if config.method != "probe":
+        save_model(model, tokenizer, out_dir / "model", prepared.source, config.adapter)
     summary.update(extra)
     if not finished:
         return Outcome(False, summary=summary)
@@ -159,11 +212,11 @@ def fit_and_evaluate(prepared: Prepared, hooks: Hooks, out_dir: Path) -> Outcome
         test_loader = encoder.make_loader(sets["test"], tokenizer, config.batch_size)
         test_probs = encoder.predict(model, test_loader)[1]
     changes = layer_changes(before, encoder.effective_weights(model)) if before else []
-    return Outcome(True, test_probs, changes, summary)
+    return Outcome(True, [classifier_evaluation(prepared, test_probs)], changes, summary)
 
 
 def _fit(model, tokenizer, sets, names, config, hooks, out_dir: Path):
-    """Run the chosen method and save what it trained; (finished, test probs or None, summary)."""
+    """Run the chosen method; (finished, test probs or None, summary). The probe saves itself."""
     if config.method == "probe":
         from core.methods.probe import Probe
 
@@ -185,6 +238,4 @@ def _fit(model, tokenizer, sets, names, config, hooks, out_dir: Path):
                                              config, hooks, str(checkpoints))
         # The best model is loaded and saved below; optimiser states would cost ~3x its size.
         shutil.rmtree(checkpoints, ignore_errors=True)
-    model.save_pretrained(out_dir / "model")
-    tokenizer.save_pretrained(out_dir / "model")
     return finished, None, extra

@@ -2,17 +2,24 @@
 
 Parameter counts are exact: the model is built on PyTorch's "meta" device
 (shapes, no storage), with LoRA applied when asked, so nothing is loaded.
-Memory is an estimate: weights, gradients and AdamW's two moments for the
-trainable share, plus activations by the formula of Korthikanti et al. (2022)
-for a transformer layer, (34 h + 5 a s) bytes per token at 16 bits.
+Memory is an estimate:
+- weights at the precision training holds them in: fp32 on the CPU and for a
+  full fine-tune; the compute dtype (2 bytes) under LoRA on CUDA; 4-bit nf4
+  with double quantisation (about 4.13 bits) for QLoRA's quantised layers;
+- gradients and AdamW's two moments, fp32, for the trainable share;
+- activations by the formula of Korthikanti et al. (2022) for a transformer
+  layer, (34 h + 5 a s) bytes per token at 16 bits, only each layer's input
+  under gradient checkpointing; and a causal model's logits over its whole
+  vocabulary (fp32, kept with their softmax for the backward pass).
 """
 
 from dataclasses import dataclass
 
-from core.config import TrainConfig
+from core.config import CAUSAL_METHODS, TrainConfig
 from core.models import ModelSource, local_dir
 
 BYTES_FP32 = 4
+NF4_BITS = 4.127  # 4-bit weights plus double-quantised block scales (QLoRA paper)
 
 
 @dataclass
@@ -38,19 +45,43 @@ class Estimate:
 def meta_model(source: ModelSource, config: TrainConfig, num_labels: int):
     """The model's skeleton, as training would build it, without any weights."""
     import torch
-    from transformers import AutoConfig, AutoModelForSequenceClassification
+    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
 
-    from core.encoder import add_lora
+    from core.adapters import add_lora
 
-    model_config = AutoConfig.from_pretrained(local_dir(source), num_labels=num_labels,
+    causal = config.method in CAUSAL_METHODS
+    model_config = AutoConfig.from_pretrained(_config_dir(source), num_labels=num_labels,
                                               trust_remote_code=config.trust_remote_code)
+    auto_class = AutoModelForCausalLM if causal else AutoModelForSequenceClassification
     with torch.device("meta"):
-        model = AutoModelForSequenceClassification.from_config(model_config)
+        model = auto_class.from_config(model_config)
     if config.method == "probe":
         model.requires_grad_(False)
-    elif config.adapter == "lora":
-        model = add_lora(model, config)
+    elif config.adapter in ("lora", "qlora"):
+        model = add_lora(model, config, "CAUSAL_LM" if causal else "SEQ_CLS")
     return model, model_config
+
+
+def _config_dir(source: ModelSource) -> str:
+    """Where the architecture is described; a run's adapters describe none of their own."""
+    if source.adapter_of:
+        from core.models import resolve_model
+
+        return _config_dir(resolve_model(source.adapter_of))
+    return local_dir(source)
+
+
+def weight_bytes(model, adapter: str, cuda: bool) -> int:
+    """Bytes the weights take as training holds them (see the module's notes)."""
+    if adapter == "none" or not cuda:
+        return sum(p.numel() for p in model.parameters()) * BYTES_FP32
+    total = 0
+    for name, p in model.named_parameters():
+        quantised = adapter == "qlora" and p.ndim == 2 and not p.requires_grad and \
+            "embed" not in name and "lm_head" not in name
+        total += int(p.numel() * NF4_BITS / 8) if quantised else p.numel() * (
+            BYTES_FP32 if p.requires_grad else 2)
+    return total
 
 
 def available_memory() -> tuple[int | None, str]:
@@ -64,30 +95,41 @@ def available_memory() -> tuple[int | None, str]:
     return psutil.virtual_memory().available, "CPU (host memory)"
 
 
-def activation_bytes(model_config, batch_size: int, length: int) -> int:
+def activation_bytes(model_config, config: TrainConfig, cuda: bool) -> int:
+    batch, length = config.batch_size, config.max_length
     hidden = getattr(model_config, "hidden_size", 0)
     heads = getattr(model_config, "num_attention_heads", 1)
     layers = getattr(model_config, "num_hidden_layers", 0)
-    per_token_16bit = 34 * hidden + 5 * heads * length
-    return layers * batch_size * length * per_token_16bit * BYTES_FP32 // 2
+    scale = 1 if cuda else 2  # the formula counts 16-bit values; the CPU trains in fp32
+    per_layer = batch * length * (34 * hidden + 5 * heads * length) * scale
+    if config.gradient_checkpointing:  # each layer's input kept, one layer's inside at a time
+        kept = layers * batch * length * hidden * 2 * scale + per_layer
+    else:
+        kept = layers * per_layer
+    if config.method in CAUSAL_METHODS:
+        # DPO and ORPO run the chosen and the rejected answer of each pair.
+        pairs = 1 if config.method == "sft" else 2
+        kept = kept * pairs + pairs * batch * length * model_config.vocab_size * BYTES_FP32 * 2
+    return kept
 
 
 def estimate(source: ModelSource, config: TrainConfig, num_labels: int) -> Estimate:
     from core.models import count_parameters
 
+    import torch
+
     model, model_config = meta_model(source, config, num_labels)
     trainable, total = count_parameters(model)
-    training = trainable > 0
     available, device = available_memory()
+    cuda = torch.cuda.is_available()
     return Estimate(
         trainable_params=trainable,
         total_params=total,
-        weights_bytes=total * BYTES_FP32,
+        weights_bytes=weight_bytes(model, config.adapter, cuda),
         gradients_bytes=trainable * BYTES_FP32,
         optimizer_bytes=trainable * 2 * BYTES_FP32,
         # The probe runs forward passes only: no activations are kept for a backward pass.
-        activations_bytes=activation_bytes(model_config, config.batch_size, config.max_length)
-        if training else 0,
+        activations_bytes=activation_bytes(model_config, config, cuda) if trainable else 0,
         available_bytes=available,
         device=device,
     )

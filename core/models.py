@@ -3,9 +3,11 @@
 Weights load as safetensors only, and `trust_remote_code` stays off unless the
 user turns it on. The bundled GGUF model is dequantised once into a
 safetensors folder under $WORKBENCH_HOME: about 20 s the first time, then
-well under a second.
+well under a second. A finished run's id names its trained model; a run that
+trained adapters is its base model with the adapters merged in.
 """
 
+import json
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -21,16 +23,41 @@ class ModelSource:
     kind: str  # "encoder" or "causal"
     location: str  # a local folder, or a hub id for from_pretrained
     spec: ModelSpec | None = None
+    adapter_of: str | None = None  # a run's adapters: the model id they were trained on
+
+
+RUN_MODEL_FILE = "workbench.json"  # in a run's model folder: what it was trained from
 
 
 def resolve_model(model_id: str, trust_remote_code: bool = False) -> ModelSource:
-    """Catalog id, local folder or hub id -> where to load it from and what it is."""
+    """Catalog id, finished run id, local folder or hub id -> where to load it from and what it is."""
+    run_model = run_model_dir(model_id)
+    if run_model is not None:
+        facts = json.loads((run_model / RUN_MODEL_FILE).read_text())
+        return ModelSource(model_id, facts["kind"], str(run_model), None, facts.get("adapter_of"))
     if model_id in MODELS:
         spec = MODELS[model_id]
         location = _bundled_location(spec) if spec.source == "bundled" else spec.hub_id
         return ModelSource(model_id, spec.kind, location, spec)
     config = _load_config(model_id, trust_remote_code)
     return ModelSource(model_id, kind_of(config), model_id)
+
+
+def run_model_dir(model_id: str) -> Path | None:
+    """The model folder of a finished run with this id, if there is one."""
+    if not model_id or "/" in model_id or model_id in MODELS:
+        return None
+    folder = paths.run_dir(model_id) / "model"
+    return folder if (folder / RUN_MODEL_FILE).is_file() else None
+
+
+def save_model(model, tokenizer, folder: Path, base: ModelSource, adapter: str) -> None:
+    """Save a trained model (or only its adapters) so that the run's id loads it anywhere."""
+    model.save_pretrained(folder)
+    tokenizer.save_pretrained(folder)
+    facts = {"kind": base.kind, "base": base.id,
+             "adapter_of": base.id if adapter in ("lora", "qlora") else None}
+    (folder / RUN_MODEL_FILE).write_text(json.dumps(facts))
 
 
 def _bundled_location(spec: ModelSpec) -> str:
@@ -88,6 +115,36 @@ def _convert_gguf(folder: Path, gguf_file: str, target: Path) -> None:
     partial.rename(target)
 
 
+def pretrained_weights(auto_class, source: ModelSource, trust_remote_code: bool = False, **kwargs):
+    """`auto_class.from_pretrained` from safetensors only, with a run's adapters merged in."""
+    if source.adapter_of:
+        return _merged_run_model(auto_class, source, trust_remote_code, **kwargs)
+    try:
+        return auto_class.from_pretrained(local_dir(source), use_safetensors=True,
+                                          trust_remote_code=trust_remote_code, **kwargs)
+    except OSError as error:
+        if "safetensors" in str(error).lower():
+            raise WorkbenchError(f"model '{source.id}' has no safetensors weights; the workbench "
+                                 "loads only safetensors (pickled weights can run code)") from None
+        raise WorkbenchError(f"model '{source.id}' could not be loaded: "
+                             f"{str(error).splitlines()[0]}") from None
+
+
+def _merged_run_model(auto_class, source: ModelSource, trust_remote_code: bool, **kwargs):
+    from peft import PeftModel
+
+    base_source = resolve_model(source.adapter_of, trust_remote_code)
+    base = pretrained_weights(auto_class, base_source, trust_remote_code, **kwargs)
+    match_vocabulary(base, load_tokenizer(source, trust_remote_code))
+    return PeftModel.from_pretrained(base, source.location).merge_and_unload()
+
+
+def match_vocabulary(model, tokenizer) -> None:
+    """Grow the embeddings when training added a token (a dedicated pad) to the tokenizer."""
+    if model.get_input_embeddings().num_embeddings < len(tokenizer):
+        model.resize_token_embeddings(len(tokenizer))
+
+
 def load_tokenizer(source: ModelSource, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
@@ -103,21 +160,12 @@ def load_classifier(source: ModelSource, label_names: list[str], trust_remote_co
     """A sequence-classification model with a fresh head for these labels."""
     from transformers import AutoModelForSequenceClassification
 
-    try:
-        model = AutoModelForSequenceClassification.from_pretrained(
-            local_dir(source),
-            num_labels=len(label_names),
-            id2label=dict(enumerate(label_names)),
-            label2id={name: i for i, name in enumerate(label_names)},
-            use_safetensors=True,
-            trust_remote_code=trust_remote_code,
-        )
-    except OSError as error:
-        if "safetensors" in str(error).lower():
-            raise WorkbenchError(f"model '{source.id}' has no safetensors weights; the workbench "
-                                 "loads only safetensors (pickled weights can run code)") from None
-        raise WorkbenchError(f"model '{source.id}' could not be loaded: "
-                             f"{str(error).splitlines()[0]}") from None
+    model = pretrained_weights(
+        AutoModelForSequenceClassification, source, trust_remote_code,
+        num_labels=len(label_names),
+        id2label=dict(enumerate(label_names)),
+        label2id={name: i for i, name in enumerate(label_names)},
+    )
     if model.config.pad_token_id is None:
         model.config.pad_token_id = load_tokenizer(source, trust_remote_code).pad_token_id
     return model
@@ -128,12 +176,7 @@ def load_causal(source: ModelSource, trust_remote_code: bool = False):
     import torch
     from transformers import AutoModelForCausalLM
 
-    try:
-        model = AutoModelForCausalLM.from_pretrained(local_dir(source), use_safetensors=True,
-                                                     trust_remote_code=trust_remote_code)
-    except OSError as error:
-        raise WorkbenchError(f"model '{source.id}' could not be loaded: "
-                             f"{str(error).splitlines()[0]}") from None
+    model = pretrained_weights(AutoModelForCausalLM, source, trust_remote_code)
     return model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
 
 

@@ -187,22 +187,29 @@ def parse_answer(output: str, label_names: list[str]) -> str | None:
     return min(found)[1] if found else None
 
 
-@torch.no_grad()
 def generate_answers(model, tokenizer, prompt: Prompt, max_new_tokens: int,
                      batch_size: int = 8, on_progress=None) -> list[str]:
-    """Greedy answers for each query, batched with left padding."""
-    device = next(model.parameters()).device
+    """Greedy answers for each query of a prompt."""
     prefix = prefix_ids(tokenizer, prompt.prefix)
+    rows = [prefix + piece_ids(tokenizer, q) for q in prompt.queries]
+    return generate_batches(model, tokenizer, rows, max_new_tokens, batch_size, on_progress)
+
+
+@torch.no_grad()
+def generate_batches(model, tokenizer, rows: list[list[int]], max_new_tokens: int,
+                     batch_size: int = 8, on_progress=None) -> list[str]:
+    """Greedy continuations of token-id rows, batched with left padding."""
+    device = next(model.parameters()).device
+    pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     outputs = []
-    for start in range(0, len(prompt.queries), batch_size):
-        rows = [prefix + piece_ids(tokenizer, q) for q in prompt.queries[start:start + batch_size]]
-        width = max(map(len, rows))
-        pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
-        ids = torch.tensor([[pad] * (width - len(r)) + r for r in rows], device=device)
-        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in rows], device=device)
+    for start in range(0, len(rows), batch_size):
+        batch = rows[start:start + batch_size]
+        width = max(map(len, batch))
+        ids = torch.tensor([[pad] * (width - len(r)) + r for r in batch], device=device)
+        mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in batch], device=device)
         generated = model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
                                    max_new_tokens=max_new_tokens, pad_token_id=pad)
         outputs += tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)
         if on_progress:
-            on_progress(min(start + batch_size, len(prompt.queries)) / len(prompt.queries))
+            on_progress(min(start + batch_size, len(rows)) / len(rows))
     return outputs

@@ -135,3 +135,10 @@ def add_run_owner(db):
 def add_unparseable_answers(db):
     # Generated answers that named no label (counted wrong, and shown).
     db["evaluations"].add_column("unparseable", int)
+
+
+@migrations()
+def add_generation_scores(db):
+    # Summaries and responses (S6) are judged by ROUGE and the references' perplexity.
+    for column in ("rouge1", "rouge2", "rougeL", "perplexity"):
+        db["evaluations"].add_column(column, float)

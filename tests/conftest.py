@@ -12,7 +12,8 @@ os.environ["HF_HUB_OFFLINE"] = "1"
 POSITIVE = ["great", "superb", "moving", "brilliant", "fun", "charming"]
 NEGATIVE = ["awful", "dull", "boring", "clumsy", "tedious", "bland"]
 NEUTRAL = ["film", "plot", "actor", "scene", "story", "director", "the", "a", "was", "and"]
-LABEL_WORDS = ["very", "good", "bad", "text", "label", "classify", "each", "as", "one", "of", "or"]
+LABEL_WORDS = ["very", "good", "bad", "text", "label", "classify", "each", "as", "one", "of", "or",
+               "pos", "neg", "answer"]
 
 
 @pytest.fixture
@@ -88,7 +89,9 @@ def tiny_causal(tmp_path_factory):
     path = tmp_path_factory.mktemp("tiny-llama")
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", ":", ".", ",", *POSITIVE, *NEGATIVE,
              *NEUTRAL, *LABEL_WORDS]
-    tokenizer = BertTokenizer(vocab={word: i for i, word in enumerate(vocab)})
+    # [CLS] and [SEP] stand in for the beginning- and end-of-text tokens a causal model has.
+    tokenizer = BertTokenizer(vocab={word: i for i, word in enumerate(vocab)}, bos_token="[CLS]",
+                              eos_token="[SEP]")
     config = LlamaConfig(vocab_size=len(vocab), hidden_size=32, intermediate_size=64,
                          num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
                          max_position_embeddings=512, pad_token_id=0)

@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from core import encoder, memory
+from core import memory
+from core.adapters import add_lora
 from core.config import resolve
 from core.models import count_parameters, load_classifier, resolve_model
 
@@ -17,7 +18,7 @@ def test_counts_equal_those_of_the_loaded_model(tiny_config, adapter):
 
     model = load_classifier(source, ["a", "b", "c"])
     if adapter == "lora":
-        model = encoder.add_lora(model, config)
+        model = add_lora(model, config)
     assert (found.trainable_params, found.total_params) == count_parameters(model)
     assert found.optimizer_bytes == 2 * found.gradients_bytes == 8 * found.trainable_params
 

@@ -5,12 +5,16 @@ validation loss) to the hooks and turns a stop request into
 `control.should_training_stop`, checked after every step.
 """
 
-from transformers import PrinterCallback, Trainer, TrainerCallback, TrainingArguments
+from transformers import (EarlyStoppingCallback, PrinterCallback, Trainer, TrainerCallback,
+                          TrainingArguments)
 
 from core.hooks import Hooks, Throughput
 from core.metrics import classification_metrics
 
 LOGGED_KEYS = ("loss", "learning_rate", "grad_norm", "eval_loss", "eval_accuracy", "eval_f1")
+# DPO and ORPO report how often the chosen answer wins: on the validation split, that is
+# the preference accuracy charted with the other validation figures.
+RENAMED = {"eval_rewards/accuracies": "eval_accuracy"}
 
 
 class HooksCallback(TrainerCallback):
@@ -34,7 +38,7 @@ class HooksCallback(TrainerCallback):
             state.best_model_checkpoint = None
 
     def on_log(self, args, state, control, logs=None, **kwargs):
-        logs = logs or {}
+        logs = {RENAMED.get(key, key): value for key, value in (logs or {}).items()}
         row = {key: logs[key] for key in LOGGED_KEYS if key in logs}
         if "train_runtime" in logs:  # the closing summary of Trainer.train()
             self.summary = {k: v for k, v in logs.items() if isinstance(v, (int, float))}
@@ -54,10 +58,22 @@ def compute_metrics(label_names):
     return compute
 
 
-def training_arguments(config, output_dir: str, has_eval: bool) -> TrainingArguments:
-    """TrainingArguments for S2; the benchmark uses the same function for its plain script."""
-    per_epoch = "epoch" if has_eval else "no"
-    return TrainingArguments(
+def evaluation_schedule(config, has_eval: bool) -> dict:
+    """Evaluate and save each epoch, or every `eval_steps`; keep the best by validation loss."""
+    if not has_eval:
+        return dict(eval_strategy="no", save_strategy="no")
+    strategy = "steps" if config.eval_steps else "epoch"
+    return dict(eval_strategy=strategy, save_strategy=strategy, eval_steps=config.eval_steps,
+                save_steps=config.eval_steps, load_best_model_at_end=True,
+                metric_for_best_model="eval_loss")
+
+
+def training_arguments(config, output_dir: str, has_eval: bool, args_class=TrainingArguments,
+                       **extra):
+    """Arguments for S2's Trainer, and (through `args_class`) for TRL's trainers.
+
+    The benchmark uses the same function for its plain script."""
+    return args_class(
         output_dir=output_dir,
         learning_rate=config.lr,
         per_device_train_batch_size=config.batch_size,
@@ -67,10 +83,7 @@ def training_arguments(config, output_dir: str, has_eval: bool) -> TrainingArgum
         weight_decay=config.weight_decay,
         warmup_steps=config.warmup_steps,
         max_grad_norm=config.max_grad_norm,
-        eval_strategy=per_epoch,
-        save_strategy=per_epoch,
-        load_best_model_at_end=has_eval,
-        metric_for_best_model="eval_loss" if has_eval else None,
+        **evaluation_schedule(config, has_eval),
         save_total_limit=2,  # the best and the latest
         logging_steps=config.logging_steps,
         seed=config.seed,
@@ -78,6 +91,7 @@ def training_arguments(config, output_dir: str, has_eval: bool) -> TrainingArgum
         report_to="none",
         disable_tqdm=True,
         dataloader_num_workers=0,
+        **extra,
     )
 
 
@@ -86,6 +100,7 @@ def train_with_trainer(model, tokenizer, train_set, eval_set, label_names, confi
     """Returns (ran to the end, the Trainer's closing summary)."""
     has_eval = len(eval_set) > 0
     callback = HooksCallback(hooks, config.batch_size)
+    callbacks = [callback, *early_stopping(config, has_eval)]
     trainer = Trainer(
         model=model,
         args=training_arguments(config, output_dir, has_eval),
@@ -93,8 +108,24 @@ def train_with_trainer(model, tokenizer, train_set, eval_set, label_names, confi
         eval_dataset=eval_set if has_eval else None,
         processing_class=tokenizer,
         compute_metrics=compute_metrics(label_names),
-        callbacks=[callback],
+        callbacks=callbacks,
     )
+    return run_trainer(trainer, callback)
+
+
+def early_stopping(config, has_eval: bool) -> list:
+    """S9's early stopping on a validation loss that stops improving, when asked for."""
+    if not (has_eval and config.early_stopping_patience):
+        return []
+    return [EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)]
+
+
+def run_trainer(trainer, callback: HooksCallback) -> tuple[bool, dict]:
+    """Train; (ran to the end, closing summary). An early stop on validation loss is an end."""
     trainer.remove_callback(PrinterCallback)  # stdout is for the run id; rows go to the hooks
     trainer.train()
-    return not callback.stopped, callback.summary
+    summary = dict(callback.summary)
+    planned = trainer.state.max_steps
+    if not callback.stopped and trainer.state.global_step < planned:
+        summary["stopped_early_at_step"] = trainer.state.global_step
+    return not callback.stopped, summary
