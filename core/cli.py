@@ -2,6 +2,8 @@
 
     python -m core models | datasets | runs
     python -m core train --model ID --method M --dataset ID [options]
+    python -m core eval (--model ID | --run RUN_ID) --dataset ID [options]
+    python -m core export RUN_ID [--name NAME]
 
 `train` prints the run id on stdout and exits 0 when the run completes; bad
 input exits 2 with one line on stderr and writes nothing; a run that fails
@@ -58,6 +60,10 @@ def build_parser() -> argparse.ArgumentParser:
         train.add_argument("--" + name.replace("_", "-"), dest=name, action="store_true",
                            default=None, help=helps[name])
     add_eval_parser(commands)
+    export = commands.add_parser("export", help="merge a run's adapters into its base and save "
+                                                "the model under $WORKBENCH_HOME/exports")
+    export.add_argument("run", help="the run id")
+    export.add_argument("--name", help="folder name under exports/ (default: the run id)")
     return parser
 
 
@@ -192,6 +198,13 @@ def run_eval(args: argparse.Namespace) -> int:
     return 0
 
 
+def run_export(args) -> int:
+    from core.export import export_model
+
+    print(export_model(args.run, args.name))
+    return 0
+
+
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
     if args.command == "models":
@@ -201,7 +214,8 @@ def main(argv=None) -> int:
     elif args.command == "runs":
         print_runs()
     else:
-        work, what = (run_eval, "the evaluation") if args.command == "eval" else (run_train, "training")
+        work, what = {"eval": (run_eval, "the evaluation"), "export": (run_export, "the export"),
+                      "train": (run_train, "training")}[args.command]
         try:
             return work(args)
         except WorkbenchError as error:

@@ -7,6 +7,7 @@ import math
 
 import pandas as pd
 import pytest
+import torch
 
 from core import causal, causal_data, paths
 from core.adapters import lora_targets
@@ -131,8 +132,19 @@ def test_a_lora_run_saves_adapters_and_loads_by_its_id(db, causal_config):
     assert source.kind == "causal" and source.adapter_of == config.model
     from core.causal_run import judge
 
-    again = judge(load_causal(source), load_tokenizer(source), prepare(config))[0]
+    merged = load_causal(source)
+    again = judge(merged, load_tokenizer(source), prepare(config))[0]
     assert again["accuracy"] == pytest.approx(evaluations[0]["accuracy"])
+    # Exported, it is a plain transformers folder with the same weights.
+    from transformers import AutoModelForCausalLM
+
+    from core.export import export_model
+
+    folder = export_model(run_row["id"])
+    assert folder.is_relative_to(paths.home()) and not (folder / "adapter_config.json").exists()
+    exported = AutoModelForCausalLM.from_pretrained(folder)
+    for (name, a), b in zip(merged.state_dict().items(), exported.state_dict().values()):
+        assert torch.equal(a, b), name
 
 
 @pytest.mark.parametrize("method, adapter", [("dpo", "none"), ("dpo", "lora"), ("orpo", "none"),

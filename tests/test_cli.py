@@ -66,6 +66,11 @@ BAD_INPUTS = [
     ("sizes beyond the data", ["--train-size", "20000"], "the data has 12808"),
     ("missing file", ["--dataset", "{tmp}/nope.csv"], "file not found"),
     ("qlora on an encoder", ["--adapter", "qlora"], "qlora is for causal"),
+    ("qlora without CUDA", ["--model", "smollm2-135m", "--method", "sft", "--adapter", "qlora"],
+     "qlora needs a CUDA GPU"),
+    ("sft on an encoder", ["--method", "sft"], "is an encoder"),
+    ("summaries for a classifier", ["--dataset", "aclsum"], "learns from classification data"),
+    ("negative patience", ["--early-stopping-patience", "-1"], "patience cannot be negative"),
 ]
 
 

@@ -7,6 +7,7 @@ so a finished run costs nothing to keep open.
 
 import streamlit as st
 
+from core.config import CAUSAL_METHODS
 from storage import queries
 from ui.common import jobs, open_db
 from ui.run_view import STATUS_ICONS, render_curves, render_run
@@ -29,6 +30,8 @@ def progress_line(run: dict, metrics: list[dict]) -> tuple[float, str]:
         parts.append(f"{last['throughput']:.1f} samples/s")
     if last["time"] and 0 < done < 1:
         parts.append(f"about {format_seconds(last['time'] * (1 - done) / done)} left")
+    if done >= 1:
+        parts.append("training done: judging the test split…")
     return done, " · ".join(parts)
 
 
@@ -62,4 +65,4 @@ def live_panel(run_id: str) -> None:
             st.toast("Stopping after the current step…")
         else:
             st.warning("This run is not training in this server, so it cannot be stopped here.")
-    render_curves(metrics)
+    render_curves(metrics, run["method"] in CAUSAL_METHODS)

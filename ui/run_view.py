@@ -1,10 +1,13 @@
 """One run on a page: status, curves, test results and per-layer change (Train and Runs pages)."""
 
 import json
+import math
 
 import pandas as pd
 import streamlit as st
 
+from core.config import CAUSAL_METHODS
+from core.errors import WorkbenchError
 from storage import queries
 from ui import charts
 
@@ -29,9 +32,12 @@ def render_run(db, run_id: str) -> None:
                 st.code(run["traceback"])
     elif status == "interrupted":
         st.warning(run["error"])
-    render_curves(queries.run_metrics(db, run_id))
+    causal = run["method"] in CAUSAL_METHODS
+    render_curves(queries.run_metrics(db, run_id), causal)
     if status == "completed":
         render_results(db, run_id)
+    if causal and status in ("completed", "stopped"):
+        export_button(run)
     with st.expander("Configuration"):
         st.json(json.loads(run["config"]))
 
@@ -41,13 +47,22 @@ CURVES = [
     ({"learning_rate": "learning rate"}, "Learning rate"),
     ({"grad_norm": "grad norm"}, "Gradient norm"),
     ({"eval_accuracy": "validation accuracy", "eval_f1": "validation macro F1"}, "Validation"),
+    ({"eval_perplexity": "validation perplexity"}, "Validation perplexity"),
 ]
 
 
-def render_curves(metrics: list[dict]) -> None:
+def with_perplexity(metrics: list[dict]) -> list[dict]:
+    """Each validation row with exp(validation loss), the perplexity of a language model (S9)."""
+    return [{**m, "eval_perplexity": math.exp(min(m["eval_loss"], 50))}
+            if m.get("eval_loss") is not None else m for m in metrics]
+
+
+def render_curves(metrics: list[dict], causal: bool = False) -> None:
     if not metrics:
         st.info("No metrics yet.")
         return
+    if causal:
+        metrics = with_perplexity(metrics)
     figures = [charts.curve_figure(metrics, columns, title) for columns, title in CURVES]
     figures = [f for f in figures if f is not None]
     for i, column in enumerate(st.columns(2)):
@@ -55,8 +70,38 @@ def render_curves(metrics: list[dict]) -> None:
             column.plotly_chart(figure)
 
 
+ORIGINAL_VS_TUNED = {"fine-tuned": "Tuned", "zero-shot": "Original"}
+
+
+def original_vs_tuned(evaluations: list[dict]) -> pd.DataFrame:
+    """S4's table: one row per model, accuracy overall and on each class (or ROUGE)."""
+    rows = []
+    for e in evaluations:
+        row = {"model": ORIGINAL_VS_TUNED.get(e["mode"], e["mode"]), "examples": e["n"]}
+        if e["accuracy"] is not None:
+            row["accuracy"] = e["accuracy"]
+            for name, figures in json.loads(e["per_class"] or "{}").items():
+                row[f"accuracy on {name}"] = figures["accuracy"]
+            if e["unparseable"] is not None:
+                row["answers naming no label"] = e["unparseable"]
+        row.update({k: e[k] for k in ("rouge1", "rouge2", "rougeL", "perplexity")
+                    if e.get(k) is not None})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
+
+
 def render_results(db, run_id: str) -> None:
-    for evaluation in queries.run_evaluations(db, run_id):
+    evaluations = queries.run_evaluations(db, run_id)
+    if len(evaluations) > 1:
+        st.markdown("**Original vs Tuned** on the same test split")
+        st.dataframe(original_vs_tuned(evaluations).style.format(precision=3))
+        for evaluation in evaluations:
+            with st.expander(f"{ORIGINAL_VS_TUNED.get(evaluation['mode'])}: predictions"):
+                predictions = pd.DataFrame(queries.evaluation_predictions(db, evaluation["id"]))
+                st.dataframe(predictions[["input", "reference", "prediction", "output"]],
+                             hide_index=True)
+        return
+    for evaluation in evaluations:
         figures = ("accuracy", "precision", "recall", "f1")
         columns = st.columns(len(figures) + 1)
         for column, name in zip(columns, figures):
@@ -70,3 +115,18 @@ def render_results(db, run_id: str) -> None:
     changes = queries.run_layer_changes(db, run_id)
     if changes:
         st.plotly_chart(charts.layer_change_figure(changes))
+
+
+def export_button(run: dict) -> None:
+    """Merge a run's adapters into its base and write a standalone model folder."""
+    from core.export import export_model
+
+    if st.button("Export merged model", help="Writes the base with the adapters merged in (or "
+                 "the fully tuned model) to a folder under the workbench's home."):
+        with st.spinner("Merging and saving…"):
+            try:
+                folder = export_model(run["id"])
+            except WorkbenchError as error:
+                st.error(str(error))
+                return
+        st.success(f"Saved to {folder}")

@@ -8,8 +8,10 @@ import streamlit as st
 
 from core import paths
 from core.catalog import DATASETS, MODELS
-from core.config import METHODS, PRESETS, TrainConfig, apply_preset, resolve
-from core.data import MAX_UPLOAD_BYTES, load_table, parse_upload
+from core.config import (CAUSAL_METHODS, ENCODER_METHODS, METHODS, PRESETS, TrainConfig,
+                         apply_preset, resolve)
+from core.data import MAX_UPLOAD_BYTES, TASK_COLUMNS, guess_task, load_table, parse_upload
+from core.engine import TASKS
 from core.errors import WorkbenchError
 
 HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
@@ -17,7 +19,11 @@ OTHER_MODEL = "Other: a hub id or a local folder"
 UPLOAD = "Upload a CSV / JSONL file"
 DEFAULT_PRESET = "quick-cpu"  # a first run on a laptop should take a minute or two, not an hour
 PRESET_TITLES = {"quick-cpu": "Quick CPU run (a minute or two)", "s1-loop": "S1: custom PyTorch loop",
-                 "s2-trainer": "S2: HF Trainer", "s3-probe": "S3: frozen features + logistic regression"}
+                 "s2-trainer": "S2: HF Trainer", "s3-probe": "S3: frozen features + logistic regression",
+                 "quick-sft": "Quick causal SFT with LoRA (about 10 minutes on a CPU)",
+                 "s4-sft": "S4: sentiment as generation, SFT with LoRA",
+                 "s6-summarise": "S6: summarisation, full fine-tune",
+                 "s8-orpo": "S8: ORPO preference tuning with LoRA"}
 
 
 def config_form() -> TrainConfig | None:
@@ -29,17 +35,22 @@ def config_form() -> TrainConfig | None:
     left, right = st.columns(2)
     with left:
         model = model_picker(base.model, key)
-        method = st.selectbox("Method", METHODS, index=METHODS.index(base.method),
-                              help=HELP["method"], key=key("method"))
-        adapter = st.radio("Adapter", ["none", "lora"], horizontal=True, help=HELP["adapter"],
+        methods = methods_for(model)
+        method = st.selectbox("Method", methods, help=HELP["method"], key=key("method"),
+                              index=methods.index(base.method) if base.method in methods else 0)
+        adapters = ["none", "lora", "qlora"] if method in CAUSAL_METHODS else ["none", "lora"]
+        adapter = st.radio("Adapter", adapters, horizontal=True, help=HELP["adapter"],
+                           index=adapters.index(base.adapter) if base.adapter in adapters else 0,
                            disabled=method == "probe", key=key("adapter"))
     with right:
-        data = data_picker(key)
+        data = data_picker(base.dataset, method, key)
     if data is None:
         return None
     values = dict(model=model, method=method, adapter="none" if method == "probe" else adapter,
                   **data, **split_inputs(base, key), **hyper_parameters(base, method, key))
-    if adapter == "lora" and method != "probe":
+    if method in CAUSAL_METHODS:
+        values.update(causal_inputs(base, method, key))
+    if adapter != "none" and method != "probe":
         values.update(lora_inputs(base, key))
     values["trust_remote_code"] = st.checkbox(
         "Trust remote code", help=HELP["trust_remote_code"], key=key("trust"))
@@ -58,14 +69,27 @@ def model_picker(default: str, key) -> str:
     return choice
 
 
-def data_picker(key) -> dict | None:
+def methods_for(model: str) -> list[str]:
+    """The methods that suit a catalog model's kind; all of them for a model not yet known."""
+    if model in MODELS:
+        return list(CAUSAL_METHODS if MODELS[model].kind == "causal" else ENCODER_METHODS)
+    return list(METHODS)
+
+
+def data_picker(default: str, method: str, key) -> dict | None:
     """The dataset fields of the config, with a preview; None until the data is usable."""
-    labelled = [d for d, spec in DATASETS.items() if spec.task == "classification"]
-    choice = st.selectbox("Data set", [*labelled, UPLOAD], key=key("dataset"),
+    suitable = [d for d, spec in DATASETS.items() if spec.task in TASKS[method]]
+    options = [*suitable, UPLOAD]
+    choice = st.selectbox("Data set", options, key=key(f"dataset-{method}"),
+                          index=options.index(default) if default in options else 0,
                           format_func=lambda d: d if d == UPLOAD else f"{d}: {DATASETS[d].description}")
     if choice != UPLOAD:
         preview(choice, {})
         return {"dataset": choice}
+    if method in CAUSAL_METHODS:
+        st.caption("Besides text / label files, this method reads files with the columns " +
+                   " or ".join(", ".join(TASK_COLUMNS[t]) for t in TASKS[method]
+                               if t != "classification") + ".")
     upload = st.file_uploader(UPLOAD, type=["csv", "jsonl", "json"], key=key("upload"),
                               max_upload_size=MAX_UPLOAD_BYTES // 2**20)
     if upload is None:
@@ -84,6 +108,8 @@ def data_picker(key) -> dict | None:
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(raw)
     columns = list(frame.columns)
+    if guess_task(frame, None) != "classification":  # prompt / response or preference pairs
+        return {"dataset": str(path)} if preview(str(path), {}) else None
     text = st.selectbox("Text column", columns, index=guess(columns, "text", 0), key=key("text-col"))
     label = st.selectbox("Label column", columns, index=guess(columns, "label", 1),
                          key=key("label-col"))
@@ -115,9 +141,12 @@ def preview(dataset: str, columns: dict) -> bool:
     if error:
         st.error(error)
         return False
-    counts = frame["label"].value_counts().reindex(names, fill_value=0)
-    st.caption(f"{len(frame):,} labelled examples · {len(names)} classes")
-    st.bar_chart(counts, height=140, horizontal=True)
+    if names:
+        counts = frame["label"].value_counts().reindex(names, fill_value=0)
+        st.caption(f"{len(frame):,} labelled examples · {len(names)} classes")
+        st.bar_chart(counts, height=140, horizontal=True)
+    else:
+        st.caption(f"{len(frame):,} examples with columns {', '.join(frame.columns)}")
     with st.expander("First rows"):
         st.dataframe(frame.head(8), hide_index=True)
     return True
@@ -170,6 +199,34 @@ def hyper_parameters(base: TrainConfig, method: str, key) -> dict:
     return values
 
 
+def causal_inputs(base: TrainConfig, method: str, key) -> dict:
+    """S9's batching and early stopping, S6's cleaning, and each TRL method's own setting."""
+    cols = st.columns(4)
+    values = {
+        "eval_steps": cols[0].number_input("Evaluate every N steps (0 = each epoch)", 0, 100_000,
+                                           int(base.eval_steps or 0), help=HELP["eval_steps"],
+                                           key=key("eval-steps")) or None,
+        "early_stopping_patience": cols[1].number_input(
+            "Early-stopping patience (0 = off)", 0, 100, base.early_stopping_patience,
+            help=HELP["early_stopping_patience"], key=key("patience")),
+        "max_new_tokens": cols[2].number_input("Max new tokens", 1, 4096, base.max_new_tokens,
+                                               help=HELP["max_new_tokens"], key=key("new-tokens")),
+    }
+    if method == "sft":
+        values["packing"] = cols[3].toggle("Packing", base.packing, help=HELP["packing"],
+                                           key=key("packing"))
+    else:
+        values["beta"] = cols[3].number_input("Beta", 0.001, 10.0, base.beta, format="%g",
+                                              help=HELP["beta"], key=key("beta"))
+    cols = st.columns(2)
+    values["clean_text"] = cols[0].toggle("Clean text (S6)", base.clean_text,
+                                          help=HELP["clean_text"], key=key("clean"))
+    values["gradient_checkpointing"] = cols[1].toggle(
+        "Gradient checkpointing", base.gradient_checkpointing,
+        help=HELP["gradient_checkpointing"], key=key("checkpointing"))
+    return values
+
+
 def lora_inputs(base: TrainConfig, key) -> dict:
     cols = st.columns(4)
     return {
@@ -186,12 +243,14 @@ def lora_inputs(base: TrainConfig, key) -> dict:
 @st.cache_data(show_spinner="Sizing the model…", max_entries=32)
 def _estimate(config: TrainConfig, num_labels: int):
     """(estimate, error); errors cached for the same reason as in `_load`."""
+    from core.engine import check_method_suits_model
     from core.memory import estimate
     from core.models import resolve_model
 
     try:
-        return estimate(resolve_model(config.model, config.trust_remote_code), config,
-                        num_labels), None
+        source = resolve_model(config.model, config.trust_remote_code)
+        check_method_suits_model(config, source)
+        return estimate(source, config, num_labels), None
     except WorkbenchError as error:
         return None, str(error)
 
@@ -220,5 +279,6 @@ def estimate_panel(config: TrainConfig) -> bool:
     cols[2].metric("Free on " + found.device, gib(found.available_bytes or 0))
     if not found.fits:
         st.warning("This run is likely to run out of memory: lower the batch size or the max "
-                   "length, or use a LoRA adapter.")
+                   "length, use a LoRA adapter (QLoRA on a GPU), or turn on gradient "
+                   "checkpointing.")
     return True
