@@ -233,3 +233,14 @@ def test_summaries_cannot_train_a_classifier(db, tiny_config, tmp_path):
     with pytest.raises(WorkbenchError, match="learns from classification data"):
         train(dataclasses.replace(tiny_config, dataset=str(path), text_column=None,
                                   label_column=None), db)
+
+
+def test_a_stopped_causal_run_keeps_its_metrics_and_saved_adapters(db, causal_config):
+    steps = []
+    config = dataclasses.replace(causal_config, adapter="lora", logging_steps=1)
+    run_id = train(config, db, should_stop=lambda: len(steps) >= 3,
+                   on_metrics=lambda row: steps.append(row))
+    run_row = queries.get_run(db, run_id)
+    assert run_row["status"] == "stopped"
+    assert len(queries.run_metrics(db, run_id)) >= 3 and queries.run_evaluations(db, run_id) == []
+    assert (paths.run_dir(run_id) / "model" / "adapter_config.json").is_file()

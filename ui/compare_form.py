@@ -6,6 +6,7 @@ import json
 import streamlit as st
 
 from core.catalog import DATASETS, MODELS
+from core.config import CAUSAL_METHODS
 from core.evaluate import EvalConfig
 from core.errors import WorkbenchError
 from storage import queries
@@ -18,11 +19,17 @@ def comparison_form(db) -> tuple[list[EvalConfig], list[str]] | None:
     """(prompting configs, fine-tuned run ids) when the user presses Compare, else None."""
     labelled = [d for d, spec in DATASETS.items() if spec.task == "classification"]
     dataset = st.selectbox("Data set", labelled, help=HELP["dataset"])
-    causal = [m for m, spec in MODELS.items() if spec.kind == "causal"]
+    completed = [r for r in queries.list_runs(db) if r["status"] == "completed"]
+    tuned_causal = {r["id"]: r for r in completed if r["method"] in CAUSAL_METHODS}
+    causal = [m for m, spec in MODELS.items() if spec.kind == "causal"] + list(tuned_causal)
     left, right = st.columns(2)
-    models = left.multiselect("Base models to prompt", causal, default=causal[:1], help=HELP["model"])
+    models = left.multiselect(
+        "Models to prompt", causal, default=causal[:1], help=HELP["model"] + " Finished causal "
+        "runs are listed too: their tuned model is prompted like any other.",
+        format_func=lambda m: f"run {tuned_causal[m]['name']} ({tuned_causal[m]['method']}, "
+                              f"{tuned_causal[m]['model']})" if m in tuned_causal else m)
     other = left.text_input("Other causal model (hub id or local folder)").strip()
-    finished = [r for r in queries.list_runs(db) if r["status"] == "completed" and r["dataset"] == dataset]
+    finished = [r for r in completed if r["dataset"] == dataset and r["test_accuracy"] is not None]
     runs = right.multiselect("Fine-tuned runs", [r["id"] for r in finished], help=HELP["run"],
                              format_func=lambda i: next(f"{r['name']} ({r['method']}, {r['model']}, "
                                                         f"accuracy {r['test_accuracy']:.3f})"
