@@ -159,8 +159,8 @@ def run_train(args: argparse.Namespace) -> int:
     run_id = engine.train(config_from_args(args), db, stop.is_set, on_metrics=show_progress)
     run = queries.get_run(db, run_id)
     if run["status"] == "completed":
-        print(f"test accuracy {run['test_accuracy']:.4f}, macro F1 {run['test_f1']:.4f}",
-              file=sys.stderr)
+        for evaluation in queries.run_evaluations(db, run_id):
+            print(result_line(evaluation), file=sys.stderr)
         print(run_id)
         return 0
     if run["status"] == "stopped":
@@ -168,6 +168,16 @@ def run_train(args: argparse.Namespace) -> int:
         return EXIT_STOPPED
     print(f"error: run {run_id} failed: {run['error']}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def result_line(evaluation: dict) -> str:
+    """One evaluation's headline figures: accuracy and F1, or ROUGE and perplexity."""
+    who = {"fine-tuned": "test", "zero-shot": "original model, test"}[evaluation["mode"]]
+    if evaluation["rougeL"] is not None:
+        return (f"{who}: ROUGE-1 {evaluation['rouge1']:.4f}, ROUGE-2 {evaluation['rouge2']:.4f}, "
+                f"ROUGE-L {evaluation['rougeL']:.4f}, perplexity {evaluation['perplexity']:.2f}")
+    line = f"{who} accuracy {evaluation['accuracy']:.4f}"
+    return line + (f", macro F1 {evaluation['f1']:.4f}" if evaluation["f1"] is not None else "")
 
 
 def run_eval(args: argparse.Namespace) -> int:

@@ -41,7 +41,8 @@ class TrainConfig:
     label_column: str | None = _f(None, "Column holding the label (uploaded files).")
     train_size: float | None = _f(None, "Training examples: a count, or a fraction in (0, 1). "
                                         "Default: all that the other splits leave.")
-    eval_size: float | None = _f(None, "Validation examples: count or fraction. Default 0.1.")
+    eval_size: float | None = _f(None, "Validation examples: count or fraction. Default 0.1 "
+                                       "(at most 200 examples for causal models).")
     test_size: float | None = _f(None, "Test examples: count or fraction. Default 0.2. "
                                        "The test split depends only on the data, this size and "
                                        "the seed, so runs that share them are compared fairly.")
@@ -143,6 +144,9 @@ def resolve(config: TrainConfig) -> TrainConfig:
     filled = {k: v for k, v in defaults.items() if k != "method" and getattr(config, k) is None}
     config = dataclasses.replace(config, **filled)
     validate_numbers(config)
+    if config.max_steps and config.logging_steps > config.max_steps:
+        # Otherwise a short run would log no row at all, and draw no curve.
+        config = dataclasses.replace(config, logging_steps=config.max_steps)
     return config
 
 

@@ -108,3 +108,14 @@ def test_an_evaluation_that_crashes_ends_in_one_line(home, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert code == 1
     assert err.strip() == "error: the evaluation failed: RuntimeError: tokenizer exploded"
+
+
+def test_a_summarisation_run_reports_rouge_for_both_models(home, tiny_causal, tmp_path, capsys):
+    rows = "".join(f"the film was great {i},very good\n" for i in range(40))
+    data = write(tmp_path / "summaries.csv", ("prompt,response\n" + rows).encode())
+    code = main(["train", "--model", tiny_causal, "--method", "sft", "--dataset", data,
+                 "--max-steps", "2", "--train-size", "20", "--eval-size", "5", "--test-size", "5",
+                 "--max-new-tokens", "3", "--max-length", "64"])
+    captured = capsys.readouterr()
+    assert code == 0, captured.err
+    assert "test: ROUGE-1" in captured.err and "original model, test: ROUGE-1" in captured.err

@@ -44,3 +44,32 @@ def test_a_run_larger_than_free_memory_does_not_fit(tiny_config, monkeypatch):
     config = resolve(dataclasses.replace(tiny_config, method="loop"))
     found = memory.estimate(resolve_model(config.model), config, 2)
     assert found.total_bytes > 1024 and not found.fits
+
+
+@pytest.mark.parametrize("adapter", ["none", "lora"])
+def test_causal_counts_equal_those_of_the_loaded_model(tiny_causal, adapter):
+    from core.config import TrainConfig
+    from core.models import load_causal
+
+    config = resolve(TrainConfig(model=tiny_causal, method="sft", adapter=adapter, batch_size=4))
+    found = memory.estimate(resolve_model(tiny_causal), config, num_labels=2)
+    model = load_causal(resolve_model(tiny_causal))
+    if adapter == "lora":
+        model = add_lora(model, config, "CAUSAL_LM")
+    assert (found.trainable_params, found.total_params) == count_parameters(model)
+
+
+def test_4_bit_weights_and_checkpointing_shrink_the_estimate(tiny_causal):
+    from core.config import TrainConfig
+
+    config = resolve(TrainConfig(model=tiny_causal, method="sft", adapter="lora", batch_size=4))
+    model, model_config = memory.meta_model(resolve_model(tiny_causal), config, 2)
+    lora = memory.weight_bytes(model, "lora", cuda=True)
+    qlora = memory.weight_bytes(model, "qlora", cuda=True)
+    assert memory.weight_bytes(model, "lora", cuda=False) > lora > qlora
+    checkpointed = dataclasses.replace(config, gradient_checkpointing=True)
+    assert memory.activation_bytes(model_config, checkpointed, True) < \
+        memory.activation_bytes(model_config, config, True)
+    pairs = dataclasses.replace(config, method="dpo")  # chosen and rejected both run
+    assert memory.activation_bytes(model_config, pairs, True) == \
+        2 * memory.activation_bytes(model_config, config, True)

@@ -138,3 +138,43 @@ def test_exports_hold_every_metric_and_prediction_row(db):
                                   for i in range(3)])
     assert metrics_csv(db, run_id).count("\n") == 1 + 4
     assert predictions_csv(db, run_id).count("\n") == 1 + 3
+
+
+def test_train_page_offers_causal_methods_and_refuses_qlora_without_cuda(db, tiny_causal):
+    from ui.train_form import OTHER_MODEL
+
+    page = app("train.py").run()
+    key = lambda name: f"{name}-quick-cpu"  # noqa: E731
+    page.selectbox(key=key("model")).set_value(OTHER_MODEL).run()
+    page.text_input(key=key("model-id")).input(tiny_causal).run()
+    page.selectbox(key=key("method")).set_value("sft").run()
+    assert "aclsum" in page.selectbox(key=key("dataset-sft")).options[1]
+    assert page.radio(key=key("adapter")).options == ["none", "lora", "qlora"]
+    page.radio(key=key("adapter")).set_value("qlora").run()
+    assert any("qlora needs a CUDA GPU" in e.value for e in page.error)
+    assert not any(b.label == "Launch" for b in page.button)
+    page.radio(key=key("adapter")).set_value("lora").run()
+    assert not page.error and page.metric[0].label == "Trainable parameters"
+    assert any(t.label == "Packing" for t in page.toggle)
+
+
+def test_a_causal_run_shows_original_vs_tuned(db):
+    run_id = queries.create_run(db, {"model": "smollm2-135m", "method": "sft", "adapter": "lora",
+                                     "dataset": "rt-reviews", "name": "causal run"})
+    queries.mark_running(db, run_id, "/out")
+    queries.log_metrics(db, run_id, {"step": 5, "loss": 1.2, "learning_rate": 1e-4})
+    queries.log_metrics(db, run_id, {"step": 5, "eval_loss": 0.5})
+    for mode, accuracy in [("fine-tuned", 0.9), ("zero-shot", 0.4)]:
+        queries.add_evaluation(db, {"run_id": run_id, "mode": mode, "n": 10, "accuracy": accuracy,
+                                    "unparseable": 1, "labels": ["rotten", "fresh"],
+                                    "per_class": {"rotten": {"accuracy": accuracy},
+                                                  "fresh": {"accuracy": accuracy}}},
+                               [{"idx": 0, "input": "a film", "reference": "fresh",
+                                 "prediction": "fresh", "output": "fresh"}])
+    queries.finish_run(db, run_id, "completed", test_accuracy=0.9)
+    page = app("runs.py", run=run_id).run()
+    assert not page.exception
+    table = page.dataframe[0].value
+    assert list(table.index) == ["Tuned", "Original"]
+    assert list(table["accuracy on rotten"]) == [0.9, 0.4]
+    assert any(b.label == "Export merged model" for b in page.button)
