@@ -109,7 +109,7 @@ PRESETS = {
                          max_new_tokens=96),
     "s8-orpo": dict(method="orpo", adapter="lora", model="smollm2-135m", lora_r=16,
                     lora_alpha=32, lora_dropout=0.05, lora_targets="projections", lr=8e-6,
-                    beta=0.1, batch_size=4, epochs=1),
+                    beta=0.1, batch_size=4, epochs=1, max_length=512),
 }
 # What a method uses when the user sets nothing. The trainer keeps S2's recipe but at the
 # Trainer's own default rate: S2's 2e-5 suits DistilBERT; the small bundled encoder, 2 epochs

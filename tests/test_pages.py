@@ -174,7 +174,7 @@ def test_a_causal_run_shows_original_vs_tuned(db):
     queries.finish_run(db, run_id, "completed", test_accuracy=0.9)
     page = app("runs.py", run=run_id).run()
     assert not page.exception
-    table = page.dataframe[0].value
+    table = next(d.value for d in page.dataframe if "accuracy on rotten" in d.value.columns)
     assert list(table.index) == ["Tuned", "Original"]
     assert list(table["accuracy on rotten"]) == [0.9, 0.4]
     assert any(b.label == "Export merged model" for b in page.button)

@@ -20,7 +20,7 @@ UPLOAD = "Upload a CSV / JSONL file"
 DEFAULT_PRESET = "quick-cpu"  # a first run on a laptop should take a minute or two, not an hour
 PRESET_TITLES = {"quick-cpu": "Quick CPU run (a minute or two)", "s1-loop": "S1: custom PyTorch loop",
                  "s2-trainer": "S2: HF Trainer", "s3-probe": "S3: frozen features + logistic regression",
-                 "quick-sft": "Quick causal SFT with LoRA (about 10 minutes on a CPU)",
+                 "quick-sft": "Quick causal SFT with LoRA (76 steps: about 12 minutes on 2 CPU cores)",
                  "s4-sft": "S4: sentiment as generation, SFT with LoRA",
                  "s6-summarise": "S6: summarisation, full fine-tune",
                  "s8-orpo": "S8: ORPO preference tuning with LoRA"}
@@ -161,7 +161,10 @@ def split_inputs(base: TrainConfig, key) -> dict:
         given = getattr(base, name)
         value = col.number_input(label, min_value=0.0, value=float(fallback if given is None else given),
                                  format="%g", help=HELP[name], key=key(name))
-        values[name] = None if (name == "train_size" and value == 0) else value
+        # Left at the shown default, the engine's own default applies (and for a causal
+        # model, caps validation at 200 examples).
+        untouched = given is None and value == fallback
+        values[name] = None if untouched or (name == "train_size" and value == 0) else value
     return values
 
 
