@@ -92,6 +92,9 @@ def original_vs_tuned(evaluations: list[dict]) -> pd.DataFrame:
 
 def render_results(db, run_id: str) -> None:
     evaluations = queries.run_evaluations(db, run_id)
+    # The run's own evaluations share its whole test split; later comparisons (`eval --run`)
+    # on part of it are shown on the Compare page.
+    evaluations = [e for e in evaluations if e["split"] == evaluations[0]["split"]]
     if len(evaluations) > 1:
         st.markdown("**Original vs Tuned** on the same test split")
         st.dataframe(original_vs_tuned(evaluations).style.format(precision=3))
