@@ -20,7 +20,7 @@ UPLOAD = "Upload a CSV / JSONL file"
 DEFAULT_PRESET = "quick-cpu"  # a first run on a laptop should take a minute or two, not an hour
 PRESET_TITLES = {"quick-cpu": "Quick CPU run (a minute or two)", "s1-loop": "S1: custom PyTorch loop",
                  "s2-trainer": "S2: HF Trainer", "s3-probe": "S3: frozen features + logistic regression",
-                 "quick-sft": "Quick causal SFT with LoRA (76 steps: about 12 minutes on 2 CPU cores)",
+                 "quick-sft": "Quick causal SFT with LoRA (76 steps: about 13 minutes on 2 CPU cores)",
                  "s4-sft": "S4: sentiment as generation, SFT with LoRA",
                  "s6-summarise": "S6: summarisation, full fine-tune",
                  "s8-orpo": "S8: ORPO preference tuning with LoRA"}
