@@ -138,16 +138,21 @@ def apply_preset(config: TrainConfig, preset: str) -> TrainConfig:
 def resolve(config: TrainConfig) -> TrainConfig:
     """Fill unset hyper-parameters from the method's defaults, then check everything."""
     validate_choices(config)
-    defaults = METHOD_DEFAULTS[config.method]
-    if config.adapter == "none" and config.method in FULL_FINETUNE_LR:
-        defaults = {**defaults, "lr": FULL_FINETUNE_LR[config.method]}
-    filled = {k: v for k, v in defaults.items() if k != "method" and getattr(config, k) is None}
-    config = dataclasses.replace(config, **filled)
+    config = with_method_defaults(config)
     validate_numbers(config)
     if config.max_steps and config.logging_steps > config.max_steps:
         # Otherwise a short run would log no row at all, and draw no curve.
         config = dataclasses.replace(config, logging_steps=config.max_steps)
     return config
+
+
+def with_method_defaults(config: TrainConfig) -> TrainConfig:
+    """Unset hyper-parameters taken from the method's defaults (the Train form shows them)."""
+    defaults = METHOD_DEFAULTS[config.method]
+    if config.adapter == "none" and config.method in FULL_FINETUNE_LR:
+        defaults = {**defaults, "lr": FULL_FINETUNE_LR[config.method]}
+    filled = {k: v for k, v in defaults.items() if k != "method" and getattr(config, k) is None}
+    return dataclasses.replace(config, **filled)
 
 
 def validate_choices(config: TrainConfig) -> None:

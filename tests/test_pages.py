@@ -65,8 +65,8 @@ def launch_tiny_run(tiny_encoder, max_steps):
     page.text_input(key=key("model-id")).input(tiny_encoder).run()
     for name, value in [("train_size", 64), ("eval_size", 16), ("test_size", 32)]:
         page.number_input(key=key(name)).set_value(value)
-    page.number_input(key=key("steps")).set_value(max_steps)
-    page.number_input(key=key("length")).set_value(16)
+    page.number_input(key=key("steps-trainer-none")).set_value(max_steps)
+    page.number_input(key=key("length-trainer-none")).set_value(16)
     page.run()
     assert not page.exception and not page.error, [e.value for e in page.error]
     assert page.metric[0].label == "Trainable parameters"
@@ -156,6 +156,15 @@ def test_train_page_offers_causal_methods_and_refuses_qlora_without_cuda(db, tin
     page.radio(key=key("adapter")).set_value("lora").run()
     assert not page.error and page.metric[0].label == "Trainable parameters"
     assert any(t.label == "Packing" for t in page.toggle)
+
+
+def test_a_causal_preset_shows_the_method_defaults_it_leaves_unset(db):
+    page = app("train.py").run()
+    page.selectbox[0].set_value("quick-sft").run()  # the preset: it sets no warm-up
+    assert not page.exception and not page.error, [e.value for e in page.error]
+    # The form shows sft's own default, not a zero the run would then be given.
+    assert page.number_input(key="warmup-sft-lora-quick-sft").value == 10
+    assert page.number_input(key="lr-sft-lora-quick-sft").value == 2e-4
 
 
 def test_a_causal_run_shows_original_vs_tuned(db):

@@ -9,7 +9,7 @@ import streamlit as st
 from core import paths
 from core.catalog import DATASETS, MODELS
 from core.config import (CAUSAL_METHODS, ENCODER_METHODS, METHODS, PRESETS, TrainConfig,
-                         apply_preset, resolve)
+                         apply_preset, resolve, with_method_defaults)
 from core.data import MAX_UPLOAD_BYTES, TASK_COLUMNS, guess_task, load_table, parse_upload
 from core.engine import TASKS
 from core.errors import WorkbenchError
@@ -46,8 +46,13 @@ def config_form() -> TrainConfig | None:
         data = data_picker(base.dataset, method, key)
     if data is None:
         return None
-    values = dict(model=model, method=method, adapter="none" if method == "probe" else adapter,
-                  **data, **split_inputs(base, key), **hyper_parameters(base, method, key))
+    adapter = "none" if method == "probe" else adapter
+    # The method's own defaults fill what the preset leaves unset; the widgets are keyed by
+    # method and adapter too, so that choosing another shows that one's defaults.
+    tuned = with_method_defaults(dataclasses.replace(base, method=method, adapter=adapter))
+    tuned_key = lambda name: key(f"{name}-{method}-{adapter}")  # noqa: E731
+    values = dict(model=model, method=method, adapter=adapter, **data, **split_inputs(base, key),
+                  **hyper_parameters(tuned, method, tuned_key))
     if method in CAUSAL_METHODS:
         values.update(causal_inputs(base, method, key))
     if adapter != "none" and method != "probe":
