@@ -182,7 +182,6 @@ def result_line(evaluation: dict) -> str:
 
 def run_eval(args: argparse.Namespace) -> int:
     from core.evaluate import EvalConfig, evaluate, summarise
-    from storage import queries
 
     quiet_libraries()
     fields = {f.name for f in dataclasses.fields(EvalConfig)}

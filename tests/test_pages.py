@@ -91,7 +91,7 @@ def test_train_page_launches_a_run_and_shows_its_results(db, tiny_encoder):
 def test_train_page_refuses_a_second_launch_while_one_trains(db, tiny_encoder):
     from ui.common import jobs
 
-    page = launch_tiny_run(tiny_encoder, max_steps=100_000)
+    launch_tiny_run(tiny_encoder, max_steps=100_000)
     run_id = jobs().active()
     assert run_id is not None
     other = app("train.py").run()
