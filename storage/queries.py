@@ -153,3 +153,105 @@ def list_splits(db: Database) -> list[dict]:
 
 def split_evaluations(db: Database, split: str) -> list[dict]:
     return list(db.query("select * from evaluations where split = ? order by id", [split]))
+
+
+def save_comparison(db: Database, comparison: dict, outputs: list[dict]) -> int:
+    """A playground comparison and its outputs, in one transaction (not yet saved for review)."""
+    row = dict(comparison, saved=0, created_at=now())
+    if not isinstance(row.get("settings"), str):
+        row["settings"] = json.dumps(row.get("settings"))
+    with db.atomic():
+        comparison_id = db["comparisons"].insert(row).last_pk
+        db["comparison_outputs"].insert_all(
+            {"comparison_id": comparison_id, "position": i, **output,
+             "probabilities": json.dumps(output.get("probabilities"))}
+            for i, output in enumerate(outputs))
+    return comparison_id
+
+
+def keep_comparison(db: Database, comparison_id: int, name: str) -> None:
+    """Save a comparison under a name: it is listed, and its outputs join the review queue."""
+    db["comparisons"].update(comparison_id, {"saved": 1, "name": name})
+
+
+def get_comparison(db: Database, comparison_id: int) -> tuple[dict, list[dict]] | None:
+    rows = list(db.query("select * from comparisons where id = ?", [comparison_id]))
+    if not rows:
+        return None
+    outputs = db.query("select * from comparison_outputs where comparison_id = ? order by position",
+                       [comparison_id])
+    return rows[0], [dict(o, probabilities=json.loads(o["probabilities"] or "null")) for o in outputs]
+
+
+def list_comparisons(db: Database) -> list[dict]:
+    """Saved comparisons, newest first, with their models and how many reviews they have."""
+    return list(db.query(
+        "select c.id, c.name, c.created_at, c.input, group_concat(o.model, ', ') as models, "
+        "(select count(*) from reviews r join comparison_outputs x on x.id = r.output_id "
+        " where x.comparison_id = c.id) as reviews "
+        "from comparisons c join comparison_outputs o on o.comparison_id = c.id "
+        "where c.saved = 1 group by c.id order by c.id desc"))
+
+
+def delete_comparison(db: Database, comparison_id: int) -> None:
+    with db.atomic():
+        db.execute("delete from reviews where output_id in "
+                   "(select id from comparison_outputs where comparison_id = ?)", [comparison_id])
+        db.execute("delete from comparison_outputs where comparison_id = ?", [comparison_id])
+        db.execute("delete from comparisons where id = ?", [comparison_id])
+
+
+def list_rubrics(db: Database) -> list[dict]:
+    return [dict(r, criteria=json.loads(r["criteria"]))
+            for r in db.query("select * from rubrics order by id")]
+
+
+def add_rubric(db: Database, name: str, criteria: list[dict]) -> int:
+    return db["rubrics"].insert({"name": name, "criteria": json.dumps(criteria),
+                                 "created_at": now()}).last_pk
+
+
+def review_sources(db: Database) -> list[dict]:
+    """Where outputs to review come from: 'playground', or an evaluation split with generations."""
+    return list(db.query(
+        "select source, count(distinct item) as items, count(*) as outputs from review_targets "
+        "group by source order by source = 'playground' desc, max(target_id) desc"))
+
+
+def review_targets(db: Database, source: str) -> list[dict]:
+    """The outputs of one source, in item order (an item: one input, several models' outputs)."""
+    return list(db.query("select * from review_targets where source = ? "
+                         "order by ordinal, item, kind, target_id", [source]))
+
+
+TARGET_COLUMNS = {"output": "output_id", "prediction": "prediction_id"}
+
+
+def save_review(db: Database, kind: str, target_id: int, reviewer: str, rubric_id: int,
+                scores: dict, comment: str) -> None:
+    """One reviewer's scores of one output under one rubric; a second save replaces the first."""
+    column = TARGET_COLUMNS[kind]
+    existing = list(db.query(f"select id from reviews where {column} = ? and reviewer = ? "
+                             "and rubric_id = ?", [target_id, reviewer, rubric_id]))
+    row = {column: target_id, "reviewer": reviewer, "rubric_id": rubric_id,
+           "scores": json.dumps(scores), "comment": comment, "updated_at": now()}
+    if existing:
+        db["reviews"].update(existing[0]["id"], row)
+    else:
+        db["reviews"].insert({**row, "created_at": row["updated_at"]})
+
+
+def reviews_with_targets(db: Database, rubric_id: int | None = None,
+                         source: str | None = None) -> list[dict]:
+    """Every review joined to what it scored (model, input, output), optionally narrowed."""
+    sql = ("select r.id, r.reviewer, r.rubric_id, r.scores, r.comment, r.created_at, "
+           "r.updated_at, t.kind, t.target_id, t.source, t.item, t.model, t.input, t.reference, "
+           "t.text as output from reviews r join review_targets t on "
+           "(t.kind = 'output' and t.target_id = r.output_id) or "
+           "(t.kind = 'prediction' and t.target_id = r.prediction_id) where 1")
+    params = []
+    if rubric_id is not None:
+        sql, params = sql + " and r.rubric_id = ?", params + [rubric_id]
+    if source is not None:
+        sql, params = sql + " and t.source = ?", params + [source]
+    return [dict(r, scores=json.loads(r["scores"])) for r in db.query(sql + " order by r.id", params)]

@@ -142,3 +142,46 @@ def add_generation_scores(db):
     # Summaries and responses (S6) are judged by ROUGE and the references' perplexity.
     for column in ("rouge1", "rouge2", "rougeL", "perplexity"):
         db["evaluations"].add_column(column, float)
+
+
+@migrations()
+def add_playground_and_review(db):
+    # Playground comparisons: one input, the outputs of 2 to 4 models, and how fast each came.
+    db["comparisons"].create(
+        {"id": int, "name": str, "input": str, "reference": str, "task": str,
+         "settings": str,  # JSON of the generation settings
+         "saved": int,  # 1 once the user keeps it (saved ones go to the review queue)
+         "created_at": str},
+        pk="id",
+    )
+    db["comparison_outputs"].create(
+        {"id": int, "comparison_id": int, "position": int, "model": str, "output": str,
+         "probabilities": str,  # JSON {label: probability} for classifiers
+         "load_seconds": float, "latency": float, "first_token": float, "new_tokens": int,
+         "tokens_per_second": float},
+        pk="id",
+        foreign_keys=[("comparison_id", "comparisons", "id")],
+    )
+    db["rubrics"].create(
+        {"id": int, "name": str,
+         "criteria": str,  # JSON [{name, description, weight}], each scored 1 to 5
+         "created_at": str},
+        pk="id",
+    )
+    # A review scores either an evaluation's prediction or a playground output.
+    db["reviews"].add_column("output_id", int, fk="comparison_outputs", fk_col="id")
+    db["reviews"].add_column("rubric_id", int, fk="rubrics", fk_col="id")
+    db["reviews"].add_column("updated_at", str)
+    # Everything that can be reviewed, in one shape: grouped into items (one input, the
+    # outputs of several models), from saved comparisons and from generated predictions.
+    db.create_view("review_targets", """
+        select 'output' as kind, o.id as target_id, 'playground' as source,
+               'comparison ' || c.id as item, c.id as ordinal, c.input, c.reference, o.model, o.output as text
+        from comparison_outputs o join comparisons c on c.id = o.comparison_id
+        where c.saved = 1
+        union all
+        select 'prediction', p.id, e.split, e.split || ' #' || p.idx, p.idx, p.input, p.reference,
+               e.model || ' (' || e.mode || coalesce(', run ' || e.run_id, '') || ')', p.output
+        from predictions p join evaluations e on e.id = p.evaluation_id
+        where p.output is not null and e.split is not null
+    """)
