@@ -217,7 +217,7 @@ def fit_and_evaluate_encoder(prepared: Prepared, hooks: Hooks, out_dir: Path) ->
                "total_params": total, **{f"{k}_examples": len(v) for k, v in sets.items()}}
     finished, test_probs, extra = _fit(model, tokenizer, sets, names, config, hooks, out_dir)
     if config.method != "probe":
-        save_model(model, tokenizer, out_dir / "model", prepared.source, config.adapter)
+        save_model(model, tokenizer, out_dir / "model", prepared.source, config.adapter, names)
     summary.update(extra)
     if not finished:
         return Outcome(False, summary=summary)

@@ -24,6 +24,7 @@ class ModelSource:
     location: str  # a local folder, or a hub id for from_pretrained
     spec: ModelSpec | None = None
     adapter_of: str | None = None  # a run's adapters: the model id they were trained on
+    labels: tuple[str, ...] | None = None  # a trained classifier's label names
 
 
 RUN_MODEL_FILE = "workbench.json"  # in a run's model folder: what it was trained from
@@ -34,13 +35,23 @@ def resolve_model(model_id: str, trust_remote_code: bool = False) -> ModelSource
     run_model = run_model_dir(model_id)
     if run_model is not None:
         facts = json.loads((run_model / RUN_MODEL_FILE).read_text())
-        return ModelSource(model_id, facts["kind"], str(run_model), None, facts.get("adapter_of"))
+        labels = tuple(facts["labels"]) if facts.get("labels") else None
+        return ModelSource(model_id, facts["kind"], str(run_model), None, facts.get("adapter_of"),
+                           labels)
     if model_id in MODELS:
         spec = MODELS[model_id]
         location = _bundled_location(spec) if spec.source == "bundled" else spec.hub_id
         return ModelSource(model_id, spec.kind, location, spec)
     config = _load_config(model_id, trust_remote_code)
-    return ModelSource(model_id, kind_of(config), model_id)
+    return ModelSource(model_id, kind_of(config), model_id, labels=trained_labels(config))
+
+
+def trained_labels(config) -> tuple[str, ...] | None:
+    """The label names of a checkpoint that already is a sequence classifier, else None."""
+    architectures = getattr(config, "architectures", None) or []
+    if not any(a.endswith("ForSequenceClassification") for a in architectures):
+        return None
+    return tuple(config.id2label[i] for i in range(config.num_labels))
 
 
 def run_model_dir(model_id: str) -> Path | None:
@@ -51,11 +62,15 @@ def run_model_dir(model_id: str) -> Path | None:
     return folder if (folder / RUN_MODEL_FILE).is_file() else None
 
 
-def save_model(model, tokenizer, folder: Path, base: ModelSource, adapter: str) -> None:
-    """Save a trained model (or only its adapters) so that the run's id loads it anywhere."""
+def save_model(model, tokenizer, folder: Path, base: ModelSource, adapter: str,
+               labels: list[str] | None = None) -> None:
+    """Save a trained model (or only its adapters) so that the run's id loads it anywhere.
+
+    A classifier's label names are kept beside it: an adapter folder has no config to hold them.
+    """
     model.save_pretrained(folder)
     tokenizer.save_pretrained(folder)
-    facts = {"kind": base.kind, "base": base.id,
+    facts = {"kind": base.kind, "base": base.id, "labels": labels,
              "adapter_of": base.id if adapter in ("lora", "qlora") else None}
     (folder / RUN_MODEL_FILE).write_text(json.dumps(facts))
 
@@ -173,11 +188,16 @@ def load_classifier(source: ModelSource, label_names: list[str], trust_remote_co
 
 def load_causal(source: ModelSource, trust_remote_code: bool = False):
     """A causal language model in evaluation mode, float32 on the CPU, on the GPU if there is one."""
-    import torch
     from transformers import AutoModelForCausalLM
 
     model = pretrained_weights(AutoModelForCausalLM, source, trust_remote_code)
-    return model.to("cuda" if torch.cuda.is_available() else "cpu").eval()
+    return model.to(inference_device()).eval()
+
+
+def inference_device() -> str:
+    import torch
+
+    return "cuda" if torch.cuda.is_available() else "cpu"
 
 
 def count_parameters(model) -> tuple[int, int]:
