@@ -99,3 +99,16 @@ def tiny_causal(tmp_path_factory):
     LlamaForCausalLM(config).save_pretrained(path)
     tokenizer.save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture(scope="session")
+def tiny_classifier(tiny_encoder, tmp_path_factory):
+    """The tiny BERT with a (random) sentiment head: a checkpoint that already is a classifier."""
+    from transformers import AutoTokenizer, BertForSequenceClassification
+
+    path = tmp_path_factory.mktemp("tiny-classifier")
+    model = BertForSequenceClassification.from_pretrained(
+        tiny_encoder, num_labels=2, id2label={0: "neg", 1: "pos"}, label2id={"neg": 0, "pos": 1})
+    model.save_pretrained(path)
+    AutoTokenizer.from_pretrained(tiny_encoder).save_pretrained(path)
+    return str(path)

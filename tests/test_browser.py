@@ -134,4 +134,38 @@ def test_a_killed_server_shows_its_run_interrupted_after_a_restart(server, brows
     fresh.get_by_text("The server stopped while this run was in progress.").wait_for()
     # Only st.navigation's entries: no legacy page list built from the pages/ folder.
     links = fresh.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
-    assert [text.split()[-1] for text in links] == ["Train", "Compare", "Runs"]  # icons as words
+    assert [text.split()[-1] for text in links] == ["Train", "Compare", "Playground", "Review",
+                                                    "Runs"]  # icons as words
+
+
+def test_compare_two_models_in_the_playground_then_review_the_outputs_blind(
+        server, browser, tiny_causal, tiny_classifier):
+    OUTPUT.mkdir(exist_ok=True)
+    url = server.start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1400})
+    page.goto(f"{url}/playground")
+    chosen = page.locator('[data-testid="stMultiSelect"]').first
+    chosen.get_by_role("combobox").click()
+    page.keyboard.press("Backspace")  # drop the default model: two tiny local ones answer fast
+    page.keyboard.press("Escape")
+    page.get_by_label("Other models: hub ids or local folders, separated by commas").fill(
+        f"{tiny_causal}, {tiny_classifier}")
+    page.get_by_label("Input", exact=True).fill("great superb film")
+    page.get_by_label("Input", exact=True).press("Control+Enter")
+    page.get_by_role("button", name="Run side by side").click()
+    page.get_by_role("button", name="Save for review").click(timeout=120_000)
+    page.get_by_text("Saved comparisons (1)").wait_for(timeout=60_000)
+    page.screenshot(path=str(OUTPUT / "playground-page.png"), full_page=True)
+
+    page.goto(f"{url}/review")
+    page.get_by_role("textbox", name="Your name").fill("ann")
+    page.get_by_role("textbox", name="Your name").press("Enter")
+    page.get_by_text("0 of 1 reviewed").wait_for(timeout=60_000)
+    assert "tiny-llama" not in page.content() and "tiny-classifier" not in page.content()
+    for group in page.locator('[data-testid="stRadio"]').all():
+        group.get_by_text("4", exact=True).click()
+    page.get_by_role("button", name="Save scores").click()
+    page.get_by_text("1 of 1 reviewed").wait_for(timeout=60_000)
+    page.get_by_text("Output A was").wait_for()
+    assert "tiny-llama" in page.content() and "tiny-classifier" in page.content()
+    page.screenshot(path=str(OUTPUT / "review-page.png"), full_page=True)

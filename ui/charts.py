@@ -59,3 +59,15 @@ def accuracy_figure(summary: pd.DataFrame) -> go.Figure:
     figure.update_layout(title="Test accuracy (mean ± std over executions)", yaxis_range=[0, 1.05],
                          height=380, margin=dict(l=10, r=10, t=40, b=10))
     return figure
+
+
+def review_figure(results: pd.DataFrame) -> go.Figure:
+    """Each model's weighted review score with its 95% interval (none with a single review)."""
+    half = (results["95% high"] - results["weighted score"]).fillna(0)
+    figure = go.Figure(go.Bar(x=results["model"], y=results["weighted score"],
+                              error_y=dict(type="data", array=half),
+                              text=[f"{v:.2f}" for v in results["weighted score"]],
+                              textposition="outside"))
+    figure.update_layout(title="Weighted score (1 to 5, mean and 95% interval)", yaxis_range=[0, 5.5],
+                         height=380, margin=dict(l=10, r=10, t=40, b=10))
+    return figure

@@ -1,0 +1,58 @@
+"""Playground: one input, 2 to 4 models, their outputs side by side; save a comparison for review."""
+
+import dataclasses
+
+import streamlit as st
+
+from core.errors import WorkbenchError
+from storage import queries
+from ui.common import jobs, open_db
+from ui.playground import (choose_input, choose_models, choose_settings, model_cache,
+                           run_side_by_side, save_panel, saved_list, settings_of, show_outputs)
+
+st.title("Playground")
+db = open_db()
+
+models = choose_models(db)
+chosen = choose_input()
+settings = choose_settings()
+if jobs().active():
+    st.caption(f"Run {jobs().active()} is training on this machine: outputs come slower meanwhile.")
+if st.button("Run side by side", type="primary", disabled=not (models and chosen)):
+    request, reference = chosen
+    try:
+        request.check()
+        settings.check()
+    except WorkbenchError as error:
+        st.error(str(error))
+        st.stop()
+    outputs, failures = run_side_by_side(models, request, settings)
+    st.session_state["failures"] = failures
+    if outputs:
+        st.query_params["comparison"] = queries.save_comparison(
+            db, {"input": request.text, "reference": reference, "task": request.task,
+                 "settings": dataclasses.asdict(settings)}, outputs)
+    st.rerun()
+
+for failure in st.session_state.pop("failures", []):
+    st.error(failure)
+stored = queries.get_comparison(db, int(st.query_params.get("comparison", 0) or 0))
+if stored:
+    comparison, outputs = stored
+    st.subheader(comparison["name"] or "Latest comparison")
+    st.caption(f"Prompt: {comparison['task']} · {settings_of(comparison)} · {comparison['created_at']}")
+    with st.expander("Input", expanded=False):
+        st.text(comparison["input"])
+    show_outputs(outputs)
+    save_panel(db, comparison)
+
+saved_list(db)
+with st.expander("Loaded models"):
+    cache = model_cache()
+    st.caption(f"Kept in memory for the next input: {cache.used() / 1e9:.2f} of "
+               f"{cache.budget / 1e9:.1f} GB; the least recently used go first when the next "
+               "would not fit.")
+    st.dataframe([{"model": m, "GB": b / 1e9} for m, b in cache.contents()], hide_index=True)
+    if st.button("Unload all"):
+        cache.clear()
+        st.rerun()

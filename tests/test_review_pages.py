@@ -1,0 +1,130 @@
+"""The Playground and Review pages through Streamlit's AppTest, over a real database:
+two models side by side, the comparison saved, reviewed blind by two reviewers, and
+the results with per-model scores and the agreement between the reviewers."""
+
+from storage import queries
+from tests.test_pages import app
+
+
+def page_text(test) -> str:
+    """Everything the page shows (labels, values, options), to check what it hides."""
+    def walk(node):
+        proto = getattr(node, "proto", None)
+        yield str(proto) if proto is not None else ""
+        for child in getattr(node, "children", {}).values():
+            yield from walk(child)
+    return "\n".join(walk(test._tree))
+
+
+def by_label(elements, label):
+    return next(e for e in elements if e.label == label)
+
+
+def run_playground(models: list[str], text: str, **widgets):
+    page = app("playground.py").run()
+    by_label(page.multiselect, "Models (2 to 4)").set_value([])
+    by_label(page.text_input, "Other models: hub ids or local folders, separated by commas").set_value(
+        ", ".join(models))
+    by_label(page.text_area, "Input").set_value(text)
+    for label, value in widgets.items():
+        by_label(page.number_input, label).set_value(value)
+    return by_label(page.button, "Run side by side").click().run()
+
+
+def test_two_models_side_by_side_are_stored_then_saved_for_review(db, tiny_causal, tiny_classifier):
+    page = run_playground([tiny_causal, tiny_classifier], "great superb film", **{"Max new tokens": 5})
+    assert not page.exception and not page.error
+    comparison_id = int(page.query_params["comparison"])
+    comparison, outputs = queries.get_comparison(db, comparison_id)
+    assert [o["model"] for o in outputs] == [tiny_causal, tiny_classifier]
+    assert outputs[0]["new_tokens"] <= 5 and outputs[0]["tokens_per_second"] > 0
+    assert set(outputs[1]["probabilities"]) == {"neg", "pos"}  # the classifier's labels
+    shown = [t.value for t in page.text]
+    assert outputs[0]["output"] in shown and outputs[1]["output"] in shown
+    assert comparison["saved"] == 0 and queries.review_sources(db) == []
+
+    page = by_label(page.button, "Save for review").click().run()
+    assert queries.get_comparison(db, comparison_id)[0]["saved"] == 1
+    assert [s["source"] for s in queries.review_sources(db)] == ["playground"]
+    assert "Saved comparisons (1)" in [h.value for h in page.subheader]
+
+
+def test_a_model_that_cannot_load_is_reported_and_the_others_still_answer(db, tiny_causal):
+    page = run_playground([tiny_causal, "no/such-model-anywhere"], "great film", **{"Max new tokens": 3})
+    assert not page.exception
+    assert any("no/such-model-anywhere" in e.value and "could not provide it" in e.value
+               for e in page.error)
+    _, outputs = queries.get_comparison(db, int(page.query_params["comparison"]))
+    assert [o["model"] for o in outputs] == [tiny_causal]
+
+
+def test_impossible_settings_are_refused_on_the_page(db, tiny_causal):
+    page = run_playground([tiny_causal], "   ")
+    assert "type an input" in page.error[0].value
+    assert queries.list_comparisons(db) == [] and "comparison" not in page.query_params
+
+
+def saved(db, models=("alpha-model", "beta-model")):
+    comparison_id = queries.save_comparison(
+        db, {"input": "What is LoRA?", "task": "chat", "settings": {}},
+        [{"model": m, "output": f"answer number {i}", "latency": 0.1} for i, m in enumerate(models)])
+    queries.keep_comparison(db, comparison_id, "lora")
+    return comparison_id
+
+
+def score(page, values):
+    """Tick a score for every criterion of every output, in the order shown, and save."""
+    for radio, value in zip(page.radio, values):
+        radio.set_value(value)
+    return by_label(page.button, "Save scores").click().run()
+
+
+def test_review_is_blind_until_scored_then_reveals_the_models(db):
+    saved(db)
+    page = app("review.py", reviewer="ann").run()
+    assert not page.exception
+    assert "answer number 0" in page_text(page) and "answer number 1" in page_text(page)
+    assert "alpha-model" not in page_text(page) and "beta-model" not in page_text(page)
+    assert page.progress[0].proto.text == "0 of 1 reviewed"
+
+    page = score(page, [5, 4, 5, 2, 3, 5])
+    assert not page.exception
+    assert "alpha-model" in page.success[0].value and "beta-model" in page.success[0].value
+    assert page.progress[0].proto.text == "1 of 1 reviewed"
+    assert len(queries.reviews_with_targets(db)) == 2
+
+
+def test_an_unfinished_score_is_refused_and_nothing_is_written(db):
+    saved(db)
+    page = score(app("review.py", reviewer="ann").run(), [5, 4])  # only output A's first two
+    assert "Score every criterion first" in page.error[0].value
+    assert queries.reviews_with_targets(db) == []
+
+
+def test_going_back_to_a_review_shows_its_scores_and_saves_changes(db):
+    saved(db)
+    page = score(app("review.py", reviewer="ann").run(), [1, 1, 1, 1, 1, 1])
+    page = app("review.py", reviewer="ann", item="0").run()
+    assert [r.value for r in page.radio] == [1] * 6  # the stored scores, ready to change
+    page.radio[0].set_value(5)
+    by_label(page.button, "Save changes").click().run()
+    assert sorted(r["scores"]["accuracy"] for r in queries.reviews_with_targets(db)) == [1, 5]
+    assert len(queries.reviews_with_targets(db)) == 2
+
+
+def test_results_show_per_model_scores_and_the_agreement_of_two_reviewers(db):
+    saved(db)
+    score(app("review.py", reviewer="ann").run(), [5, 4, 5, 2, 3, 5])
+    page = score(app("review.py", reviewer="bob").run(), [4, 4, 5, 1, 2, 5])
+    table = page.dataframe[-1].value.set_index("model")  # [0] is the rubric editor
+    assert len(table) == 2 and table["reviewers"].tolist() == [2, 2]
+    alpha = page.metric[0]
+    assert alpha.label.startswith("Agreement between reviewers") and alpha.value not in ("—", None)
+    assert -1 <= float(alpha.value) <= 1
+    download = by_label(page.get("download_button"), "Download all 4 reviews (CSV)")
+    assert download is not None
+
+
+def test_an_empty_queue_says_where_outputs_come_from(db):
+    page = app("review.py").run()
+    assert "Nothing to review yet" in page.info[0].value

@@ -1,0 +1,180 @@
+"""The playground page's parts: model choice, input, settings, and outputs side by side."""
+
+import dataclasses
+import json
+
+import streamlit as st
+
+from core import playground
+from core.catalog import DATASETS, MODELS
+from core.errors import WorkbenchError
+from core.models import run_model_dir
+from core.playground import GenerationSettings, ModelCache, Request
+from storage import queries
+from ui.common import show_crash
+
+HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(GenerationSettings)}
+MAX_MODELS = 4
+
+
+@st.cache_resource
+def model_cache() -> ModelCache:
+    """The server's loaded models, shared by every session (bounded by memory)."""
+    return ModelCache()
+
+
+def model_choices(db) -> dict[str, str]:
+    """Models that can answer, id -> label: causal catalog models and finished runs' models."""
+    choices = {m: f"{m} ({spec.source})" for m, spec in MODELS.items() if spec.kind == "causal"}
+    for run in queries.list_runs(db):
+        if run["status"] in ("completed", "stopped") and run_model_dir(run["id"]) is not None:
+            choices[run["id"]] = f"run {run['name']} ({run['method']}, {run['model']}, {run['status']})"
+    return choices
+
+
+def choose_models(db) -> list[str]:
+    choices = model_choices(db)
+    chosen = st.multiselect(
+        f"Models (2 to {MAX_MODELS})", list(choices), default=list(choices)[:1],
+        max_selections=MAX_MODELS, format_func=choices.get,
+        help="Catalog models, and finished runs (adapters merged into their base). An encoder "
+             "run answers with its label and the probability of each label.")
+    others = st.text_input("Other models: hub ids or local folders, separated by commas")
+    models = [*chosen, *(m.strip() for m in others.split(",") if m.strip())]
+    if len(models) > MAX_MODELS:
+        st.warning(f"At most {MAX_MODELS} models side by side: the first {MAX_MODELS} will run.")
+    return models[:MAX_MODELS]
+
+
+@st.cache_data(max_entries=32, show_spinner="Drawing an example…")
+def _drawn(dataset: str, number: int) -> dict:
+    return playground.draw_example(dataset, number)
+
+
+def choose_input() -> tuple[Request, str | None] | None:
+    """The request to answer and its reference (drawn examples); None while it cannot be built."""
+    drawn = {}
+    if st.radio("Input from", ["Type it", "Draw from a data set's test split"], horizontal=True) != "Type it":
+        left, right = st.columns([3, 1])
+        dataset = left.selectbox("Data set", [d for d in DATASETS if DATASETS[d].source == "bundled"])
+        if right.button("Draw another"):
+            st.session_state["draw"] = st.session_state.get("draw", 0) + 1
+        try:
+            drawn = _drawn(dataset, st.session_state.get("draw", 0))
+        except WorkbenchError as error:
+            st.error(str(error))
+            return None
+    text = st.text_area("Input", drawn.get("text", ""), height=120, key=f"input-{drawn.get('text', '')[:40]}")
+    if drawn.get("reference"):
+        st.caption(f"Reference: {drawn['reference']}")
+    tasks = list(playground.TASKS)
+    task = st.selectbox("Prompt", tasks, index=tasks.index(drawn.get("task", "chat")),
+                        format_func=playground.TASKS.get,
+                        help="How causal models read the input. Classify and summarise use the "
+                             "prompts runs are trained and judged with; classifiers read the input as is.")
+    labels = drawn.get("label_names") or ()
+    if task == "classify" and not labels:
+        labels = tuple(x.strip() for x in st.text_input("Labels", "negative, positive").split(",")
+                       if x.strip())
+    return Request(text, task, tuple(labels), drawn.get("instruction")), drawn.get("reference")
+
+
+def choose_settings() -> GenerationSettings:
+    with st.expander("Generation settings (greedy unless the temperature is above 0)"):
+        cols = st.columns(4)
+        return GenerationSettings(
+            max_new_tokens=int(cols[0].number_input("Max new tokens", 1, 4096, 64, help=HELP["max_new_tokens"])),
+            temperature=float(cols[1].number_input("Temperature", 0.0, 5.0, 0.0, 0.1, help=HELP["temperature"])),
+            top_p=float(cols[2].number_input("Top-p", 0.01, 1.0, 1.0, 0.05, help=HELP["top_p"])),
+            seed=int(cols[3].number_input("Seed", 0, 2**31 - 1, 0, help=HELP["seed"])))
+
+
+def run_side_by_side(models: list[str], request: Request,
+                     settings: GenerationSettings) -> tuple[list[dict], list[str]]:
+    """Each model answers in its own column, one after the other (so timings do not compete).
+
+    Returns the outputs, and one line per model that could not answer.
+    """
+    outputs, failures = [], []
+    for column, model_id in zip(st.columns(len(models)), models):
+        with column:
+            st.markdown(f"**{model_id}**")
+            try:
+                outputs.append(_answer_one(model_id, request, settings))
+                show_output(outputs[-1])
+            except WorkbenchError as error:
+                failures.append(f"{model_id}: {error}")
+                st.error(str(error))
+            except Exception as error:  # a crash in one model must not lose the others
+                failures.append(f"{model_id}: {type(error).__name__}: {error}")
+                show_crash(model_id, error)
+    return outputs, failures
+
+
+def _answer_one(model_id: str, request: Request, settings: GenerationSettings) -> dict:
+    with st.spinner(f"Loading {model_id}…"):
+        loaded = model_cache().get(model_id)
+    box = st.empty()
+    for event in playground.answer(loaded, request, settings):
+        if isinstance(event, str):
+            box.text(event)
+        else:
+            result = event
+    box.empty()
+    return {"model": model_id, "output": result.output, "probabilities": result.probabilities,
+            "load_seconds": loaded.load_seconds, "latency": result.latency,
+            "first_token": result.first_token, "new_tokens": result.new_tokens,
+            "tokens_per_second": result.tokens_per_second}
+
+
+def show_outputs(outputs: list[dict]) -> None:
+    """A stored comparison's outputs side by side."""
+    for column, output in zip(st.columns(len(outputs)), outputs):
+        with column:
+            st.markdown(f"**{output['model']}**")
+            show_output(output)
+
+
+def show_output(output: dict) -> None:
+    """One model's output, its timings, and its label probabilities where it has them."""
+    st.text(output["output"])
+    speed = output["tokens_per_second"]
+    st.caption(f"{output['latency']:.2f} s"
+               + (f" · first text after {output['first_token']:.2f} s" if speed else "")
+               + (f" · {output['new_tokens']} tokens, {speed:.1f} tokens/s" if speed else ""))
+    if output["probabilities"]:
+        st.bar_chart(output["probabilities"], horizontal=True,
+                     height=80 + 30 * len(output["probabilities"]))
+
+
+def save_panel(db, comparison: dict) -> None:
+    if comparison["saved"]:
+        st.success(f"Saved as '{comparison['name']}': its outputs are in the [review queue](review).")
+        return
+    with st.form("save"):
+        name = st.text_input("Name", comparison["input"][:60].replace("\n", " "))
+        if st.form_submit_button("Save for review"):
+            queries.keep_comparison(db, comparison["id"], name.strip() or f"comparison {comparison['id']}")
+            st.rerun()
+
+
+def saved_list(db) -> None:
+    saved = queries.list_comparisons(db)
+    st.subheader(f"Saved comparisons ({len(saved)})")
+    if not saved:
+        st.caption("None yet: run models side by side, then press 'Save for review'.")
+        return
+    st.dataframe([{"open": f"?comparison={c['id']}", "name": c["name"], "models": c["models"],
+                   "reviews": c["reviews"], "created": c["created_at"]} for c in saved],
+                 hide_index=True, column_config={"open": st.column_config.LinkColumn(display_text="open")})
+    left, right = st.columns([3, 1])
+    doomed = left.selectbox("Delete a comparison (and its reviews)", [None] + [c["id"] for c in saved],
+                            format_func=lambda i: "—" if i is None else next(c["name"] for c in saved if c["id"] == i))
+    if right.button("Delete", disabled=doomed is None):
+        queries.delete_comparison(db, doomed)
+        st.rerun()
+
+
+def settings_of(comparison: dict) -> str:
+    settings = json.loads(comparison["settings"] or "{}")
+    return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in settings.items())
