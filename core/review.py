@@ -163,11 +163,13 @@ def _distances(values: np.ndarray, totals: np.ndarray, metric: str) -> np.ndarra
 
 
 def model_results(reviews: list[dict], criteria: list[Criterion]) -> pd.DataFrame:
-    """Per model: reviews, weighted score with a 95% interval, and each criterion's mean."""
+    """Per model: reviews, weighted score with a 95% interval (within 1 to 5), each criterion's mean."""
     rows = []
     for model, group in pd.DataFrame(reviews).groupby("model", sort=True):
         scores = list(group["scores"])
         mean, low, high = mean_interval([weighted_score(s, criteria) for s in scores])
+        # The mean of 1-to-5 scores lies on that scale: few reviews give t intervals far beyond it.
+        low, high = max(low, SCORES[0]), min(high, SCORES[-1])
         rows.append({"model": model, "reviews": len(scores), "reviewers": group["reviewer"].nunique(),
                      "weighted score": mean, "95% low": low, "95% high": high,
                      **{c.name: float(np.mean([s[c.name] for s in scores])) for c in criteria}})

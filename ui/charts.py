@@ -63,9 +63,10 @@ def accuracy_figure(summary: pd.DataFrame) -> go.Figure:
 
 def review_figure(results: pd.DataFrame) -> go.Figure:
     """Each model's weighted review score with its 95% interval (none with a single review)."""
-    half = (results["95% high"] - results["weighted score"]).fillna(0)
+    above = (results["95% high"] - results["weighted score"]).fillna(0)
+    below = (results["weighted score"] - results["95% low"]).fillna(0)
     figure = go.Figure(go.Bar(x=results["model"], y=results["weighted score"],
-                              error_y=dict(type="data", array=half),
+                              error_y=dict(type="data", array=above, arrayminus=below),
                               text=[f"{v:.2f}" for v in results["weighted score"]],
                               textposition="outside"))
     figure.update_layout(title="Weighted score (1 to 5, mean and 95% interval)", yaxis_range=[0, 5.5],
