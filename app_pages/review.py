@@ -18,9 +18,10 @@ if not sources:
     st.stop()
 
 left, right = st.columns([1, 2])
-reviewer = remembered("reviewer", left.text_input("Your name", st.query_params.get("reviewer", ""),
-                                                  help="Reviews are kept per reviewer, so that "
-                                                       "several people can score the same outputs.").strip() or None)
+name = left.text_input("Your name", st.query_params.get("reviewer", ""),
+                       help="Reviews are kept per reviewer, so that several people can score the "
+                            "same outputs.")
+reviewer = remembered("reviewer", name.strip() or None, resets=("item",))
 with right:
     source = choose_source(sources)
 rubric_id, criteria = choose_rubric(db)
@@ -37,6 +38,9 @@ with scoring:
         score_item(db, items[index], reviewer, rubric_id, criteria, mine)
 
 with summary:
+    if not st.toggle("Show the results", help="They name the models: reviewers still scoring may "
+                                               "prefer not to see how each model is doing."):
+        st.stop()
     names = [None] + [s["source"] for s in sources]
     scope = st.selectbox("Reviews of", names, format_func=lambda n: "all sources" if n is None else
                          source_label(next(s for s in sources if s["source"] == n)))

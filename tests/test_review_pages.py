@@ -116,6 +116,8 @@ def test_results_show_per_model_scores_and_the_agreement_of_two_reviewers(db):
     saved(db)
     score(app("review.py", reviewer="ann").run(), [5, 4, 5, 2, 3, 5])
     page = score(app("review.py", reviewer="bob").run(), [4, 4, 5, 1, 2, 5])
+    assert not page.metric  # results name the models: shown only when asked for
+    page = by_label(page.toggle, "Show the results").set_value(True).run()
     table = page.dataframe[-1].value.set_index("model")  # [0] is the rubric editor
     assert len(table) == 2 and table["reviewers"].tolist() == [2, 2]
     alpha = page.metric[0]
@@ -128,3 +130,24 @@ def test_results_show_per_model_scores_and_the_agreement_of_two_reviewers(db):
 def test_an_empty_queue_says_where_outputs_come_from(db):
     page = app("review.py").run()
     assert "Nothing to review yet" in page.info[0].value
+
+
+def test_saving_stays_on_the_item_to_reveal_it_and_next_moves_on_blind(db):
+    saved(db)
+    saved(db, models=("gamma-model", "delta-model"))
+    page = score(app("review.py", reviewer="ann").run(), [3] * 6)
+    assert "alpha-model" in page.success[0].value and page.query_params["item"] == "0"
+    page = by_label(page.button, "Next ▶").click().run()
+    assert page.query_params["item"] == "1" and not page.success
+    assert "gamma-model" not in page_text(page) and "delta-model" not in page_text(page)
+    assert page.progress[0].proto.text == "1 of 2 reviewed"
+
+
+def test_another_reviewer_starts_at_their_own_first_unreviewed_item(db):
+    saved(db)
+    saved(db, models=("gamma-model", "delta-model"))
+    score(app("review.py", reviewer="ann").run(), [3] * 6)
+    page = app("review.py", reviewer="ann", item="0").run()
+    by_label(page.text_input, "Your name").set_value("bob").run()
+    assert page.query_params["item"] == "0" and page.progress[0].proto.text == "0 of 2 reviewed"
+    assert "alpha-model" not in page_text(page)

@@ -14,8 +14,14 @@ from ui import charts
 LETTERS = string.ascii_uppercase
 
 
-def remembered(name: str, value):
-    """Keep a choice in the URL, so that a refresh or a shared link comes back to it."""
+def remembered(name: str, value, resets: tuple[str, ...] = ()):
+    """Keep a choice in the URL, so that a refresh or a shared link comes back to it.
+
+    `resets` are choices that depend on this one, forgotten when it changes.
+    """
+    if st.query_params.get(name) != (None if value is None else str(value)):
+        for dependent in resets:
+            st.query_params.pop(dependent, None)
     if value is None:
         st.query_params.pop(name, None)
     else:
@@ -34,7 +40,7 @@ def choose_source(sources: list[dict], key: str = "source") -> str:
     wanted = st.query_params.get(key)
     chosen = st.selectbox("Outputs to review", names, index=names.index(wanted) if wanted in names else 0,
                           format_func=lambda n: source_label(next(s for s in sources if s["source"] == n)))
-    return remembered(key, chosen)
+    return remembered(key, chosen, resets=("item",))
 
 
 def rubrics(db) -> dict[int, tuple[str, list[Criterion]]]:
@@ -90,11 +96,14 @@ def is_reviewed(item: Item, mine: dict) -> bool:
 
 
 def position(items: list[Item], mine: dict) -> int:
-    """The item to show: the one in the URL, else the first not yet reviewed."""
+    """The item to show: the one in the URL, else the first not yet reviewed.
+
+    Kept in the URL, so that saving scores stays on the item and reveals its models.
+    """
     wanted = st.query_params.get("item")
     if wanted is not None and wanted.isdigit() and int(wanted) < len(items):
         return int(wanted)
-    return next((i for i, item in enumerate(items) if not is_reviewed(item, mine)), 0)
+    return remembered("item", next((i for i, item in enumerate(items) if not is_reviewed(item, mine)), 0))
 
 
 def navigation(items: list[Item], mine: dict, index: int) -> None:
