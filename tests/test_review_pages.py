@@ -151,3 +151,16 @@ def test_another_reviewer_starts_at_their_own_first_unreviewed_item(db):
     by_label(page.text_input, "Your name").set_value("bob").run()
     assert page.query_params["item"] == "0" and page.progress[0].proto.text == "0 of 2 reviewed"
     assert "alpha-model" not in page_text(page)
+
+
+def test_generated_predictions_of_a_run_are_reviewed_with_their_reference(db):
+    from tests.test_review import generated_predictions
+
+    generated_predictions(db, split="aclsum-s42-test2")
+    page = app("review.py", reviewer="ann").run()
+    assert "Predictions on aclsum-s42-test2 (2 items, 4 outputs)" in page_text(page)
+    assert "paper 0" in [t.value for t in page.text]
+    assert "summary 0" in [t.value for t in page.expander[-1].text]  # the reference, folded
+    assert "smollm2-135m" not in page_text(page)
+    page = score(page, [4, 4, 5, 2, 2, 5])
+    assert "smollm2-135m (fine-tuned)" in page.success[0].value
