@@ -248,10 +248,10 @@ def reviews_with_targets(db: Database, rubric_id: int | None = None,
            "r.updated_at, t.kind, t.target_id, t.source, t.item, t.model, t.input, t.reference, "
            "t.text as output from reviews r join review_targets t on "
            "(t.kind = 'output' and t.target_id = r.output_id) or "
-           "(t.kind = 'prediction' and t.target_id = r.prediction_id) where 1")
-    params = []
-    if rubric_id is not None:
-        sql, params = sql + " and r.rubric_id = ?", params + [rubric_id]
-    if source is not None:
-        sql, params = sql + " and t.source = ?", params + [source]
+           "(t.kind = 'prediction' and t.target_id = r.prediction_id)")
+    narrowed = {"r.rubric_id": rubric_id, "t.source": source}
+    conditions = [f"{column} = ?" for column, value in narrowed.items() if value is not None]
+    params = [value for value in narrowed.values() if value is not None]
+    if conditions:
+        sql += " where " + " and ".join(conditions)
     return [dict(r, scores=json.loads(r["scores"])) for r in db.query(sql + " order by r.id", params)]

@@ -164,3 +164,17 @@ def test_generated_predictions_of_a_run_are_reviewed_with_their_reference(db):
     assert "smollm2-135m" not in page_text(page)
     page = score(page, [4, 4, 5, 2, 2, 5])
     assert "smollm2-135m (fine-tuned)" in page.success[0].value
+
+
+def test_an_input_drawn_from_a_data_set_brings_its_labels_and_reference(db):
+    from core.playground import draw_example
+
+    page = app("playground.py").run()
+    by_label(page.radio, "Input from").set_value("Draw from a data set's test split").run()
+    drawn = draw_example("rt-reviews", 0)
+    assert by_label(page.text_area, "Input").value == drawn["text"]
+    assert f"Reference: {drawn['reference']}" in [c.value for c in page.caption]
+    assert by_label(page.selectbox, "Prompt").value == "classify"
+    assert not [t for t in page.text_input if t.label == "Labels"]  # the data set's own labels
+    by_label(page.button, "Draw another").click().run()
+    assert by_label(page.text_area, "Input").value == draw_example("rt-reviews", 1)["text"]

@@ -95,10 +95,14 @@ def run_side_by_side(models: list[str], request: Request,
 
     Returns the outputs, and one line per model that could not answer.
     """
-    outputs, failures = [], []
+    slots = []
     for column, model_id in zip(st.columns(len(models)), models):
-        with column:
-            st.markdown(f"**{model_id}**")
+        column.markdown(f"**{model_id}**")
+        slots.append(column.empty())
+        slots[-1].caption("waiting for its turn…")
+    outputs, failures = [], []
+    for slot, model_id in zip(slots, models):
+        with slot.container():
             try:
                 outputs.append(_answer_one(model_id, request, settings))
                 show_output(outputs[-1])
