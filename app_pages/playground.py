@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.errors import WorkbenchError
 from storage import queries
-from ui.common import jobs, open_db
+from ui.common import jobs, open_db, query_number
 from ui.playground import (choose_input, choose_models, choose_settings, model_cache,
                            run_side_by_side, save_panel, saved_list, settings_of, show_outputs)
 
@@ -36,7 +36,8 @@ if st.button("Run side by side", type="primary", disabled=not (models and chosen
 
 for failure in st.session_state.pop("failures", []):
     st.error(failure)
-stored = queries.get_comparison(db, int(st.query_params.get("comparison", 0) or 0))
+number = query_number("comparison")
+stored = queries.get_comparison(db, number) if number is not None else None
 if stored:
     comparison, outputs = stored
     st.subheader(comparison["name"] or "Latest comparison")

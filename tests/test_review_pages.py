@@ -178,3 +178,10 @@ def test_an_input_drawn_from_a_data_set_brings_its_labels_and_reference(db):
     assert not [t for t in page.text_input if t.label == "Labels"]  # the data set's own labels
     by_label(page.button, "Draw another").click().run()
     assert by_label(page.text_area, "Input").value == draw_example("rt-reviews", 1)["text"]
+
+
+def test_hand_edited_links_are_ignored_not_a_traceback(db):
+    saved(db)
+    assert not app("playground.py", comparison="abc").run().exception
+    page = app("review.py", reviewer="ann", rubric="x", item="-1").run()
+    assert not page.exception and page.progress[0].proto.text == "0 of 1 reviewed"

@@ -29,6 +29,12 @@ def open_db():
     return connect(paths.db_path())
 
 
+def query_number(name: str) -> int | None:
+    """A whole number from the URL; None when absent or not a number (a hand-edited link)."""
+    value = st.query_params.get(name, "")
+    return int(value) if value.isdigit() else None
+
+
 def show_crash(action: str, error: Exception) -> None:
     """An unexpected error as one line, with the traceback a click away (never a wall)."""
     st.error(f"{action} failed: {type(error).__name__}: {error}")

@@ -10,6 +10,7 @@ from core.errors import WorkbenchError
 from core.review import SCORES, Criterion, Item
 from storage import queries
 from ui import charts
+from ui.common import query_number
 
 LETTERS = string.ascii_uppercase
 
@@ -55,7 +56,7 @@ def rubrics(db) -> dict[int, tuple[str, list[Criterion]]]:
 def choose_rubric(db) -> tuple[int, list[Criterion]]:
     known = rubrics(db)
     ids = list(known)
-    wanted = int(st.query_params.get("rubric", 0) or 0)
+    wanted = query_number("rubric")
     rubric_id = st.selectbox("Rubric", ids, index=ids.index(wanted) if wanted in ids else 0,
                              format_func=lambda i: f"{known[i][0]} (#{i})",
                              help="Each criterion is scored 1 to 5; the weighted score is the "
@@ -100,9 +101,9 @@ def position(items: list[Item], mine: dict) -> int:
 
     Kept in the URL, so that saving scores stays on the item and reveals its models.
     """
-    wanted = st.query_params.get("item")
-    if wanted is not None and wanted.isdigit() and int(wanted) < len(items):
-        return int(wanted)
+    wanted = query_number("item")
+    if wanted is not None and wanted < len(items):
+        return wanted
     return remembered("item", next((i for i, item in enumerate(items) if not is_reviewed(item, mine)), 0))
 
 
