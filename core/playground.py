@@ -96,11 +96,14 @@ class Result:
 def load(model_id: str, trust_remote_code: bool = False) -> Loaded:
     """A model ready to answer: causal models with their tokenizer, classifiers with their labels."""
     from core.models import (inference_device, load_causal, load_classifier, load_tokenizer,
-                             resolve_model)
+                             resolve_model, run_model_dir)
 
     started = time.perf_counter()
     source = resolve_model(model_id, trust_remote_code)
     if source.kind == "encoder" and not source.labels:
+        if run_model_dir(model_id) is not None:
+            raise WorkbenchError(f"run {model_id} was trained before runs kept their label names; "
+                                 "train it again to load it here")
         raise WorkbenchError(f"'{model_id}' is an encoder without a trained classification head: "
                              "pick a finished run trained from it")
     tokenizer = load_tokenizer(source, trust_remote_code)

@@ -124,3 +124,15 @@ def test_an_example_is_drawn_from_the_test_split_of_a_bundled_data_set():
     assert first["text"] in set(test["text"]) and first["reference"] in ("rotten", "fresh")
     assert first["text"] != second["text"]
     assert playground.draw_example("rt-reviews", 0) == first
+
+
+def test_an_encoder_run_saved_without_label_names_is_named_as_such(home):
+    import json
+
+    from core import paths
+
+    folder = paths.run_dir("20250101-000000-abcdef") / "model"
+    folder.mkdir(parents=True)
+    (folder / "workbench.json").write_text(json.dumps({"kind": "encoder", "base": "minilm-l6"}))
+    with pytest.raises(WorkbenchError, match="trained before runs kept their label names"):
+        playground.load("20250101-000000-abcdef")
