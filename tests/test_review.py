@@ -110,6 +110,13 @@ def test_predictions_of_one_split_are_grouped_by_example(db):
     assert items[0].outputs[0].model == "smollm2-135m (fine-tuned)"
 
 
+@pytest.fixture
+def rubric_id(db):
+    """A saved comparison of model-a and model-b, and the default rubric's id."""
+    saved_comparison(db)
+    return queries.add_rubric(db, review.DEFAULT_RUBRIC, review.as_rows(RUBRIC))
+
+
 def review_both(db, reviewer, scores_a, scores_b, rubric_id):
     item = review.group_items(queries.review_targets(db, "playground"))[0]
     for output, scores in zip(item.outputs, (scores_a, scores_b)):
@@ -117,9 +124,7 @@ def review_both(db, reviewer, scores_a, scores_b, rubric_id):
                             dict(zip(["accuracy", "coherence", "safety"], scores)), "")
 
 
-def test_results_per_model_and_agreement_between_two_reviewers(db):
-    saved_comparison(db)
-    rubric_id = queries.add_rubric(db, review.DEFAULT_RUBRIC, review.as_rows(RUBRIC))
+def test_results_per_model_and_agreement_between_two_reviewers(db, rubric_id):
     review_both(db, "ann", (5, 4, 5), (2, 3, 5), rubric_id)
     review_both(db, "bob", (4, 4, 5), (1, 2, 5), rubric_id)
     reviews = queries.reviews_with_targets(db, rubric_id)
@@ -139,21 +144,17 @@ def test_results_per_model_and_agreement_between_two_reviewers(db):
     assert figures["alpha safety"] is None  # every safety score was 5
 
 
-def test_saving_again_changes_the_review_instead_of_adding_one(db):
-    saved_comparison(db)
-    rubric_id = queries.add_rubric(db, review.DEFAULT_RUBRIC, review.as_rows(RUBRIC))
+def test_saving_again_changes_the_review_instead_of_adding_one(db, rubric_id):
     review_both(db, "ann", (1, 1, 1), (1, 1, 1), rubric_id)
     review_both(db, "ann", (5, 5, 5), (4, 4, 4), rubric_id)
     reviews = queries.reviews_with_targets(db, rubric_id)
     assert [r["scores"]["accuracy"] for r in reviews] == [5, 4]
 
 
-def test_export_has_a_column_per_criterion_and_the_weighted_score(db):
-    comparison_id = saved_comparison(db)
-    rubric_id = queries.add_rubric(db, review.DEFAULT_RUBRIC, review.as_rows(RUBRIC))
+def test_export_has_a_column_per_criterion_and_the_weighted_score(db, rubric_id):
     review_both(db, "ann", (5, 4, 5), (2, 3, 5), rubric_id)
     frame = review.export_frame(queries.reviews_with_targets(db), {rubric_id: RUBRIC})
     assert list(frame["weighted score"]) == pytest.approx([4.7, 2.9])
     assert {"reviewer", "model", "input", "output", "score accuracy", "comment"} <= set(frame.columns)
-    queries.delete_comparison(db, comparison_id)
+    queries.delete_comparison(db, queries.list_comparisons(db)[0]["id"])
     assert queries.reviews_with_targets(db) == [] and db["reviews"].count == 0
