@@ -44,6 +44,8 @@ if stored:
     st.caption(f"Prompt: {comparison['task']} · {settings_of(comparison)} · {comparison['created_at']}")
     with st.expander("Input", expanded=False):
         st.text(comparison["input"])
+        if comparison["reference"]:
+            st.caption(f"Reference: {comparison['reference']}")
     show_outputs(outputs)
     save_panel(db, comparison)
 
