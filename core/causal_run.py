@@ -5,10 +5,9 @@ The tuned model is judged first. The original is the same model with its
 adapters switched off, or, after a full fine-tune, the base loaded again.
 """
 
-import shutil
 from pathlib import Path
 
-from core import causal_data, causal_eval
+from core import causal_data, causal_eval, checkpoints
 from core.engine import Outcome, Prepared, evaluation_row
 from core.hooks import Hooks
 
@@ -69,7 +68,8 @@ def judge_original(model, tokenizer, prepared: Prepared, dtype: str):
     return judge(load_base(prepared.source, prepared.config, dtype, tokenizer), tokenizer, prepared)
 
 
-def fit_and_evaluate_causal(prepared: Prepared, hooks: Hooks, out_dir: Path) -> Outcome:
+def fit_and_evaluate_causal(prepared: Prepared, hooks: Hooks, out_dir: Path,
+                            resume_from: Path | None) -> Outcome:
     from core.causal import load_for_training
     from core.methods.causal import train_causal
     from core.models import count_parameters, save_model
@@ -80,12 +80,10 @@ def fit_and_evaluate_causal(prepared: Prepared, hooks: Hooks, out_dir: Path) -> 
     rows = training_rows(tokenizer, prepared)
     summary = {"trainable_params": trainable, "total_params": total, "precision": dtype,
                **{f"{k}_examples": len(v) for k, v in prepared.splits.items()}}
-    checkpoints = out_dir / "checkpoints"
     finished, extra = train_causal(model, tokenizer, rows["train"], rows["eval"], config, hooks,
-                                   str(checkpoints), dtype)
+                                   str(checkpoints.folder(out_dir)), dtype, resume_from)
     summary.update(extra)
     save_model(model, tokenizer, out_dir / "model", prepared.source, config.adapter)
-    shutil.rmtree(checkpoints, ignore_errors=True)  # the best model was loaded and saved above
     if not finished:
         return Outcome(False, summary=summary)
     template = f"{config.method} prompt (generate)"

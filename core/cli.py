@@ -2,6 +2,7 @@
 
     python -m core models | datasets | runs
     python -m core train --model ID --method M --dataset ID [options]
+    python -m core train --resume RUN_ID
     python -m core eval (--model ID | --run RUN_ID) --dataset ID [options]
     python -m core export RUN_ID [--name NAME]
 
@@ -42,14 +43,16 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("runs", help="list recorded runs")
     train = commands.add_parser("train", help="train and evaluate one run")
     train.add_argument("--config", help="a run.yaml with any TrainConfig settings")
+    train.add_argument("--resume", metavar="RUN_ID", help="continue a stopped, failed or "
+                       "interrupted run from its last checkpoint, with its own settings")
     train.add_argument("--preset", choices=sorted(PRESETS), help="start from a named preset")
     train.add_argument("--method", choices=METHODS)
     train.add_argument("--adapter", choices=ADAPTERS)
     names = {"model": str, "dataset": str, "name": str, "text_column": str, "label_column": str,
              "epochs": float, "max_steps": int, "lr": float, "batch_size": int,
              "weight_decay": float, "warmup_steps": int, "max_length": int, "seed": int,
-             "logging_steps": int, "lora_r": int, "lora_alpha": int, "lora_dropout": float,
-             "lora_targets": str, "pooling": str, "probe_c": float,
+             "logging_steps": int, "checkpoint_steps": int, "lora_r": int, "lora_alpha": int,
+             "lora_dropout": float, "lora_targets": str, "pooling": str, "probe_c": float,
              "train_size": size, "eval_size": size, "test_size": size, "eval_steps": int,
              "early_stopping_patience": int, "beta": float, "max_new_tokens": int}
     fields = dataclasses.fields(TrainConfig)
@@ -156,7 +159,12 @@ def run_train(args: argparse.Namespace) -> int:
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     quiet_libraries()
     db = open_db()
-    run_id = engine.train(config_from_args(args), db, stop.is_set, on_metrics=show_progress)
+    if args.resume:
+        check_resume_alone(args)
+        run_id = args.resume
+        engine.resume(db, run_id, stop.is_set, on_metrics=show_progress)
+    else:
+        run_id = engine.train(config_from_args(args), db, stop.is_set, on_metrics=show_progress)
     run = queries.get_run(db, run_id)
     if run["status"] == "completed":
         for evaluation in queries.run_evaluations(db, run_id):
@@ -168,6 +176,15 @@ def run_train(args: argparse.Namespace) -> int:
         return EXIT_STOPPED
     print(f"error: run {run_id} failed: {run['error']}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def check_resume_alone(args: argparse.Namespace) -> None:
+    """A resumed run keeps the settings its checkpoints were made with."""
+    given = [name for name, value in vars(args).items()
+             if value is not None and name not in ("command", "resume")]
+    if given:
+        flags = ", ".join("--" + name.replace("_", "-") for name in given)
+        raise WorkbenchError(f"--resume continues a run with its own settings; drop {flags}")
 
 
 def result_line(evaluation: dict) -> str:

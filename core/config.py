@@ -57,6 +57,10 @@ class TrainConfig:
     max_length: int = _f(128, "Tokens per example; longer texts are truncated, batches are "
                               "padded only to their longest example.")
     logging_steps: int = _f(10, "Write a metrics row every N optimiser steps.")
+    checkpoint_steps: int = _f(50, "Save a checkpoint (weights, optimiser, scheduler, random "
+                                   "state, data position) every N optimiser steps, and at a "
+                                   "stop, so that a stopped, failed or interrupted run resumes "
+                                   "from it; 0 = only at a stop. A completed run deletes them.")
     lora_r: int = _f(8, "LoRA rank.")
     lora_alpha: int = _f(16, "LoRA scaling (alpha / r multiplies the update).")
     lora_dropout: float = _f(0.05, "Dropout on the LoRA branch.")
@@ -185,6 +189,8 @@ def validate_numbers(config: TrainConfig) -> None:
          f"warm-up steps cannot be negative (got {config.warmup_steps})"),
         (config.max_length >= 8, f"max length must be at least 8 tokens (got {config.max_length})"),
         (config.logging_steps >= 1, f"logging steps must be at least 1 (got {config.logging_steps})"),
+        (config.checkpoint_steps >= 0,
+         f"checkpoint steps cannot be negative (got {config.checkpoint_steps})"),
         (config.max_grad_norm > 0, f"max grad norm must be above 0 (got {config.max_grad_norm})"),
         (config.lora_r >= 1, f"LoRA rank must be at least 1 (got {config.lora_r})"),
         (0 <= config.lora_dropout < 1, f"LoRA dropout must be in [0, 1) (got {config.lora_dropout})"),

@@ -4,13 +4,13 @@
 file, split sizes, a method that does not suit the model or the data) before
 anything is written, so bad input leaves no run behind. `execute` trains and
 evaluates one prepared run, writing its metrics as they come and ending it
-`completed`, `stopped` or `failed`, never `running`. Encoders train here;
-causal models in `core.causal_run`.
+`completed`, `stopped` or `failed`, never `running`; resumed, it continues
+from the run's last checkpoint. Encoders train here; causal models in
+`core.causal_run`.
 """
 
 import dataclasses
 import json
-import shutil
 import traceback
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -19,10 +19,11 @@ from typing import Callable
 import numpy as np
 import pandas as pd
 
-from core import paths
+from core import checkpoints, paths
 from core.config import CAUSAL_METHODS, TrainConfig, planned_steps, resolve
 from core.data import Table, load_table, split_name, split_table
 from core.errors import WorkbenchError
+from core.failures import failure_reason
 from core.hooks import Hooks, never
 from core.metrics import classification_metrics, layer_changes
 from core.models import ModelSource, resolve_model
@@ -108,15 +109,46 @@ def train(config: TrainConfig, db, should_stop: Callable[[], bool] = never,
     return run_id
 
 
-class _RunLog:
-    """Writes each metrics row to the database and remembers the latest losses."""
+RESUMABLE = ("stopped", "failed", "interrupted")
 
-    def __init__(self, db, run_id: str, on_metrics: Callable[[dict], None] | None):
+
+def prepare_resume(db, run_id: str) -> Prepared:
+    """A stopped, failed or interrupted run's own settings, checked again (its data may be gone)."""
+    # A run whose process died is `running` until someone notices; noticing here lets the
+    # CLI resume a run of a server that was killed and not started again.
+    queries.mark_interrupted(db)
+    run = queries.get_run(db, run_id)
+    if run is None:
+        raise WorkbenchError(f"no run with id '{run_id}'")
+    if run["status"] not in RESUMABLE:
+        raise WorkbenchError(f"run {run_id} is {run['status']}; only a stopped, failed or "
+                             "interrupted run can be resumed")
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    stored = {k: v for k, v in json.loads(run["config"]).items() if k in known}
+    return prepare(TrainConfig(**stored))
+
+
+def resume(db, run_id: str, should_stop: Callable[[], bool] = never,
+           on_metrics: Callable[[dict], None] | None = None) -> str:
+    """Continue a run from its last checkpoint; returns its final status."""
+    return execute(db, run_id, prepare_resume(db, run_id), should_stop, on_metrics, resume=True)
+
+
+class _RunLog:
+    """Writes each metrics row to the database and remembers the latest losses.
+
+    `time` continues from `time_offset`, the seconds a resumed run had trained before."""
+
+    def __init__(self, db, run_id: str, on_metrics: Callable[[dict], None] | None,
+                 time_offset: float = 0.0):
         self.db, self.run_id, self.on_metrics = db, run_id, on_metrics
+        self.time_offset = time_offset
         self.latest = {}
 
     def __call__(self, row: dict) -> None:
         row = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+        if row.get("time") is not None:
+            row["time"] += self.time_offset
         queries.log_metrics(self.db, self.run_id, row)
         self.latest.update({k: v for k, v in row.items() if v is not None})
         if self.on_metrics:
@@ -124,21 +156,40 @@ class _RunLog:
 
 
 def execute(db, run_id: str, prepared: Prepared, should_stop: Callable[[], bool] = never,
-            on_metrics: Callable[[dict], None] | None = None) -> str:
-    """Train and evaluate; returns the final status, which is also stored."""
+            on_metrics: Callable[[dict], None] | None = None, resume: bool = False) -> str:
+    """Train and evaluate (resuming: from the last checkpoint); returns the final status, also stored."""
     out_dir = paths.run_dir(run_id)
+    start = checkpoints.latest(out_dir) if resume else None
     planned = planned_steps(prepared.config, len(prepared.splits["train"]))
     queries.mark_running(db, run_id, str(out_dir), planned)
-    log = _RunLog(db, run_id, on_metrics)
+    # Rows past the checkpoint are trained again; with no checkpoint the run starts over.
+    kept = queries.rewind_metrics(db, run_id, checkpoints.step_of(start) if start else 0)
+    log = _RunLog(db, run_id, on_metrics, time_offset=max([m["time"] or 0 for m in kept], default=0))
     try:
-        outcome = fit_and_evaluate(prepared, Hooks(log=log, should_stop=should_stop), out_dir)
+        outcome = fit_and_evaluate(prepared, Hooks(log=log, should_stop=should_stop), out_dir, start)
+        if start:
+            outcome.summary["resumed_from_step"] = checkpoints.step_of(start)
         return record_outcome(db, run_id, prepared, outcome, log.latest)
     except WorkbenchError as error:
         queries.finish_run(db, run_id, "failed", error=str(error))
     except Exception as error:  # a crash: keep the story, keep the metrics, keep serving
-        queries.finish_run(db, run_id, "failed", error=f"{type(error).__name__}: {error}",
+        queries.finish_run(db, run_id, "failed",
+                           error=failure_reason(error, prepared.config, log.latest.get("step")),
                            traceback=traceback.format_exc())
+    checkpoints.remove_incomplete(out_dir)  # what a crash cut short would only take disk space
+    release_accelerator_memory()
     return "failed"
+
+
+def release_accelerator_memory() -> None:
+    """After a failed run, give its GPU memory back, so the next run (and the pages) can use it."""
+    import gc
+    import sys
+
+    gc.collect()
+    torch = sys.modules.get("torch")
+    if torch is not None and torch.cuda.is_available():
+        torch.cuda.empty_cache()
 
 
 def record_outcome(db, run_id: str, prepared: Prepared, outcome: Outcome, latest: dict) -> str:
@@ -147,6 +198,7 @@ def record_outcome(db, run_id: str, prepared: Prepared, outcome: Outcome, latest
     if not outcome.finished:
         queries.finish_run(db, run_id, "stopped", summary=json.dumps(outcome.summary), **summary)
         return "stopped"
+    checkpoints.remove_all(paths.run_dir(run_id))
     for evaluation, predictions in outcome.evaluations:
         queries.add_evaluation(db, {**evaluation, "run_id": run_id}, predictions)
     tuned = outcome.evaluations[0][0]
@@ -185,7 +237,8 @@ def classifier_evaluation(prepared: Prepared, probs: np.ndarray) -> tuple[dict, 
     return evaluation_row(prepared, "fine-tuned", prepared.config.model, report), predictions
 
 
-def fit_and_evaluate(prepared: Prepared, hooks: Hooks, out_dir: Path) -> Outcome:
+def fit_and_evaluate(prepared: Prepared, hooks: Hooks, out_dir: Path,
+                     resume_from: Path | None = None) -> Outcome:
     # Imported here: torch and transformers take seconds to import, and the CLI's
     # `models` / `datasets` listings and bad-input checks should not wait for them.
     from transformers import set_seed
@@ -195,11 +248,12 @@ def fit_and_evaluate(prepared: Prepared, hooks: Hooks, out_dir: Path) -> Outcome
     if prepared.config.method in CAUSAL_METHODS:
         from core.causal_run import fit_and_evaluate_causal
 
-        return fit_and_evaluate_causal(prepared, hooks, out_dir)
-    return fit_and_evaluate_encoder(prepared, hooks, out_dir)
+        return fit_and_evaluate_causal(prepared, hooks, out_dir, resume_from)
+    return fit_and_evaluate_encoder(prepared, hooks, out_dir, resume_from)
 
 
-def fit_and_evaluate_encoder(prepared: Prepared, hooks: Hooks, out_dir: Path) -> Outcome:
+def fit_and_evaluate_encoder(prepared: Prepared, hooks: Hooks, out_dir: Path,
+                             resume_from: Path | None) -> Outcome:
     from core import encoder
     from core.adapters import add_lora
     from core.models import count_parameters, load_classifier, load_tokenizer, save_model
@@ -215,7 +269,8 @@ def fit_and_evaluate_encoder(prepared: Prepared, hooks: Hooks, out_dir: Path) ->
             for name, frame in prepared.splits.items()}
     summary = {"trainable_params": trainable if config.method != "probe" else 0,
                "total_params": total, **{f"{k}_examples": len(v) for k, v in sets.items()}}
-    finished, test_probs, extra = _fit(model, tokenizer, sets, names, config, hooks, out_dir)
+    finished, test_probs, extra = _fit(model, tokenizer, sets, names, config, hooks, out_dir,
+                                       resume_from)
     if config.method != "probe":
         save_model(model, tokenizer, out_dir / "model", prepared.source, config.adapter, names)
     summary.update(extra)
@@ -228,8 +283,11 @@ def fit_and_evaluate_encoder(prepared: Prepared, hooks: Hooks, out_dir: Path) ->
     return Outcome(True, [classifier_evaluation(prepared, test_probs)], changes, summary)
 
 
-def _fit(model, tokenizer, sets, names, config, hooks, out_dir: Path):
-    """Run the chosen method; (finished, test probs or None, summary). The probe saves itself."""
+def _fit(model, tokenizer, sets, names, config, hooks, out_dir: Path, resume_from: Path | None):
+    """Run the chosen method; (finished, test probs or None, summary). The probe saves itself.
+
+    The probe has no optimiser state to keep: resumed, it starts again (its solver takes
+    seconds; extracting the features is most of its time)."""
     if config.method == "probe":
         from core.methods.probe import Probe
 
@@ -242,13 +300,11 @@ def _fit(model, tokenizer, sets, names, config, hooks, out_dir: Path):
         from core.methods.loop import train_loop
 
         finished, extra = train_loop(model, tokenizer, sets["train"], sets["eval"], names, config,
-                                     hooks), {}
+                                     hooks, out_dir, resume_from), {}
     else:
         from core.methods.trainer import train_with_trainer
 
-        checkpoints = out_dir / "checkpoints"
         finished, extra = train_with_trainer(model, tokenizer, sets["train"], sets["eval"], names,
-                                             config, hooks, str(checkpoints))
-        # The best model is loaded and saved below; optimiser states would cost ~3x its size.
-        shutil.rmtree(checkpoints, ignore_errors=True)
+                                             config, hooks, str(checkpoints.folder(out_dir)),
+                                             resume_from)
     return finished, None, extra

@@ -67,12 +67,22 @@ def save_model(model, tokenizer, folder: Path, base: ModelSource, adapter: str,
     """Save a trained model (or only its adapters) so that the run's id loads it anywhere.
 
     A classifier's label names are kept beside it: an adapter folder has no config to hold them.
+    Written beside `folder` and moved into place at the end, so that a full disk or a crash
+    part-way leaves the previous model (or none), never half of one.
     """
-    model.save_pretrained(folder)
-    tokenizer.save_pretrained(folder)
-    facts = {"kind": base.kind, "base": base.id, "labels": labels,
-             "adapter_of": base.id if adapter in ("lora", "qlora") else None}
-    (folder / RUN_MODEL_FILE).write_text(json.dumps(facts))
+    partial = folder.with_name(folder.name + ".partial")
+    shutil.rmtree(partial, ignore_errors=True)
+    try:
+        model.save_pretrained(partial)
+        tokenizer.save_pretrained(partial)
+        facts = {"kind": base.kind, "base": base.id, "labels": labels,
+                 "adapter_of": base.id if adapter in ("lora", "qlora") else None}
+        (partial / RUN_MODEL_FILE).write_text(json.dumps(facts))
+    except BaseException:
+        shutil.rmtree(partial, ignore_errors=True)
+        raise
+    shutil.rmtree(folder, ignore_errors=True)
+    partial.rename(folder)
 
 
 def _bundled_location(spec: ModelSpec) -> str:

@@ -56,8 +56,23 @@ def create_run(db: Database, config: dict, status: str = "queued") -> str:
 
 
 def mark_running(db: Database, run_id: str, output_dir: str, total_steps: int | None = None) -> None:
-    db["runs"].update(run_id, {"status": "running", "started_at": now(), "output_dir": output_dir,
+    """Running, in this process; a resumed run keeps its first start and sheds its last ending."""
+    run = get_run(db, run_id)
+    db["runs"].update(run_id, {"status": "running", "started_at": run["started_at"] or now(),
+                               "finished_at": None, "error": None, "traceback": None,
+                               "owner": this_process(), "output_dir": output_dir,
                                "total_steps": total_steps})
+
+
+def requeue(db: Database, run_id: str) -> None:
+    """A finished run waiting to resume, in this process's queue."""
+    db["runs"].update(run_id, {"status": "queued", "owner": this_process()})
+
+
+def rewind_metrics(db: Database, run_id: str, step: int) -> list[dict]:
+    """Drop the rows logged after `step` (a resumed run trains those steps again); the rest."""
+    db.execute("delete from metrics where run_id = ? and step > ?", [run_id, step])
+    return run_metrics(db, run_id)
 
 
 def finish_run(db: Database, run_id: str, status: str, error: str | None = None,

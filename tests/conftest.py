@@ -112,3 +112,14 @@ def tiny_classifier(tiny_encoder, tmp_path_factory):
     model.save_pretrained(path)
     AutoTokenizer.from_pretrained(tiny_encoder).save_pretrained(path)
     return str(path)
+
+
+@pytest.fixture
+def causal_config(tiny_causal, sentiment_csv):
+    """Settings under which the tiny Llama learns to answer with the label in seconds."""
+    from core.config import TrainConfig
+
+    return TrainConfig(model=tiny_causal, method="sft", adapter="none", dataset=str(sentiment_csv),
+                       text_column="review", label_column="sentiment", train_size=120,
+                       eval_size=40, test_size=40, epochs=3, lr=5e-3, batch_size=8,
+                       warmup_steps=0, logging_steps=5, max_length=64, seed=0)

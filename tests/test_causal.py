@@ -11,20 +11,10 @@ import torch
 
 from core import causal, causal_data, paths
 from core.adapters import lora_targets
-from core.config import TrainConfig
 from core.engine import prepare, train
 from core.errors import WorkbenchError
 from core.models import load_causal, load_tokenizer, resolve_model
 from storage import queries
-
-
-@pytest.fixture
-def causal_config(tiny_causal, sentiment_csv):
-    """Settings under which the tiny Llama learns to answer with the label in seconds."""
-    return TrainConfig(model=tiny_causal, method="sft", adapter="none", dataset=str(sentiment_csv),
-                       text_column="review", label_column="sentiment", train_size=120,
-                       eval_size=40, test_size=40, epochs=3, lr=5e-3, batch_size=8,
-                       warmup_steps=0, logging_steps=5, max_length=64, seed=0)
 
 
 def run(db, config):

@@ -9,6 +9,7 @@ themselves.
 """
 
 import os
+from pathlib import Path
 
 import datasets
 from datasets import Dataset
@@ -48,7 +49,7 @@ def precision_arguments(dtype: str) -> dict:
 
 
 def train_causal(model, tokenizer, train_rows, eval_rows, config, hooks: Hooks, output_dir: str,
-                 dtype: str) -> tuple[bool, dict]:
+                 dtype: str, resume_from: Path | None = None) -> tuple[bool, dict]:
     """Train with the method's TRL trainer; (ran to the end, closing summary)."""
     trainer_class, config_class = trainer_classes(config.method)
     has_eval = len(eval_rows) > 0
@@ -57,7 +58,7 @@ def train_causal(model, tokenizer, train_rows, eval_rows, config, hooks: Hooks, 
         extra.update(gradient_checkpointing=True,
                      gradient_checkpointing_kwargs={"use_reentrant": False})
     args = training_arguments(config, output_dir, has_eval, config_class, **extra)
-    callback = HooksCallback(hooks, config.batch_size)
+    callback = HooksCallback(hooks, config.batch_size, config.checkpoint_steps)
     trainer = trainer_class(
         model=model,
         args=args,
@@ -66,4 +67,4 @@ def train_causal(model, tokenizer, train_rows, eval_rows, config, hooks: Hooks, 
         processing_class=tokenizer,
         callbacks=[callback, *early_stopping(config, has_eval)],
     )
-    return run_trainer(trainer, callback)
+    return run_trainer(trainer, callback, resume_from)

@@ -2,12 +2,18 @@
 
 AdamW with weight decay, a linear schedule with warm-up, gradient clipping,
 a metrics row every `logging_steps` and a validation pass after each epoch.
+A checkpoint every `checkpoint_steps` and at a stop; a run resumed from one
+reads the batches it would have read, so it ends where an unbroken run ends.
 Returns True when it ran to the end, False when it was asked to stop.
 """
+
+import itertools
+from pathlib import Path
 
 import torch
 from transformers import get_linear_schedule_with_warmup
 
+from core import checkpoints
 from core.config import planned_steps
 from core.encoder import make_loader, model_device, predict
 from core.hooks import Hooks, Throughput
@@ -23,7 +29,8 @@ def decay_groups(model, weight_decay: float) -> list[dict]:
     ]
 
 
-def train_loop(model, tokenizer, train_set, eval_set, label_names, config, hooks: Hooks) -> bool:
+def train_loop(model, tokenizer, train_set, eval_set, label_names, config, hooks: Hooks,
+               out_dir: Path, resume_from: Path | None = None) -> bool:
     torch.manual_seed(config.seed)
     loader = make_loader(train_set, tokenizer, config.batch_size, shuffle=True, seed=config.seed)
     eval_loader = make_loader(eval_set, tokenizer, config.batch_size) if len(eval_set) else None
@@ -31,10 +38,14 @@ def train_loop(model, tokenizer, train_set, eval_set, label_names, config, hooks
     optimizer = torch.optim.AdamW(decay_groups(model, config.weight_decay), lr=config.lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, steps)
     device = model_device(model)
-    meter, losses, step = Throughput(), [], 0
+    step = checkpoints.load_loop_state(resume_from, model, optimizer, scheduler) if resume_from else 0
+    meter, losses = Throughput(), []
     model.train()
     while step < steps:
-        for batch in loader:
+        epoch_index, done_in_epoch = divmod(step, len(loader))
+        # Each epoch's order depends only on its number, so a resumed run reads what it would have.
+        loader.generator.manual_seed(config.seed + epoch_index)
+        for batch in itertools.islice(loader, done_in_epoch, None):
             batch = {k: v.to(device) for k, v in batch.items()}
             loss = model(**batch).loss
             loss.backward()
@@ -55,7 +66,11 @@ def train_loop(model, tokenizer, train_set, eval_set, label_names, config, hooks
             if end_of_epoch and eval_loader is not None:
                 hooks.log({"step": step, "epoch": epoch,
                            **validate(model, eval_loader, eval_set.labels, label_names)})
-            if hooks.should_stop():
+            stopping = hooks.should_stop()
+            if stopping or (config.checkpoint_steps and step % config.checkpoint_steps == 0
+                            and step < steps):
+                checkpoints.save_loop_state(out_dir, step, model, optimizer, scheduler)
+            if stopping:
                 return False
             if step == steps:
                 break

@@ -1,9 +1,13 @@
 """S2: the Hugging Face `Trainer`, evaluating and saving each epoch, best model at the end.
 
 A callback forwards the Trainer's own log rows (loss, learning rate, grad norm,
-validation loss) to the hooks and turns a stop request into
-`control.should_training_stop`, checked after every step.
+validation loss) to the hooks, turns a stop request into
+`control.should_training_stop`, checked after every step, and asks the Trainer
+for a checkpoint every `checkpoint_steps` and at a stop, which
+`trainer.train(resume_from_checkpoint=...)` continues from.
 """
+
+from pathlib import Path
 
 from transformers import (EarlyStoppingCallback, PrinterCallback, Trainer, TrainerCallback,
                           TrainingArguments)
@@ -18,8 +22,8 @@ RENAMED = {"eval_rewards/accuracies": "eval_accuracy"}
 
 
 class HooksCallback(TrainerCallback):
-    def __init__(self, hooks: Hooks, batch_size: int):
-        self.hooks, self.batch_size = hooks, batch_size
+    def __init__(self, hooks: Hooks, batch_size: int, checkpoint_steps: int):
+        self.hooks, self.batch_size, self.checkpoint_steps = hooks, batch_size, checkpoint_steps
         self.meter = Throughput()
         self.stopped = False
         self.summary = {}
@@ -28,10 +32,15 @@ class HooksCallback(TrainerCallback):
         self.meter.add(self.batch_size)
         if self.hooks.should_stop():
             self.stopped = control.should_training_stop = True
+        # Not at the last step: the finished model is saved by the engine then.
+        due = (self.checkpoint_steps and state.global_step % self.checkpoint_steps == 0
+               and state.global_step < state.max_steps)
+        if self.stopped or due:
+            control.should_save = True
 
     def on_epoch_end(self, args, state, control, **kwargs):
-        # A stopped run ends its epoch early: skip the epoch's evaluation and checkpoint (a
-        # stop should be quick), and forget the best checkpoint so that the weights are kept
+        # A stopped run ends its epoch early: skip the epoch's evaluation and a second
+        # checkpoint (a stop should be quick; one was saved at the stop), and forget the best checkpoint so that the weights are kept
         # as they were at the stop, not swapped for an earlier epoch's.
         if self.stopped:
             control.should_evaluate = control.should_save = False
@@ -96,10 +105,10 @@ def training_arguments(config, output_dir: str, has_eval: bool, args_class=Train
 
 
 def train_with_trainer(model, tokenizer, train_set, eval_set, label_names, config, hooks: Hooks,
-                       output_dir: str) -> tuple[bool, dict]:
+                       output_dir: str, resume_from: Path | None = None) -> tuple[bool, dict]:
     """Returns (ran to the end, the Trainer's closing summary)."""
     has_eval = len(eval_set) > 0
-    callback = HooksCallback(hooks, config.batch_size)
+    callback = HooksCallback(hooks, config.batch_size, config.checkpoint_steps)
     callbacks = [callback, *early_stopping(config, has_eval)]
     trainer = Trainer(
         model=model,
@@ -110,7 +119,7 @@ def train_with_trainer(model, tokenizer, train_set, eval_set, label_names, confi
         compute_metrics=compute_metrics(label_names),
         callbacks=callbacks,
     )
-    return run_trainer(trainer, callback)
+    return run_trainer(trainer, callback, resume_from)
 
 
 def early_stopping(config, has_eval: bool) -> list:
@@ -120,10 +129,12 @@ def early_stopping(config, has_eval: bool) -> list:
     return [EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)]
 
 
-def run_trainer(trainer, callback: HooksCallback) -> tuple[bool, dict]:
-    """Train; (ran to the end, closing summary). An early stop on validation loss is an end."""
+def run_trainer(trainer, callback: HooksCallback, resume_from: Path | None) -> tuple[bool, dict]:
+    """Train (from a checkpoint when resuming); (ran to the end, closing summary).
+
+    An early stop on validation loss is an end."""
     trainer.remove_callback(PrinterCallback)  # stdout is for the run id; rows go to the hooks
-    trainer.train()
+    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     summary = dict(callback.summary)
     planned = trainer.state.max_steps
     if not callback.stopped and trainer.state.global_step < planned:

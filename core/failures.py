@@ -1,0 +1,58 @@
+"""A run that crashed, told as one line a user can act on.
+
+Out-of-memory (on the GPU or in the machine's RAM) and a full disk are the
+crashes users cause most, and each has settings that fix it; anything else is
+named as it is, with the step it happened at.
+"""
+
+import errno
+import shutil
+
+from core import paths
+from core.config import CAUSAL_METHODS, TrainConfig
+
+HOST_OOM_SIGNS = ("DefaultCPUAllocator: can't allocate memory", "not enough memory")
+DISK_FULL_SIGNS = ("No space left on device", "StorageFull")
+
+
+def is_gpu_out_of_memory(error: BaseException) -> bool:
+    import torch
+
+    return isinstance(error, torch.cuda.OutOfMemoryError) or "CUDA out of memory" in str(error)
+
+
+def is_host_out_of_memory(error: BaseException) -> bool:
+    return isinstance(error, MemoryError) or any(sign in str(error) for sign in HOST_OOM_SIGNS)
+
+
+def is_disk_full(error: BaseException) -> bool:
+    return (isinstance(error, OSError) and error.errno == errno.ENOSPC) or \
+        any(sign in str(error) for sign in DISK_FULL_SIGNS)
+
+
+def failure_reason(error: BaseException, config: TrainConfig, step: int | None) -> str:
+    where = f"at step {step}" if step else "before the first step"
+    if is_gpu_out_of_memory(error) or is_host_out_of_memory(error):
+        device = "GPU memory" if is_gpu_out_of_memory(error) else "the machine's memory (RAM)"
+        return f"out of {device} {where}: " + "; ".join(memory_advice(config))
+    if is_disk_full(error):
+        free = shutil.disk_usage(paths.home()).free / 2**30
+        return (f"the disk is full ({free:.1f} GiB free under {paths.home()}) {where}: free some "
+                "space, delete old runs, or set WORKBENCH_HOME to a larger disk, then resume "
+                "the run")
+    return f"{type(error).__name__} {where}: {error}"
+
+
+def memory_advice(config: TrainConfig) -> list[str]:
+    """The settings that would make this run fit, from the one that helps most."""
+    advice = [f"lower the batch size (now {config.batch_size})",
+              f"lower the max length (now {config.max_length} tokens)"]
+    causal = config.method in CAUSAL_METHODS
+    if causal and not config.gradient_checkpointing:
+        advice.append("turn on gradient checkpointing")
+    if config.adapter == "none" and config.method != "probe":
+        advice.append("train LoRA adapters instead of every weight")
+    elif causal and config.adapter == "lora":
+        advice.append("on a CUDA GPU, use QLoRA (a 4-bit base)")
+    advice.append("or pick a smaller model; then launch it again")
+    return advice
