@@ -1,13 +1,18 @@
-"""The job manager: trains runs in background threads, one at a time.
+"""The job manager: a queue of runs trained one at a time in a background thread.
 
 One instance per server process (the UI reaches it through an
-`st.cache_resource` getter). Its API is deliberately narrow (start / stop /
-active) so that a subprocess runner can sit behind it later. The training
-thread never touches the UI: it writes to SQLite through its own connection.
+`st.cache_resource` getter). Its API is deliberately narrow (start / resume /
+stop / active / queued) so that a subprocess runner can sit behind it later.
+A launch while a run trains is checked at once (bad input is refused with
+nothing written), stored `queued`, and starts by itself when its turn comes;
+a queued run can be cancelled. The training thread never touches the UI: it
+writes to SQLite through its own connection.
 """
 
 import shutil
 import threading
+from collections import deque
+from dataclasses import dataclass
 from pathlib import Path
 
 from core import engine, paths
@@ -16,46 +21,65 @@ from core.errors import WorkbenchError
 from storage import queries
 from storage.db import connect
 
+CANCELLED = "Cancelled while queued; it never started (resume it to train it from the start)."
+
+
+@dataclass
+class Job:
+    run_id: str
+    prepared: engine.Prepared
+    resume: bool = False
+
 
 class JobManager:
     def __init__(self, db_path: Path):
         self.db_path = db_path
         self._lock = threading.Lock()
+        self._queue: deque[Job] = deque()
         self._run_id: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
-        # A new manager means a new server process: whatever the last one was
-        # running died with it, and must not look alive.
+        # A new manager means a new server process: whatever the last one was running or
+        # had queued died with it, and must not look alive (such runs can be resumed).
         self.interrupted = queries.mark_interrupted(connect(db_path))
 
     def start(self, config: TrainConfig) -> str:
-        """Check the config (raises WorkbenchError, nothing written), then train it in the background."""
+        """Check the config (raises WorkbenchError, nothing written), then queue it to train."""
+        prepared = engine.prepare(config)
         with self._lock:
-            if self._run_id is not None:
-                raise WorkbenchError(f"run {self._run_id} is still training; one run trains at a "
-                                     "time: wait for it to finish or stop it")
-            prepared = engine.prepare(config)
             run_id = queries.create_run(connect(self.db_path), prepared.config.to_dict())
-            self._run_id = run_id
-            self._stop.clear()
-            self._thread = threading.Thread(target=self._work, args=(run_id, prepared),
-                                            name=f"run-{run_id}", daemon=True)
-            self._thread.start()
-            return run_id
+            self._enqueue(Job(run_id, prepared))
+        return run_id
+
+    def resume(self, run_id: str) -> None:
+        """Queue a stopped, failed or interrupted run to continue from its last checkpoint."""
+        db = connect(self.db_path)
+        prepared = engine.prepare_resume(db, run_id)
+        with self._lock:
+            queries.requeue(db, run_id)
+            self._enqueue(Job(run_id, prepared, resume=True))
 
     def stop(self, run_id: str) -> bool:
-        """Ask the run to stop after its current step; False if it is not the one training."""
+        """Stop the training run after its current step, or cancel a queued one.
+
+        False if the run is neither training nor queued here."""
         with self._lock:
-            if run_id != self._run_id:
+            if run_id == self._run_id:
+                self._stop.set()
+                return True
+            job = next((j for j in self._queue if j.run_id == run_id), None)
+            if job is None:
                 return False
-            self._stop.set()
-            return True
+            self._queue.remove(job)
+        queries.finish_run(connect(self.db_path), run_id, "stopped", error=CANCELLED)
+        return True
 
     def delete(self, run_id: str) -> None:
         """Remove a finished run: its rows and its folder under $WORKBENCH_HOME."""
         with self._lock:
-            if run_id == self._run_id:
-                raise WorkbenchError(f"run {run_id} is training; stop it before deleting it")
+            if run_id == self._run_id or run_id in self.queued():
+                raise WorkbenchError(f"run {run_id} is training or queued; stop or cancel it "
+                                     "before deleting it")
             queries.delete_run(connect(self.db_path), run_id)
             shutil.rmtree(paths.run_dir(run_id), ignore_errors=True)
 
@@ -63,18 +87,45 @@ class JobManager:
         """The id of the run training now, if any."""
         return self._run_id
 
-    def wait(self, timeout: float | None = None) -> None:
-        """Block until the current run's thread ends (tests, shutdown)."""
-        thread = self._thread
-        if thread is not None:
-            thread.join(timeout)
+    def queued(self) -> list[str]:
+        """Ids of the runs waiting, next first."""
+        return [job.run_id for job in list(self._queue)]
 
-    def _work(self, run_id: str, prepared: engine.Prepared) -> None:
-        try:
-            engine.execute(connect(self.db_path), run_id, prepared, self._stop.is_set)
-        except Exception as error:  # execute stores its own failures; this is the database failing
-            queries.finish_run(connect(self.db_path), run_id, "failed",
-                               error=f"{type(error).__name__}: {error}")
-        finally:
+    def position(self, run_id: str) -> int | None:
+        """1 for the next run to start; None if the run is not waiting."""
+        waiting = self.queued()
+        return waiting.index(run_id) + 1 if run_id in waiting else None
+
+    def wait(self, timeout: float | None = None) -> None:
+        """Block until the queue is empty and the last run has ended (tests, shutdown)."""
+        while (thread := self._thread) is not None:
+            thread.join(timeout)
+            if thread.is_alive():
+                return  # timed out
+
+    def _enqueue(self, job: Job) -> None:
+        """Add a job; start the worker if none is running (call with the lock held)."""
+        self._queue.append(job)
+        if self._thread is None:
+            self._thread = threading.Thread(target=self._work_through_queue, name="job-worker",
+                                            daemon=True)
+            self._thread.start()
+
+    def _work_through_queue(self) -> None:
+        while True:
             with self._lock:
-                self._run_id = None
+                if not self._queue:
+                    self._run_id = self._thread = None
+                    return
+                job = self._queue.popleft()
+                self._run_id = job.run_id
+                self._stop.clear()
+            self._train(job)
+
+    def _train(self, job: Job) -> None:
+        try:
+            engine.execute(connect(self.db_path), job.run_id, job.prepared, self._stop.is_set,
+                           resume=job.resume)
+        except Exception as error:  # execute stores its own failures; this is the database failing
+            queries.finish_run(connect(self.db_path), job.run_id, "failed",
+                               error=f"{type(error).__name__}: {error}")

@@ -1,4 +1,5 @@
-"""The job manager: background runs that start, stop, crash and survive a server restart."""
+"""The job manager: background runs that queue, start, stop, crash, resume and survive a
+server restart."""
 
 import dataclasses
 import time
@@ -28,12 +29,17 @@ def manager(db):
 
 
 def long_config(tiny_config):
-    return dataclasses.replace(tiny_config, method="loop", max_steps=100_000, logging_steps=1)
+    return dataclasses.replace(tiny_config, method="loop", max_steps=100_000, logging_steps=1,
+                               checkpoint_steps=5)
+
+
+def loss_steps(db, run_id: str) -> list[int]:
+    return [m["step"] for m in queries.run_metrics(db, run_id) if m["loss"] is not None]
 
 
 def test_a_run_trains_in_the_background_and_completes(manager, tiny_config, db):
     run_id = manager.start(tiny_config)
-    assert manager.active() == run_id
+    wait_for(lambda: manager.active() == run_id)
     manager.wait(120)
     assert manager.active() is None
     assert queries.get_run(db, run_id)["status"] == "completed"
@@ -51,13 +57,55 @@ def test_stop_ends_the_run_within_a_step_or_two(manager, tiny_config, db):
     assert (paths.run_dir(run_id) / "model" / "model.safetensors").exists()  # saved as it was
 
 
-def test_a_second_launch_is_refused_while_one_trains(manager, tiny_config, db):
+def test_launches_while_a_run_trains_wait_in_order_and_start_by_themselves(manager, tiny_config,
+                                                                         db):
+    first = manager.start(long_config(tiny_config))
+    wait_for(lambda: manager.active() == first)
+    second, third = manager.start(tiny_config), manager.start(tiny_config)
+    assert manager.queued() == [second, third]
+    assert (manager.position(second), manager.position(third)) == (1, 2)
+    assert queries.get_run(db, third)["status"] == "queued"
+
+    manager.stop(first)
+    manager.wait(180)
+
+    runs = {r["id"]: r for r in queries.list_runs(db)}
+    assert [runs[i]["status"] for i in (first, second, third)] == ["stopped", "completed", "completed"]
+    assert runs[first]["finished_at"] <= runs[second]["started_at"] <= runs[third]["started_at"]
+    assert manager.queued() == [] and manager.active() is None
+
+
+def test_a_queued_run_can_be_cancelled(manager, tiny_config, db):
+    first = manager.start(long_config(tiny_config))
+    waiting = manager.start(tiny_config)
+
+    assert manager.stop(waiting)
+
+    assert manager.queued() == [] and manager.position(waiting) is None
+    run = queries.get_run(db, waiting)
+    assert run["status"] == "stopped" and "never started" in run["error"]
+    assert queries.run_metrics(db, waiting) == []
+    manager.stop(first)
+    manager.wait(60)
+    assert queries.get_run(db, waiting)["started_at"] is None  # the queue did not start it
+
+
+def test_a_stopped_run_resumes_through_the_queue(manager, tiny_config, db):
     run_id = manager.start(long_config(tiny_config))
-    with pytest.raises(WorkbenchError, match=f"run {run_id} is still training"):
-        manager.start(tiny_config)
+    wait_for(lambda: len(queries.run_metrics(db, run_id)) >= 3)
     manager.stop(run_id)
     manager.wait(60)
-    assert len(queries.list_runs(db)) == 1
+    steps = loss_steps(db, run_id)
+
+    manager.resume(run_id)
+    wait_for(lambda: len(loss_steps(db, run_id)) > len(steps) + 2)
+    manager.stop(run_id)
+    manager.wait(60)
+
+    resumed = loss_steps(db, run_id)
+    assert resumed[:len(steps)] == steps  # the curve goes on where it ended
+    assert resumed == list(range(1, resumed[-1] + 1))
+    assert queries.get_run(db, run_id)["status"] == "stopped"
 
 
 def test_bad_input_is_refused_before_anything_is_written(manager, tiny_config, db):
@@ -70,7 +118,7 @@ def test_a_crash_fails_the_run_keeps_its_metrics_and_the_next_run_starts(manager
                                                                           monkeypatch):
     real = engine.fit_and_evaluate
 
-    def crash_after_logging(prepared, hooks, out_dir):
+    def crash_after_logging(prepared, hooks, out_dir, resume_from):
         hooks.log({"step": 1, "loss": 0.7})
         raise RuntimeError("injected failure")
 
@@ -78,7 +126,7 @@ def test_a_crash_fails_the_run_keeps_its_metrics_and_the_next_run_starts(manager
     failed = manager.start(tiny_config)
     manager.wait(60)
     run = queries.get_run(db, failed)
-    assert run["status"] == "failed" and run["error"] == "RuntimeError: injected failure"
+    assert run["status"] == "failed" and run["error"] == "RuntimeError at step 1: injected failure"
     assert "injected failure" in run["traceback"]
     assert len(queries.run_metrics(db, failed)) == 1
 
@@ -111,7 +159,8 @@ def test_a_killed_server_leaves_its_run_interrupted_at_the_next_start(tiny_confi
     code = SERVER.format(root=str(tests.parent), config=dataclasses.asdict(long_config(tiny_config)))
     server = subprocess.Popen([sys.executable, "-c", code], env=os.environ.copy())
     try:
-        wait_for(lambda: any(queries.run_metrics(db, r["id"]) for r in queries.list_runs(db)), 120)
+        # past its second checkpoint (every 5 steps)
+        wait_for(lambda: any(len(loss_steps(db, r["id"])) >= 12 for r in queries.list_runs(db)), 120)
     finally:
         server.send_signal(signal.SIGKILL)
         server.wait()
@@ -124,6 +173,13 @@ def test_a_killed_server_leaves_its_run_interrupted_at_the_next_start(tiny_confi
     assert manager.interrupted == [run["id"]]
     assert queries.get_run(db, run["id"])["status"] == "interrupted"
     assert len(queries.run_metrics(db, run["id"])) == written  # no row lost
+
+    manager.resume(run["id"])  # from the last checkpoint the killed server wrote
+    wait_for(lambda: len(loss_steps(db, run["id"])) > written + 2)
+    manager.stop(run["id"])
+    manager.wait(60)
+    steps = loss_steps(db, run["id"])
+    assert steps == list(range(1, steps[-1] + 1))  # rows past the checkpoint were redone once
 
 
 def test_a_run_training_in_another_live_process_is_left_alone(db):
