@@ -4,7 +4,7 @@ import streamlit as st
 
 from core.errors import WorkbenchError
 from ui.common import jobs, show_crash
-from ui.live import watch
+from ui.live import queue_panel, watch
 from ui.train_form import config_form, estimate_panel
 
 st.title("Train")
@@ -22,9 +22,10 @@ if config is None or not estimate_panel(config):
     st.stop()
 active = manager.active()
 if active:
-    st.info(f"Run {active} is training; one run trains at a time. "
-            f"[Watch it](?run={active}) or stop it there.")
-if st.button("Launch", type="primary", disabled=active is not None):
+    st.info(f"Run {active} is training ([watch it](?run={active})); one run trains at a time, "
+            "so a run launched now waits in the queue and starts by itself.")
+    queue_panel()
+if st.button("Add to queue" if active else "Launch", type="primary"):
     try:
         run_id = manager.start(config)
     except WorkbenchError as error:

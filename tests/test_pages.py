@@ -56,7 +56,7 @@ def test_a_failed_run_shows_its_error(db):
     assert page.error[0].value == "boom"
 
 
-def launch_tiny_run(tiny_encoder, max_steps):
+def launch_tiny_run(tiny_encoder, max_steps, button="Launch"):
     from ui.train_form import OTHER_MODEL
 
     page = app("train.py").run()
@@ -70,7 +70,7 @@ def launch_tiny_run(tiny_encoder, max_steps):
     page.run()
     assert not page.exception and not page.error, [e.value for e in page.error]
     assert page.metric[0].label == "Trainable parameters"
-    next(b for b in page.button if b.label == "Launch").click().run()
+    next(b for b in page.button if b.label == button).click().run()
     return page
 
 
@@ -88,18 +88,48 @@ def test_train_page_launches_a_run_and_shows_its_results(db, tiny_encoder):
     assert any(m.label == "test accuracy" for m in page.metric)
 
 
-def test_train_page_refuses_a_second_launch_while_one_trains(db, tiny_encoder):
+def test_train_page_queues_a_second_launch_which_can_be_cancelled(db, tiny_encoder):
+    from test_jobs import wait_for
     from ui.common import jobs
 
     launch_tiny_run(tiny_encoder, max_steps=100_000)
-    run_id = jobs().active()
-    assert run_id is not None
-    other = app("train.py").run()
-    assert any(run_id in i.value for i in other.info)
-    assert next(b for b in other.button if b.label == "Launch").disabled
-    jobs().stop(run_id)
+    wait_for(lambda: jobs().active() is not None)
+    training = jobs().active()
+
+    page = launch_tiny_run(tiny_encoder, max_steps=6, button="Add to queue")
+
+    queued = page.query_params["run"]
+    queued = queued[0] if isinstance(queued, list) else queued
+    assert jobs().queued() == [queued]
+    assert any(f"number 1, behind run {training}" in i.value for i in page.info)
+    form = app("train.py").run()
+    assert any(b.label == "Cancel" and b.key == f"cancel-{queued}" for b in form.button)
+    next(b for b in page.button if b.label == "Cancel").click().run()
+    assert queries.get_run(db, queued)["status"] == "stopped" and jobs().queued() == []
+    jobs().stop(training)
     jobs().wait(60)
-    assert queries.get_run(db, run_id)["status"] == "stopped"
+    assert queries.get_run(db, training)["status"] == "stopped"
+
+
+def test_a_stopped_run_resumes_from_its_page(db, tiny_config):
+    import dataclasses
+
+    from core import engine
+    from ui.common import jobs
+
+    stopped = engine.train(dataclasses.replace(tiny_config, method="loop", logging_steps=1),
+                           db, should_stop=lambda: True)  # stops (and checkpoints) at step 1
+    page = app("runs.py", run=stopped).run()
+    resume = next(b for b in page.button if b.label.startswith("Resume"))
+    assert resume.label == "Resume from step 1"
+
+    resume.click().run()
+    jobs().wait(120)
+
+    assert not page.exception
+    assert queries.get_run(db, stopped)["status"] == "completed"
+    page.run()
+    assert page.subheader[0].value.startswith(":material/check_circle:")
 
 
 def test_runs_page_filters_by_status(db):

@@ -58,11 +58,48 @@ def live_panel(run_id: str) -> None:
     metrics = queries.run_metrics(db, run_id)
     st.subheader(f"{STATUS_ICONS[run['status']]} {run['name']}")
     st.caption(f"{run['id']} · {run['method']} · {run['model']} · {run['dataset']} · **{run['status']}**")
-    done, line = progress_line(run, metrics)
-    st.progress(done, text=line)
-    if st.button("Stop", key=f"stop-{run_id}", type="primary"):
-        if jobs().stop(run_id):
-            st.toast("Stopping after the current step…")
-        else:
-            st.warning("This run is not training in this server, so it cannot be stopped here.")
+    if run["status"] == "queued":
+        waiting_line(run_id)
+    else:
+        done, line = progress_line(run, metrics)
+        st.progress(done, text=line)
+    stop_button(run)
     render_curves(metrics, run["method"] in CAUSAL_METHODS)
+
+
+def waiting_line(run_id: str) -> None:
+    position, active = jobs().position(run_id), jobs().active()
+    if position is None:
+        st.info("Starting…")
+        return
+    ahead = f"behind run {active}" + (f" and {position - 1} queued before it" if position > 1 else "")
+    st.info(f"Waiting in the queue: number {position}, {ahead}. It starts by itself.")
+
+
+def stop_button(run: dict) -> None:
+    """Stop a training run after its current step, or cancel a queued one."""
+    queued = run["status"] == "queued"
+    if not st.button("Cancel" if queued else "Stop", key=f"stop-{run['id']}", type="primary"):
+        return
+    if jobs().stop(run["id"]):
+        st.toast("Cancelled." if queued else "Stopping after the current step…")
+    else:
+        st.warning("This run is not training or queued in this server, so it cannot be "
+                   "stopped here.")
+
+
+def queue_panel() -> None:
+    """The runs waiting to train, in order, each with a link and a Cancel button."""
+    waiting = jobs().queued()
+    if not waiting:
+        return
+    db = open_db()
+    st.markdown(f"**Queue**: {len(waiting)} waiting behind run {jobs().active()}")
+    for position, run_id in enumerate(waiting, start=1):
+        run = queries.get_run(db, run_id)
+        left, right = st.columns([5, 1])
+        left.markdown(f"{position}. [{run['name']}](?run={run_id}) · {run['method']} · "
+                      f"{run['model']} · {run['dataset']}")
+        if right.button("Cancel", key=f"cancel-{run_id}"):
+            jobs().stop(run_id)
+            st.rerun()

@@ -6,10 +6,13 @@ import math
 import pandas as pd
 import streamlit as st
 
+from core import checkpoints, paths
 from core.config import CAUSAL_METHODS
+from core.engine import RESUMABLE
 from core.errors import WorkbenchError
 from storage import queries
 from ui import charts
+from ui.common import jobs
 
 STATUS_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/directions_run:",
                 "completed": ":material/check_circle:", "failed": ":material/error:",
@@ -32,6 +35,8 @@ def render_run(db, run_id: str) -> None:
                 st.code(run["traceback"])
     elif status == "interrupted":
         st.warning(run["error"])
+    if status in RESUMABLE:
+        resume_button(run)
     causal = run["method"] in CAUSAL_METHODS
     render_curves(queries.run_metrics(db, run_id), causal)
     if status == "completed":
@@ -40,6 +45,25 @@ def render_run(db, run_id: str) -> None:
         export_button(run)
     with st.expander("Configuration"):
         st.json(json.loads(run["config"]))
+
+
+def resume_button(run: dict) -> None:
+    """Queue the run to continue from its last checkpoint (or from the start, if it has none)."""
+    if run["error"] and run["status"] == "stopped":
+        st.caption(run["error"])  # a cancelled run says so
+    checkpoint = checkpoints.latest(paths.run_dir(run["id"]))
+    label = (f"Resume from step {checkpoints.step_of(checkpoint):,}" if checkpoint
+             else "Resume (no checkpoint yet: starts again)")
+    if not st.button(label, key=f"resume-{run['id']}",
+                     help="Continues with the run's own settings; the curves go on where the "
+                          "checkpoint was saved. Waits in the queue if another run trains."):
+        return
+    try:
+        jobs().resume(run["id"])
+    except WorkbenchError as error:
+        st.error(str(error))
+        return
+    st.rerun()
 
 
 CURVES = [

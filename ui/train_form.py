@@ -204,6 +204,10 @@ def hyper_parameters(base: TrainConfig, method: str, key) -> dict:
                                                    help=HELP["logging_steps"], key=key("logging"))
     values["seed"] = cols[0].number_input("Seed", 0, 2**31 - 1, base.seed, help=HELP["seed"],
                                           key=key("seed"))
+    if method != "probe":
+        values["checkpoint_steps"] = cols[1].number_input(
+            "Checkpoint every N steps (0 = at a stop only)", 0, 1_000_000, base.checkpoint_steps,
+            help=HELP["checkpoint_steps"], key=key("checkpoint"))
     return values
 
 
