@@ -1,11 +1,10 @@
-"""python -m core: listings, a real training run, and every bad input ending in one line."""
+"""python -m core: listings, a real training run, and bad input ending in one line (the whole
+table of bad inputs is in test_bad_inputs)."""
 
 import os
 import subprocess
 import sys
 from pathlib import Path
-
-import pytest
 
 from core import paths
 from core.cli import main
@@ -49,48 +48,6 @@ def test_bad_input_exits_non_zero_with_one_line_in_a_real_process(home):
     assert result.stderr.startswith("error: model 'nobody/no-such-model'")
 
 
-def write(path: Path, content: bytes) -> str:
-    path.write_bytes(content)
-    return str(path)
-
-
-BAD_INPUTS = [
-    ("unknown model offline", ["--model", "nobody/no-such-model"], "not in the catalog"),
-    ("missing column", ["--dataset", "{tmp}/a.csv", "--label-column", "stars"],
-     "column 'stars' not found"),
-    ("one class", ["--dataset", "{tmp}/one.csv"], "only one class"),
-    ("empty file", ["--dataset", "{tmp}/empty.csv"], "is empty"),
-    ("not UTF-8", ["--dataset", "{tmp}/latin.csv"], "not UTF-8"),
-    ("learning rate 0", ["--lr", "0"], "learning rate must be above 0"),
-    ("batch size 0", ["--batch-size", "0"], "batch size must be at least 1"),
-    ("sizes beyond the data", ["--train-size", "20000"], "the data has 12808"),
-    ("missing file", ["--dataset", "{tmp}/nope.csv"], "file not found"),
-    ("qlora on an encoder", ["--adapter", "qlora"], "qlora is for causal"),
-    ("qlora without CUDA", ["--model", "smollm2-135m", "--method", "sft", "--adapter", "qlora"],
-     "qlora needs a CUDA GPU"),
-    ("sft on an encoder", ["--method", "sft"], "is an encoder"),
-    ("summaries for a classifier", ["--dataset", "aclsum"], "learns from classification data"),
-    ("negative patience", ["--early-stopping-patience", "-1"], "patience cannot be negative"),
-]
-
-
-@pytest.mark.parametrize("name, args, message", BAD_INPUTS, ids=[b[0] for b in BAD_INPUTS])
-def test_bad_input_gets_one_clear_line_and_writes_no_run(name, args, message, home, tmp_path,
-                                                         capsys):
-    write(tmp_path / "a.csv", b"text,label\ngood,pos\nbad,neg\n")
-    write(tmp_path / "one.csv", b"text,label\ngood,pos\nfine,pos\n")
-    write(tmp_path / "empty.csv", b"")
-    write(tmp_path / "latin.csv", "text,label\ncaf\xe9,a\nthé,b\n".encode("latin-1"))
-    args = [a.format(tmp=tmp_path) for a in args]
-
-    code = main(["train", "--method", "trainer", "--dataset", "rt-reviews", *args])
-
-    err = capsys.readouterr().err
-    assert code == 2
-    assert err.startswith("error: ") and message in err and err.count("\n") == 1
-    assert not paths.db_path().exists() or queries.list_runs(connect(paths.db_path())) == []
-
-
 def test_eval_prints_evaluation_ids_and_refuses_an_encoder(home, capsys, tmp_path):
     code = main(["eval", "--model", "minilm-l6", "--dataset", "rt-reviews", "--limit", "5"])
     assert code == 2
@@ -112,8 +69,9 @@ def test_an_evaluation_that_crashes_ends_in_one_line(home, capsys, monkeypatch):
 
 def test_a_summarisation_run_reports_rouge_for_both_models(home, tiny_causal, tmp_path, capsys):
     rows = "".join(f"the film was great {i},very good\n" for i in range(40))
-    data = write(tmp_path / "summaries.csv", ("prompt,response\n" + rows).encode())
-    code = main(["train", "--model", tiny_causal, "--method", "sft", "--dataset", data,
+    data = tmp_path / "summaries.csv"
+    data.write_text("prompt,response\n" + rows)
+    code = main(["train", "--model", tiny_causal, "--method", "sft", "--dataset", str(data),
                  "--max-steps", "2", "--train-size", "20", "--eval-size", "5", "--test-size", "5",
                  "--max-new-tokens", "3", "--max-length", "64"])
     captured = capsys.readouterr()

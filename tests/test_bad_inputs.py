@@ -1,0 +1,139 @@
+"""Every bad input a user can give, as one table, through the CLI and through the engine (as the
+Train page's job manager calls it): each ends in its own one-line message, and none leaves a
+run behind, `running` or otherwise, nor a folder under $WORKBENCH_HOME/runs."""
+
+from pathlib import Path
+
+import pytest
+
+from core import paths
+from core.cli import main
+from core.config import TrainConfig
+from core.errors import WorkbenchError
+from core.jobs import JobManager
+from storage import queries
+from storage.db import connect
+
+GOOD_ROWS = "text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(20))
+
+FILES = {
+    "good.csv": GOOD_ROWS.encode(),
+    "empty.csv": b"",
+    "header.csv": b"text,label\n",
+    "latin.csv": "text,label\ncaf\xe9,a\nth\xe9,b\n".encode("latin-1"),
+    "broken.jsonl": b'{"text": "fine", "label": "a"}\n{"text": "cut short", "lab\n',
+    "one-class.csv": b"text,label\ngood,pos\nfine,pos\ngreat,pos\n",
+    "blank.csv": b"text,label\n ,pos\n\t,neg\n",
+    "summaries.csv": b"prompt,response\nlong text,short\nmore text,brief\n",
+}
+
+# (name, settings, what the message says). "{tmp}" is a folder holding FILES; "{causal}" the
+# tiny Llama; "{encoder}" the tiny BERT. Settings not named come from `base` below.
+CASES = [
+    # files
+    ("missing file", {"dataset": "{tmp}/nope.csv"}, "file not found"),
+    ("empty file", {"dataset": "{tmp}/empty.csv"}, "empty.csv is empty"),
+    ("header but no rows", {"dataset": "{tmp}/header.csv"}, "has a header but no rows"),
+    ("not UTF-8", {"dataset": "{tmp}/latin.csv"}, "is not UTF-8 text"),
+    ("JSONL cut short", {"dataset": "{tmp}/broken.jsonl"}, "broken.jsonl could not be parsed"),
+    ("file over the size limit", {"dataset": "{tmp}/huge.csv"}, "the limit is 200 MiB"),
+    ("hub data set offline", {"dataset": "nobody/no-such-data"}, "could not be loaded from the "
+                                                                 "Hugging Face hub"),
+    # columns
+    ("text column missing", {"text_column": "body"}, "column 'body' not found"),
+    ("label column missing", {"label_column": "stars"}, "column 'stars' not found"),
+    ("every text blank", {"dataset": "{tmp}/blank.csv"}, "no row has every one of text, label"),
+    # labels and tasks
+    ("one class", {"dataset": "{tmp}/one-class.csv"}, "the label column has only one class"),
+    ("summaries for a classifier", {"dataset": "{tmp}/summaries.csv"},
+     "method 'trainer' learns from classification data"),
+    # hyper-parameters
+    ("learning rate 0", {"lr": 0.0}, "learning rate must be above 0"),
+    ("batch size 0", {"batch_size": 0}, "batch size must be at least 1"),
+    ("epochs 0", {"epochs": 0.0}, "epochs must be above 0"),
+    ("max length 4", {"max_length": 4}, "max length must be at least 8 tokens"),
+    ("negative warm-up", {"warmup_steps": -1}, "warm-up steps cannot be negative"),
+    ("LoRA dropout 1", {"adapter": "lora", "lora_dropout": 1.0}, "LoRA dropout must be in [0, 1)"),
+    ("negative checkpoint interval", {"checkpoint_steps": -5}, "checkpoint steps cannot be negative"),
+    ("negative patience", {"early_stopping_patience": -1}, "patience cannot be negative"),
+    # sizes
+    ("test size 1.5", {"test_size": 1.5}, "test size must be a whole count or a fraction below 1"),
+    ("splits beyond the data", {"train_size": 1000}, "the splits ask for train 1000"),
+    ("empty test split", {"test_size": 0}, "the test split is empty"),
+    ("early stopping without validation", {"eval_size": 0, "early_stopping_patience": 2},
+     "early stopping watches the validation loss"),
+    # model ids and methods
+    ("unknown model offline", {"model": "nobody/no-such-model"}, "not in the catalog"),
+    ("folder that is no model", {"model": "{tmp}"}, "is a folder without a transformers config.json"),
+    ("sft on an encoder", {"method": "sft"}, "is an encoder; method 'sft' trains causal"),
+    ("trainer on a causal model", {"model": "{causal}"}, "is a causal language model; method "
+                                                         "'trainer' trains encoders"),
+    ("qlora on an encoder", {"adapter": "qlora"}, "qlora is for causal language models"),
+    ("qlora without CUDA", {"model": "{causal}", "method": "sft", "adapter": "qlora"},
+     "qlora needs a CUDA GPU"),
+    ("probe with adapters", {"method": "probe", "adapter": "lora"}, "takes no adapter"),
+]
+
+
+@pytest.fixture
+def place(tmp_path, tiny_encoder, tiny_causal):
+    """Fills the placeholders of a case's settings, after writing the files they name."""
+    for name, content in FILES.items():
+        (tmp_path / name).write_bytes(content)
+    with open(tmp_path / "huge.csv", "wb") as huge:  # sparse: 201 MiB that take no disk
+        huge.truncate(201 * 2**20)
+
+    def fill(settings: dict) -> dict:
+        return {k: v.format(tmp=tmp_path, causal=tiny_causal, encoder=tiny_encoder)
+                if isinstance(v, str) else v for k, v in settings.items()}
+    return fill
+
+
+def base(tiny_encoder: str, tmp: Path) -> dict:
+    return {"model": tiny_encoder, "method": "trainer", "dataset": str(tmp / "good.csv"),
+            "max_steps": 2, "max_length": 16}
+
+
+def as_flags(settings: dict) -> list[str]:
+    return [part for name, value in settings.items()
+            for part in ("--" + name.replace("_", "-"), str(value))]
+
+
+def assert_nothing_written() -> None:
+    if paths.db_path().exists():
+        assert queries.list_runs(connect(paths.db_path())) == []
+    assert not (paths.home() / "runs").exists()
+
+
+def test_the_table_names_at_least_twenty_distinct_bad_inputs():
+    assert len(CASES) >= 20
+    assert len({name for name, _, _ in CASES}) == len({message for _, _, message in CASES}) \
+        == len(CASES)
+
+
+@pytest.mark.parametrize("name, settings, message", CASES, ids=[c[0] for c in CASES])
+def test_the_cli_answers_one_line_and_writes_nothing(name, settings, message, home, place,
+                                                     tiny_encoder, tmp_path, capsys):
+    flags = as_flags({**base(tiny_encoder, tmp_path), **place(settings)})
+
+    code = main(["train", *flags])
+
+    err = capsys.readouterr().err
+    assert code == 2
+    assert err.startswith("error: ") and err.count("\n") == 1
+    assert message in err
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize("name, settings, message", CASES, ids=[c[0] for c in CASES])
+def test_the_engine_refuses_before_writing_anything(name, settings, message, home, place,
+                                                    tiny_encoder, tmp_path):
+    config = TrainConfig(**{**base(tiny_encoder, tmp_path), **place(settings)})
+    manager = JobManager(paths.db_path())
+
+    with pytest.raises(WorkbenchError) as refused:
+        manager.start(config)
+
+    assert message in str(refused.value) and "\n" not in str(refused.value)
+    assert manager.active() is None and manager.queued() == []
+    assert_nothing_written()
