@@ -7,6 +7,7 @@ ends in a WorkbenchError that says what and where.
 """
 
 import bz2
+import hashlib
 import io
 import json
 from dataclasses import dataclass
@@ -15,6 +16,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
+from core import paths
 from core.catalog import DATASETS, DatasetSpec, package_dir
 from core.errors import WorkbenchError
 
@@ -64,10 +66,14 @@ def read_upload(path: Path) -> pd.DataFrame:
     size = path.stat().st_size
     if size == 0:
         raise WorkbenchError(f"{path.name} is empty")
-    if size > MAX_UPLOAD_BYTES:
-        raise WorkbenchError(f"{path.name} is {size / 2**20:.0f} MiB; the limit is "
-                             f"{MAX_UPLOAD_BYTES // 2**20} MiB")
+    check_size(size, path.name)
     return parse_upload(path.read_bytes(), path.name)
+
+
+def check_size(size: int, name: str) -> None:
+    if size > MAX_UPLOAD_BYTES:
+        raise WorkbenchError(f"{name} is {size / 2**20:.0f} MiB; the limit is "
+                             f"{MAX_UPLOAD_BYTES // 2**20} MiB")
 
 
 def parse_upload(raw: bytes, name: str) -> pd.DataFrame:
@@ -89,6 +95,20 @@ def parse_upload(raw: bytes, name: str) -> pd.DataFrame:
     if frame.empty:
         raise WorkbenchError(f"{name} has a header but no rows")
     return frame
+
+
+def store_upload(raw: bytes, name: str) -> Path:
+    """Keep an uploaded file under $WORKBENCH_HOME/uploads, by a name safe to use as a path.
+
+    Named by content too: a later upload with the same name must not change an earlier
+    run's data."""
+    check_size(len(raw), name)
+    digest = hashlib.sha256(raw).hexdigest()[:12]
+    path = paths.inside_home("uploads", f"{digest}-{paths.safe_name(name)}")
+    if not path.exists():
+        path.parent.mkdir(parents=True, exist_ok=True)
+        path.write_bytes(raw)
+    return path
 
 
 def guess_task(frame: pd.DataFrame, columns: dict | None) -> str:

@@ -43,7 +43,21 @@ def resolve_model(model_id: str, trust_remote_code: bool = False) -> ModelSource
         location = _bundled_location(spec) if spec.source == "bundled" else spec.hub_id
         return ModelSource(model_id, spec.kind, location, spec)
     config = _load_config(model_id, trust_remote_code)
+    check_safetensors_folder(Path(model_id))
     return ModelSource(model_id, kind_of(config), model_id, labels=trained_labels(config))
+
+
+PICKLED_WEIGHTS = ("*.bin", "*.pt", "*.pth", "*.ckpt")
+
+
+def check_safetensors_folder(folder: Path) -> None:
+    """Refuse, before a run is written, a local folder whose weights are only pickled: loading
+    a pickle can run code. (A hub id is checked when its weights load.)"""
+    if not folder.is_dir() or any(folder.glob("*.safetensors")):
+        return
+    if any(f for pattern in PICKLED_WEIGHTS for f in folder.glob(pattern)):
+        raise WorkbenchError(f"model '{folder}' has no safetensors weights, only pickled ones; "
+                             "the workbench loads only safetensors (pickled weights can run code)")
 
 
 def trained_labels(config) -> tuple[str, ...] | None:

@@ -2,9 +2,13 @@
 Train page's job manager calls it): each ends in its own one-line message, and none leaves a
 run behind, `running` or otherwise, nor a folder under $WORKBENCH_HOME/runs."""
 
+import json
+import shutil
 from pathlib import Path
 
 import pytest
+import torch
+from safetensors.torch import load_file
 
 from core import paths
 from core.cli import main
@@ -65,6 +69,9 @@ CASES = [
     # model ids and methods
     ("unknown model offline", {"model": "nobody/no-such-model"}, "not in the catalog"),
     ("folder that is no model", {"model": "{tmp}"}, "is a folder without a transformers config.json"),
+    ("pickled weights only", {"model": "{tmp}/pickled"}, "has no safetensors weights"),
+    ("remote code not ticked", {"model": "{tmp}/remote-code"}, "runs its own code; tick 'trust "
+                                                               "remote code'"),
     ("sft on an encoder", {"method": "sft"}, "is an encoder; method 'sft' trains causal"),
     ("trainer on a causal model", {"model": "{causal}"}, "is a causal language model; method "
                                                          "'trainer' trains encoders"),
@@ -82,6 +89,14 @@ def place(tmp_path, tiny_encoder, tiny_causal):
         (tmp_path / name).write_bytes(content)
     with open(tmp_path / "huge.csv", "wb") as huge:  # sparse: 201 MiB that take no disk
         huge.truncate(201 * 2**20)
+    pickled = tmp_path / "pickled"  # the tiny BERT with its weights as a pickle
+    shutil.copytree(tiny_encoder, pickled)
+    torch.save(load_file(pickled / "model.safetensors"), pickled / "pytorch_model.bin")
+    (pickled / "model.safetensors").unlink()
+    remote = tmp_path / "remote-code"  # a model whose config is its own Python class
+    remote.mkdir()
+    (remote / "config.json").write_text(json.dumps({
+        "model_type": "my-own", "auto_map": {"AutoConfig": "configuration_mine.MineConfig"}}))
 
     def fill(settings: dict) -> dict:
         return {k: v.format(tmp=tmp_path, causal=tiny_causal, encoder=tiny_encoder)

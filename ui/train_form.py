@@ -1,16 +1,15 @@
 """The Train page's form: widgets in, a TrainConfig out (the engine never sees a widget)."""
 
 import dataclasses
-import hashlib
 
 import pandas as pd
 import streamlit as st
 
-from core import paths
 from core.catalog import DATASETS, MODELS
 from core.config import (CAUSAL_METHODS, ENCODER_METHODS, METHODS, PRESETS, TrainConfig,
                          apply_preset, resolve, with_method_defaults)
-from core.data import MAX_UPLOAD_BYTES, TASK_COLUMNS, guess_task, load_table, parse_upload
+from core.data import (MAX_UPLOAD_BYTES, TASK_COLUMNS, guess_task, load_table, parse_upload,
+                       store_upload)
 from core.engine import TASKS
 from core.errors import WorkbenchError
 
@@ -106,12 +105,7 @@ def data_picker(default: str, method: str, key) -> dict | None:
     except WorkbenchError as error:
         st.error(str(error))
         return None
-    # Named by content: a later upload with the same name must not change an earlier run's data.
-    digest = hashlib.sha256(raw).hexdigest()[:12]
-    path = paths.inside_home("uploads", f"{digest}-{paths.safe_name(upload.name)}")
-    if not path.exists():
-        path.parent.mkdir(parents=True, exist_ok=True)
-        path.write_bytes(raw)
+    path = store_upload(raw, upload.name)
     columns = list(frame.columns)
     if guess_task(frame, None) != "classification":  # prompt / response or preference pairs
         return {"dataset": str(path)} if preview(str(path), {}) else None
