@@ -119,3 +119,36 @@ def test_a_writer_thread_and_a_reader_do_not_lock_each_other(tmp_path):
     assert errors == []
     assert len(queries.run_metrics(reader, run_id)) == 300
     assert reads > 0
+
+
+def test_an_old_file_is_migrated_and_keeps_its_rows(tmp_path):
+    from sqlite_utils import Database
+
+    from storage.db import schema_version
+    from storage.schema import migrations
+
+    old = Database(tmp_path / "w.db")
+    migrations.apply(old, stop_before="add_planned_steps")  # the first release's schema
+    old["runs"].insert({"id": "r1", "model": "m", "method": "loop", "dataset": "d",
+                        "status": "completed", "created_at": "2026-01-01"})
+    old["metrics"].insert({"run_id": "r1", "step": 1, "loss": 0.5})
+    old.close()
+
+    db = connect(tmp_path / "w.db")
+
+    assert schema_version(db) == len(migrations.applied(db)) > 1
+    assert migrations.pending(db) == []
+    assert {"total_steps", "owner"} <= set(db["runs"].columns_dict)
+    assert queries.get_run(db, "r1")["status"] == "completed"
+    assert queries.run_metrics(db, "r1")[0]["loss"] == 0.5
+
+
+def test_a_file_from_a_newer_workbench_is_refused_unchanged(tmp_path):
+    from core.errors import WorkbenchError
+
+    db = connect(tmp_path / "w.db")
+    db["_sqlite_migrations"].insert({"migration_set": "workbench", "name": "from_the_future",
+                                     "applied_at": "2027-01-01"})
+    db.close()
+    with pytest.raises(WorkbenchError, match="newer version of the workbench"):
+        connect(tmp_path / "w.db")
