@@ -2,9 +2,11 @@
 
 import streamlit as st
 
+from core.config import resolve
 from core.errors import WorkbenchError
 from ui.common import jobs, show_crash
 from ui.live import queue_panel, watch
+from ui.run_config import config_panel
 from ui.train_form import config_form, estimate_panel
 
 st.title("Train")
@@ -20,6 +22,7 @@ if run_id:
 config = config_form()
 if config is None or not estimate_panel(config):
     st.stop()
+config_panel(resolve(config), key="form")
 active = manager.active()
 if active:
     st.info(f"Run {active} is training ([watch it](?run={active})); one run trains at a time, "

@@ -10,6 +10,7 @@ from pathlib import Path
 from core import causal_data, causal_eval, checkpoints
 from core.engine import Outcome, Prepared, evaluation_row
 from core.hooks import Hooks
+from core.launch import rank
 
 EVAL_BATCH = 16
 
@@ -83,6 +84,8 @@ def fit_and_evaluate_causal(prepared: Prepared, hooks: Hooks, out_dir: Path,
     finished, extra = train_causal(model, tokenizer, rows["train"], rows["eval"], config, hooks,
                                    str(checkpoints.folder(out_dir)), dtype, resume_from)
     summary.update(extra)
+    if rank() != 0:  # a launched helper process: the main one saves and judges
+        return Outcome(finished)
     save_model(model, tokenizer, out_dir / "model", prepared.source, config.adapter)
     if not finished:
         return Outcome(False, summary=summary)

@@ -45,6 +45,8 @@ def build_parser() -> argparse.ArgumentParser:
     train.add_argument("--config", help="a run.yaml with any TrainConfig settings")
     train.add_argument("--resume", metavar="RUN_ID", help="continue a stopped, failed or "
                        "interrupted run from its last checkpoint, with its own settings")
+    train.add_argument("--run-id", help="train into this queued run, from its last checkpoint "
+                       "if it has one (how the job manager launches a run in a subprocess)")
     train.add_argument("--preset", choices=sorted(PRESETS), help="start from a named preset")
     train.add_argument("--method", choices=METHODS)
     train.add_argument("--adapter", choices=ADAPTERS)
@@ -54,7 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
              "logging_steps": int, "checkpoint_steps": int, "lora_r": int, "lora_alpha": int,
              "lora_dropout": float, "lora_targets": str, "pooling": str, "probe_c": float,
              "train_size": size, "eval_size": size, "test_size": size, "eval_steps": int,
-             "early_stopping_patience": int, "beta": float, "max_new_tokens": int}
+             "early_stopping_patience": int, "beta": float, "max_new_tokens": int,
+             "processes": int, "accelerate_config": str, "report_to": str}
     fields = dataclasses.fields(TrainConfig)
     helps = {f.name: f.metadata["help"] for f in fields}
     for name, kind in names.items():
@@ -152,19 +155,34 @@ def show_progress(row: dict) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from core import engine
+    from core import engine, launch
     from storage import queries
 
     stop = threading.Event()
     signal.signal(signal.SIGINT, lambda *_: stop.set())
     quiet_libraries()
-    db = open_db()
     if args.resume:
         check_resume_alone(args)
-        run_id = args.resume
-        engine.resume(db, run_id, stop.is_set, on_metrics=show_progress)
+        prepared = engine.prepare_resume(open_db(), args.resume)
     else:
-        run_id = engine.train(config_from_args(args), db, stop.is_set, on_metrics=show_progress)
+        prepared = engine.prepare(config_from_args(args))
+    known = args.resume or args.run_id  # a run already recorded: continue it
+    if launch.in_subprocess(prepared.config) and not launch.launched():
+        return launch.launch_from_terminal(prepared.config, known)
+    if launch.rank() != 0:  # a process accelerate started beside the main one: train only
+        engine.execute(None, known or launch.shared(lambda: None), prepared, stop.is_set,
+                       resume=bool(known))
+        return 0
+    db = open_db()
+    run_id = known or launch.shared(lambda: queries.create_run(db, prepared.config.to_dict()))
+    engine.execute(db, run_id, prepared, stop.is_set, show_progress, resume=bool(known))
+    return report(db, run_id)
+
+
+def report(db, run_id: str) -> int:
+    """How the run ended, on stderr, and the exit code that says it."""
+    from storage import queries
+
     run = queries.get_run(db, run_id)
     if run["status"] == "completed":
         for evaluation in queries.run_evaluations(db, run_id):
@@ -181,7 +199,7 @@ def run_train(args: argparse.Namespace) -> int:
 def check_resume_alone(args: argparse.Namespace) -> None:
     """A resumed run keeps the settings its checkpoints were made with."""
     given = [name for name, value in vars(args).items()
-             if value is not None and name not in ("command", "resume")]
+             if value is not None and name not in ("command", "resume", "run_id")]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise WorkbenchError(f"--resume continues a run with its own settings; drop {flags}")

@@ -86,6 +86,15 @@ class TrainConfig:
     probe_max_iter: int = _f(500, "probe: most solver iterations of the logistic regression.")
     trust_remote_code: bool = _f(False, "Run code shipped with a hub model. Off unless you "
                                         "trust its authors.")
+    processes: int = _f(1, "Processes to train with, one per GPU, through `accelerate launch` "
+                           "(DDP; on a machine without GPUs, DDP on the CPU). Above 1, the run "
+                           "trains in a subprocess. trainer, sft, dpo and orpo only.")
+    accelerate_config: str | None = _f(None, "An accelerate config file (from `accelerate "
+                                             "config`: FSDP, DeepSpeed, several machines); "
+                                             "the run is launched with it, in a subprocess.")
+    report_to: str = _f("none", "Also send the Trainer's logs to these trackers, comma-separated: "
+                                "tensorboard, wandb, mlflow (each needs its package installed). "
+                                "'none' = the workbench's own database only.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -172,6 +181,29 @@ def validate_choices(config: TrainConfig) -> None:
                              "use --adapter none")
     if config.pooling not in ("cls", "mean"):
         raise WorkbenchError(f"pooling must be 'cls' or 'mean', not '{config.pooling}'")
+    check_trackers(config)
+
+
+TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}  # name: package
+
+
+def trackers(config: TrainConfig) -> list[str]:
+    return [t.strip() for t in config.report_to.split(",") if t.strip() not in ("", "none")]
+
+
+def check_trackers(config: TrainConfig) -> None:
+    import importlib.util
+
+    for tracker in trackers(config):
+        if tracker not in TRACKERS:
+            raise WorkbenchError(f"unknown tracker '{tracker}' in report_to; choose from "
+                                 f"{', '.join(TRACKERS)} or none")
+        if importlib.util.find_spec(TRACKERS[tracker]) is None:
+            raise WorkbenchError(f"report_to {tracker} needs its package: pip install "
+                                 f"{TRACKERS[tracker]}")
+    if trackers(config) and config.method not in ("trainer", *CAUSAL_METHODS):
+        raise WorkbenchError(f"report_to passes the Trainer's logs on; method '{config.method}' "
+                             "has no Trainer (use trainer, sft, dpo or orpo)")
 
 
 def validate_numbers(config: TrainConfig) -> None:
@@ -222,6 +254,17 @@ def planned_steps(config: TrainConfig, train_examples: int) -> int:
         return config.probe_max_iter
     batches_per_epoch = math.ceil(train_examples / config.batch_size)
     return config.max_steps or math.ceil(config.epochs * batches_per_epoch)
+
+
+def to_yaml(config: TrainConfig) -> str:
+    """Every setting, as a run.yaml that `python -m core train --config run.yaml` takes back."""
+    return yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
+
+
+def from_stored(data: dict) -> TrainConfig:
+    """A run's stored settings; ones an older workbench had and this one dropped are ignored."""
+    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    return TrainConfig(**{k: v for k, v in data.items() if k in known})
 
 
 def load_config_file(path: str | Path) -> TrainConfig:

@@ -20,11 +20,12 @@ import numpy as np
 import pandas as pd
 
 from core import checkpoints, paths
-from core.config import CAUSAL_METHODS, TrainConfig, planned_steps, resolve
+from core.config import CAUSAL_METHODS, TrainConfig, from_stored, planned_steps, resolve
 from core.data import Table, load_table, split_name, split_table
 from core.errors import WorkbenchError
 from core.failures import failure_reason
 from core.hooks import Hooks, never
+from core.launch import check_launch, rank
 from core.metrics import classification_metrics, layer_changes
 from core.models import ModelSource, resolve_model
 from storage import queries
@@ -55,6 +56,7 @@ TASKS = {"loop": ("classification",), "trainer": ("classification",), "probe": (
 
 def prepare(config: TrainConfig) -> Prepared:
     config = resolve(config)
+    check_launch(config)
     source = resolve_model(config.model, config.trust_remote_code)
     check_method_suits_model(config, source)
     columns = {k: v for k, v in {"text": config.text_column, "label": config.label_column}.items() if v}
@@ -123,9 +125,7 @@ def prepare_resume(db, run_id: str) -> Prepared:
     if run["status"] not in RESUMABLE:
         raise WorkbenchError(f"run {run_id} is {run['status']}; only a stopped, failed or "
                              "interrupted run can be resumed")
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
-    stored = {k: v for k, v in json.loads(run["config"]).items() if k in known}
-    return prepare(TrainConfig(**stored))
+    return prepare(from_stored(json.loads(run["config"])))
 
 
 def resume(db, run_id: str, should_stop: Callable[[], bool] = never,
@@ -157,9 +157,15 @@ class _RunLog:
 
 def execute(db, run_id: str, prepared: Prepared, should_stop: Callable[[], bool] = never,
             on_metrics: Callable[[dict], None] | None = None, resume: bool = False) -> str:
-    """Train and evaluate (resuming: from the last checkpoint); returns the final status, also stored."""
+    """Train and evaluate (resuming: from the last checkpoint); returns the final status, also stored.
+
+    In a process `accelerate launch` started beside the main one, only train: the main
+    process alone writes rows, saves the model and judges it."""
     out_dir = paths.run_dir(run_id)
     start = checkpoints.latest(out_dir) if resume else None
+    if rank() != 0:
+        outcome = fit_and_evaluate(prepared, Hooks(should_stop=should_stop), out_dir, start)
+        return "completed" if outcome.finished else "stopped"
     planned = planned_steps(prepared.config, len(prepared.splits["train"]))
     queries.mark_running(db, run_id, str(out_dir), planned)
     # Rows past the checkpoint are trained again; with no checkpoint the run starts over.
@@ -271,6 +277,8 @@ def fit_and_evaluate_encoder(prepared: Prepared, hooks: Hooks, out_dir: Path,
                "total_params": total, **{f"{k}_examples": len(v) for k, v in sets.items()}}
     finished, test_probs, extra = _fit(model, tokenizer, sets, names, config, hooks, out_dir,
                                        resume_from)
+    if rank() != 0:
+        return Outcome(finished)
     if config.method != "probe":
         save_model(model, tokenizer, out_dir / "model", prepared.source, config.adapter, names)
     summary.update(extra)

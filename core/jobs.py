@@ -1,8 +1,9 @@
 """The job manager: a queue of runs trained one at a time in a background thread.
 
 One instance per server process (the UI reaches it through an
-`st.cache_resource` getter). Its API is deliberately narrow (start / resume /
-stop / active / queued) so that a subprocess runner can sit behind it later.
+`st.cache_resource` getter). Its API (start / resume / stop / active / queued)
+is the same whether a run trains in the worker thread or, when it asks for
+several processes, in `accelerate launch` subprocesses (core.launch).
 A launch while a run trains is checked at once (bad input is refused with
 nothing written), stored `queued`, and starts by itself when its turn comes;
 a queued run can be cancelled. The training thread never touches the UI: it
@@ -15,7 +16,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import engine, paths
+from core import engine, launch, paths
 from core.config import TrainConfig
 from core.errors import WorkbenchError
 from storage import queries
@@ -124,8 +125,27 @@ class JobManager:
 
     def _train(self, job: Job) -> None:
         try:
-            engine.execute(connect(self.db_path), job.run_id, job.prepared, self._stop.is_set,
-                           resume=job.resume)
+            if launch.in_subprocess(job.prepared.config):
+                self._train_launched(job)
+            else:
+                engine.execute(connect(self.db_path), job.run_id, job.prepared, self._stop.is_set,
+                               resume=job.resume)
         except Exception as error:  # execute stores its own failures; this is the database failing
             queries.finish_run(connect(self.db_path), job.run_id, "failed",
                                error=f"{type(error).__name__}: {error}")
+
+    def _train_launched(self, job: Job) -> None:
+        """Through `accelerate launch`: the launched main process records the run as a thread
+        would; if the launch dies before it could say how the run ended, say it here."""
+        log = paths.run_dir(job.run_id) / launch.LOG_FILE
+        code = launch.run_launched(launch.launch_argv_for(job.prepared.config, job.run_id), log,
+                                   self._stop)
+        db = connect(self.db_path)
+        if queries.get_run(db, job.run_id)["status"] not in ("queued", "running"):
+            return
+        if self._stop.is_set():  # stopped before its processes could take the request
+            queries.finish_run(db, job.run_id, "stopped")
+        else:
+            queries.finish_run(db, job.run_id, "failed", error="the launched processes ended "
+                               f"(exit code {code}) before the run did; its log says why",
+                               traceback=launch.log_tail(log))

@@ -79,6 +79,14 @@ CASES = [
     ("qlora without CUDA", {"model": "{causal}", "method": "sft", "adapter": "qlora"},
      "qlora needs a CUDA GPU"),
     ("probe with adapters", {"method": "probe", "adapter": "lora"}, "takes no adapter"),
+    # launches and trackers
+    ("no processes", {"processes": 0}, "processes must be at least 1"),
+    ("the custom loop on two processes", {"method": "loop", "processes": 2},
+     "method 'loop' trains in one process"),
+    ("accelerate config missing", {"accelerate_config": "{tmp}/nope.yaml"},
+     "accelerate config file not found"),
+    ("unknown tracker", {"report_to": "neptune"}, "unknown tracker 'neptune'"),
+    ("tracker not installed", {"report_to": "wandb"}, "report_to wandb needs its package"),
 ]
 
 

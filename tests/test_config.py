@@ -4,7 +4,7 @@ import dataclasses
 
 import pytest
 
-from core.config import PRESETS, TrainConfig, apply_preset, load_config_file, resolve
+from core.config import PRESETS, TrainConfig, apply_preset, load_config_file, resolve, to_yaml
 from core.errors import WorkbenchError
 
 
@@ -65,3 +65,11 @@ def test_config_file_with_an_unknown_setting_is_refused(tmp_path):
     path.write_text("method: loop\nlearning_rate: 0.001\n")
     with pytest.raises(WorkbenchError, match="unknown setting.*learning_rate"):
         load_config_file(path)
+
+
+@pytest.mark.parametrize("preset", sorted(PRESETS))
+def test_every_preset_survives_the_yaml_round_trip(tmp_path, preset):
+    config = resolve(apply_preset(TrainConfig(name="ünïcode run"), preset))
+    path = tmp_path / "run.yaml"
+    path.write_text(to_yaml(config), encoding="utf-8")
+    assert load_config_file(path) == config

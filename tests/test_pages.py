@@ -56,7 +56,7 @@ def test_a_failed_run_shows_its_error(db):
     assert page.error[0].value == "boom"
 
 
-def launch_tiny_run(tiny_encoder, max_steps, button="Launch"):
+def launch_tiny_run(tiny_encoder, max_steps, button="Launch", processes=1):
     from ui.train_form import OTHER_MODEL
 
     page = app("train.py").run()
@@ -67,6 +67,7 @@ def launch_tiny_run(tiny_encoder, max_steps, button="Launch"):
         page.number_input(key=key(name)).set_value(value)
     page.number_input(key=key("steps-trainer-none")).set_value(max_steps)
     page.number_input(key=key("length-trainer-none")).set_value(16)
+    page.number_input(key=key("processes")).set_value(processes)
     page.run()
     assert not page.exception and not page.error, [e.value for e in page.error]
     assert page.metric[0].label == "Trainable parameters"

@@ -10,7 +10,7 @@ import streamlit as st
 from core.config import CAUSAL_METHODS
 from storage import queries
 from ui.common import jobs, open_db
-from ui.run_view import STATUS_ICONS, render_curves, render_run
+from ui.run_view import STATUS_ICONS, log_panel, render_curves, render_run
 
 LIVE = ("queued", "running")
 POLL_SECONDS = 1.5
@@ -65,6 +65,7 @@ def live_panel(run_id: str) -> None:
         st.progress(done, text=line)
     stop_button(run)
     render_curves(metrics, run["method"] in CAUSAL_METHODS)
+    log_panel(run_id)
 
 
 def waiting_line(run_id: str) -> None:

@@ -7,12 +7,14 @@ import pandas as pd
 import streamlit as st
 
 from core import checkpoints, paths
-from core.config import CAUSAL_METHODS
+from core.config import CAUSAL_METHODS, from_stored
 from core.engine import RESUMABLE
 from core.errors import WorkbenchError
+from core.launch import LOG_FILE, log_tail
 from storage import queries
 from ui import charts
 from ui.common import jobs
+from ui.run_config import config_panel
 
 STATUS_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/directions_run:",
                 "completed": ":material/check_circle:", "failed": ":material/error:",
@@ -43,8 +45,16 @@ def render_run(db, run_id: str) -> None:
         render_results(db, run_id)
     if causal and status in ("completed", "stopped"):
         export_button(run)
-    with st.expander("Configuration"):
-        st.json(json.loads(run["config"]))
+    config_panel(from_stored(json.loads(run["config"])), key=run_id)
+    log_panel(run_id)
+
+
+def log_panel(run_id: str) -> None:
+    """The output of a run launched in subprocesses (`accelerate launch`), last lines first seen."""
+    log = paths.run_dir(run_id) / LOG_FILE
+    if log.exists():
+        with st.expander("Log (accelerate launch)"):
+            st.code(log_tail(log), language="text")
 
 
 def resume_button(run: dict) -> None:

@@ -6,12 +6,13 @@ import pandas as pd
 import streamlit as st
 
 from core.catalog import DATASETS, MODELS
-from core.config import (CAUSAL_METHODS, ENCODER_METHODS, METHODS, PRESETS, TrainConfig,
-                         apply_preset, resolve, with_method_defaults)
+from core.config import (CAUSAL_METHODS, ENCODER_METHODS, METHODS, PRESETS, TRACKERS,
+                         TrainConfig, apply_preset, resolve, with_method_defaults)
 from core.data import (MAX_UPLOAD_BYTES, TASK_COLUMNS, guess_task, load_table, parse_upload,
                        store_upload)
 from core.engine import TASKS
 from core.errors import WorkbenchError
+from core.launch import LAUNCHABLE
 
 HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
 OTHER_MODEL = "Other: a hub id or a local folder"
@@ -56,6 +57,8 @@ def config_form() -> TrainConfig | None:
         values.update(causal_inputs(base, method, key))
     if adapter != "none" and method != "probe":
         values.update(lora_inputs(base, key))
+    if method in LAUNCHABLE:
+        values.update(launch_inputs(base, key))
     values["trust_remote_code"] = st.checkbox(
         "Trust remote code", help=HELP["trust_remote_code"], key=key("trust"))
     if values["trust_remote_code"]:
@@ -231,6 +234,25 @@ def causal_inputs(base: TrainConfig, method: str, key) -> dict:
         "Gradient checkpointing", base.gradient_checkpointing,
         help=HELP["gradient_checkpointing"], key=key("checkpointing"))
     return values
+
+
+def launch_inputs(base: TrainConfig, key) -> dict:
+    """Several devices or machines through accelerate, and other trackers (Trainer methods)."""
+    with st.expander("Devices and trackers"):
+        cols = st.columns(3)
+        processes = cols[0].number_input("Processes (one per GPU)", 1, 64, base.processes,
+                                         help=HELP["processes"], key=key("processes"))
+        accelerate_config = cols[1].text_input("accelerate config file (optional)",
+                                               base.accelerate_config or "",
+                                               help=HELP["accelerate_config"],
+                                               key=key("accelerate-config")).strip()
+        chosen = cols[2].multiselect("Also report to", list(TRACKERS), help=HELP["report_to"],
+                                     key=key("report-to"))
+        if processes > 1 or accelerate_config:
+            st.caption("This run trains in `accelerate launch` subprocesses; its log is on the "
+                       "run's page.")
+    return {"processes": processes, "accelerate_config": accelerate_config or None,
+            "report_to": ",".join(chosen) or "none"}
 
 
 def lora_inputs(base: TrainConfig, key) -> dict:

@@ -12,7 +12,9 @@ from pathlib import Path
 from transformers import (EarlyStoppingCallback, PrinterCallback, Trainer, TrainerCallback,
                           TrainingArguments)
 
+from core.config import trackers
 from core.hooks import Hooks, Throughput
+from core.launch import cpu_processes
 from core.metrics import classification_metrics
 
 LOGGED_KEYS = ("loss", "learning_rate", "grad_norm", "eval_loss", "eval_accuracy", "eval_f1")
@@ -30,7 +32,7 @@ class HooksCallback(TrainerCallback):
 
     def on_step_end(self, args, state, control, **kwargs):
         self.meter.add(self.batch_size)
-        if self.hooks.should_stop():
+        if stop_everywhere(self.hooks.should_stop()):
             self.stopped = control.should_training_stop = True
         # Not at the last step: the finished model is saved by the engine then.
         due = (self.checkpoint_steps and state.global_step % self.checkpoint_steps == 0
@@ -57,6 +59,20 @@ class HooksCallback(TrainerCallback):
         if "loss" in row:
             row.update(self.meter.read())
         self.hooks.log({"step": state.global_step, "epoch": state.epoch, **row})
+
+
+def stop_everywhere(asked: bool) -> bool:
+    """Under DDP, a stop any process saw, seen by all at the same step (else the others would
+    wait for it forever in the next gradient exchange)."""
+    import torch.distributed as dist
+
+    if not (dist.is_available() and dist.is_initialized()):
+        return asked
+    import torch
+
+    flag = torch.tensor([int(asked)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
+    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
+    return bool(flag.item())
 
 
 def compute_metrics(label_names):
@@ -97,9 +113,10 @@ def training_arguments(config, output_dir: str, has_eval: bool, args_class=Train
         logging_steps=config.logging_steps,
         seed=config.seed,
         data_seed=config.seed,
-        report_to="none",
+        report_to=trackers(config) or "none",
         disable_tqdm=True,
         dataloader_num_workers=0,
+        use_cpu=cpu_processes(),  # DDP over gloo when launched on a machine without GPUs
         **extra,
     )
 
@@ -112,7 +129,9 @@ def train_with_trainer(model, tokenizer, train_set, eval_set, label_names, confi
     callbacks = [callback, *early_stopping(config, has_eval)]
     trainer = Trainer(
         model=model,
-        args=training_arguments(config, output_dir, has_eval),
+        # A classifier ignores the token count the Trainer passes, so averaging it across
+        # processes would only multiply its loss (and gradients) by their number.
+        args=training_arguments(config, output_dir, has_eval, average_tokens_across_devices=False),
         train_dataset=train_set,
         eval_dataset=eval_set if has_eval else None,
         processing_class=tokenizer,
@@ -134,9 +153,20 @@ def run_trainer(trainer, callback: HooksCallback, resume_from: Path | None) -> t
 
     An early stop on validation loss is an end."""
     trainer.remove_callback(PrinterCallback)  # stdout is for the run id; rows go to the hooks
+    keep_tensorboard_logs(trainer)
     trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
     summary = dict(callback.summary)
     planned = trainer.state.max_steps
     if not callback.stopped and trainer.state.global_step < planned:
         summary["stopped_early_at_step"] = trainer.state.global_step
     return not callback.stopped, summary
+
+
+def keep_tensorboard_logs(trainer) -> None:
+    """TensorBoard writes under the Trainer's output folder by default: the run's checkpoints,
+    deleted when it completes. Keep its logs beside them, in the run's `tensorboard/`."""
+    from transformers.integrations import TensorBoardCallback
+
+    for callback in trainer.callback_handler.callbacks:
+        if isinstance(callback, TensorBoardCallback):
+            callback.logging_dir = str(Path(trainer.args.output_dir).parent / "tensorboard")

@@ -1,0 +1,153 @@
+"""Runs beyond one process: `accelerate launch` for several devices or machines.
+
+A run asks for it with `processes` above 1 or an `accelerate_config` file (FSDP,
+DeepSpeed, several machines). It then trains as
+`accelerate launch [--config_file F] [--num_processes N --multi_gpu] -m core train
+--config run.yaml`: every process trains (the Trainer wraps the model in DDP, or
+what the accelerate config says), and only the main process writes to SQLite,
+exactly as a thread run does, so pages and the CLI cannot tell the two apart.
+
+`--multi_gpu` starts one process per device through torchrun; on a machine
+without GPUs it gives DDP over gloo on the CPU. (Plain `--cpu --num_processes N`
+starts a single process unless MPI is set up.)
+"""
+
+import os
+import shlex
+import signal
+import subprocess
+import sys
+import threading
+from pathlib import Path
+
+from core.config import TrainConfig
+from core.errors import WorkbenchError
+
+LAUNCHABLE = ("trainer", "sft", "dpo", "orpo")  # the Trainer knows DDP; the loop and probe do not
+LOG_FILE = "log.txt"
+ROOT = Path(__file__).resolve().parents[1]  # where `-m core` is found
+
+
+def in_subprocess(config: TrainConfig) -> bool:
+    return config.processes > 1 or bool(config.accelerate_config)
+
+
+def check_launch(config: TrainConfig) -> None:
+    """Refuse, before anything is written, a launch that cannot work."""
+    if config.processes < 1:
+        raise WorkbenchError(f"processes must be at least 1 (got {config.processes})")
+    if not in_subprocess(config):
+        return
+    if config.method not in LAUNCHABLE:
+        raise WorkbenchError(f"method '{config.method}' trains in one process; several processes "
+                             f"or an accelerate config need {', '.join(LAUNCHABLE)}")
+    if config.accelerate_config and not Path(config.accelerate_config).is_file():
+        raise WorkbenchError(f"accelerate config file not found: {config.accelerate_config}")
+    import torch
+
+    devices = torch.cuda.device_count()
+    if devices and config.processes > devices:
+        raise WorkbenchError(f"{config.processes} processes need {config.processes} GPUs; this "
+                             f"machine has {devices}")
+
+
+def launch_argv(config: TrainConfig, config_file: str, *train_args: str,
+                accelerate: str = "accelerate") -> list[str]:
+    argv = [accelerate, "launch"]
+    if config.accelerate_config:
+        argv += ["--config_file", config.accelerate_config]
+    if config.processes > 1:
+        argv += ["--num_processes", str(config.processes)]
+        if not config.accelerate_config:
+            argv.append("--multi_gpu")
+    return argv + ["-m", "core", "train", "--config", config_file, *train_args]
+
+
+def command_line(config: TrainConfig, config_file: str = "run.yaml") -> str:
+    """What a terminal runs to train this config."""
+    if in_subprocess(config):
+        return shlex.join(launch_argv(config, config_file))
+    return shlex.join(["python", "-m", "core", "train", "--config", config_file])
+
+
+def accelerate_executable() -> str:
+    """The `accelerate` beside this interpreter (the venv's), else the one on the PATH."""
+    local = Path(sys.executable).parent / "accelerate"
+    return str(local) if local.exists() else "accelerate"
+
+
+def rank() -> int:
+    return int(os.environ.get("RANK", "0"))
+
+
+def launched() -> bool:
+    """True inside the processes `accelerate launch` started for several processes."""
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1
+
+
+def cpu_processes() -> bool:
+    """Launched processes on a machine without GPUs: accelerate must be told to use the CPU,
+    or it sees no distributed setup and each process trains alone."""
+    import torch
+
+    return launched() and not torch.cuda.is_available()
+
+
+def shared(value_on_main):
+    """A value the main process makes (a run id), handed to every launched process."""
+    if not launched():
+        return value_on_main()
+    from accelerate import PartialState
+    from accelerate.utils import broadcast_object_list
+
+    state = PartialState(cpu=cpu_processes())  # the state the Trainer will find
+    box = [value_on_main() if state.is_main_process else None]
+    broadcast_object_list(box)
+    return box[0]
+
+
+def run_file(config: TrainConfig, run_id: str | None) -> Path:
+    """The run.yaml a launch reads: in the run's folder, or (no run yet) under launches/."""
+    from core import paths
+    from core.config import to_yaml
+    from storage.queries import new_run_id
+
+    path = (paths.run_dir(run_id) / "run.yaml" if run_id
+            else paths.inside_home("launches", f"{new_run_id()}.yaml"))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    path.write_text(to_yaml(config), encoding="utf-8")
+    return path
+
+
+def launch_argv_for(config: TrainConfig, run_id: str | None) -> list[str]:
+    run_args = ("--run-id", run_id) if run_id else ()
+    return launch_argv(config, str(run_file(config, run_id)), *run_args,
+                       accelerate=accelerate_executable())
+
+
+def launch_from_terminal(config: TrainConfig, run_id: str | None) -> int:
+    """`python -m core train` of a run that needs several processes: launch it, output here."""
+    return subprocess.call(launch_argv_for(config, run_id))
+
+
+def run_launched(argv: list[str], log_path: Path, stop: threading.Event) -> int:
+    """Run the launch, its output going to `log_path`; on `stop`, SIGINT every process of it
+    (each turns it into a stop at the same step). Returns the exit code."""
+    from core import paths
+
+    env = {**os.environ, "WORKBENCH_HOME": str(paths.home())}
+    with open(log_path, "ab") as log:
+        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
+                                   start_new_session=True)
+        interrupted = False
+        while process.poll() is None:
+            if stop.wait(0.5) and not interrupted:
+                os.killpg(process.pid, signal.SIGINT)
+                interrupted = True
+        return process.returncode
+
+
+def log_tail(log_path: Path, lines: int = 200) -> str:
+    if not log_path.exists():
+        return ""
+    return "\n".join(log_path.read_text(errors="replace").splitlines()[-lines:])
