@@ -112,7 +112,7 @@ def test_launch_watch_reload_stop_in_a_real_browser(server, browser):
     page.get_by_text(run_id).first.wait_for(timeout=60_000)
     page.get_by_role("button", name="Stop").click(timeout=60_000)
     try:  # a stop saves a checkpoint (weights and optimiser) and the model: allow a slow disk
-        page.get_by_text("Resume from step").wait_for(timeout=120_000)
+        page.get_by_text("Resume from step").first.wait_for(timeout=120_000)
     finally:
         page.screenshot(path=str(OUTPUT / "after-stop.png"), full_page=True)
 
