@@ -252,7 +252,8 @@ def planned_steps(config: TrainConfig, train_examples: int) -> int:
     """Optimiser steps the run will take (solver iterations, at most, for the probe)."""
     if config.method == "probe":
         return config.probe_max_iter
-    batches_per_epoch = math.ceil(train_examples / config.batch_size)
+    # Launched processes each take their own batch per step.
+    batches_per_epoch = math.ceil(train_examples / (config.batch_size * config.processes))
     return config.max_steps or math.ceil(config.epochs * batches_per_epoch)
 
 

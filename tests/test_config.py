@@ -4,7 +4,8 @@ import dataclasses
 
 import pytest
 
-from core.config import PRESETS, TrainConfig, apply_preset, load_config_file, resolve, to_yaml
+from core.config import (PRESETS, TrainConfig, apply_preset, load_config_file, planned_steps,
+                         resolve, to_yaml)
 from core.errors import WorkbenchError
 
 
@@ -73,3 +74,9 @@ def test_every_preset_survives_the_yaml_round_trip(tmp_path, preset):
     path = tmp_path / "run.yaml"
     path.write_text(to_yaml(config), encoding="utf-8")
     assert load_config_file(path) == config
+
+
+def test_planned_steps_count_the_batches_every_launched_process_takes():
+    config = TrainConfig(method="trainer", batch_size=8, epochs=2.0)
+    assert planned_steps(config, 120) == 30
+    assert planned_steps(dataclasses.replace(config, processes=2), 120) == 16

@@ -79,11 +79,13 @@ def test_two_processes_train_one_run_that_only_the_main_process_records(home, db
 
 def test_the_job_manager_runs_a_launched_run_like_a_thread_run(db, tiny_config):
     manager = JobManager(paths.db_path())
-    run_id = manager.start(dataclasses.replace(tiny_config, processes=2, max_steps=8))
+    run_id = manager.start(dataclasses.replace(tiny_config, processes=2, epochs=1))
     manager.wait(300)
 
     run = queries.get_run(db, run_id)
     assert run["status"] == "completed", run["error"]
+    # each process takes its own batch of 8: 120 examples are 8 steps, and the progress knew it
+    assert run["total_steps"] == 8 == max(m["step"] for m in queries.run_metrics(db, run_id))
     assert run["test_accuracy"] is not None
     log = (paths.run_dir(run_id) / "log.txt").read_text()
     assert "step 8 epoch" in log and run_id in log  # the launched main process's own output

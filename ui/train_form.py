@@ -166,7 +166,8 @@ def split_inputs(base: TrainConfig, key) -> dict:
         # Left at the shown default, the engine's own default applies (and for a causal
         # model, caps validation at 200 examples).
         untouched = given is None and value == fallback
-        values[name] = None if untouched or (name == "train_size" and value == 0) else value
+        count = int(value) if float(value).is_integer() else value  # 300, not 300.0, in run.yaml
+        values[name] = None if untouched or (name == "train_size" and value == 0) else count
     return values
 
 
