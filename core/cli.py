@@ -167,6 +167,8 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         prepared = engine.prepare(config_from_args(args))
     known = args.resume or args.run_id  # a run already recorded: continue it
+    if args.run_id and launch.rank() == 0:  # (the others would find it running already)
+        engine.check_continuable(open_db(), args.run_id)
     if launch.in_subprocess(prepared.config) and not launch.launched():
         return launch.launch_from_terminal(prepared.config, known)
     if launch.rank() != 0:  # a process accelerate started beside the main one: train only

@@ -128,6 +128,16 @@ def prepare_resume(db, run_id: str) -> Prepared:
     return prepare(from_stored(json.loads(run["config"])))
 
 
+def check_continuable(db, run_id: str) -> None:
+    """`train --run-id`: only a queued run (the job manager's), or one that can be resumed."""
+    run = queries.get_run(db, run_id)
+    if run is None:
+        raise WorkbenchError(f"no run with id '{run_id}'")
+    if run["status"] not in ("queued", *RESUMABLE):
+        raise WorkbenchError(f"run {run_id} is {run['status']}; --run-id continues a queued, "
+                             "stopped, failed or interrupted run")
+
+
 def resume(db, run_id: str, should_stop: Callable[[], bool] = never,
            on_metrics: Callable[[dict], None] | None = None) -> str:
     """Continue a run from its last checkpoint; returns its final status."""

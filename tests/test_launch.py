@@ -139,3 +139,17 @@ def test_report_to_passes_the_trainers_logs_to_tensorboard_too(db, tiny_config):
     events = list((paths.run_dir(run_id) / "tensorboard").rglob("events.out.tfevents.*"))
     assert events and events[0].stat().st_size > 0  # kept: the checkpoints went, these stay
     assert len(queries.run_metrics(db, run_id)) >= 2  # and the workbench's own rows as ever
+
+
+def test_run_id_continues_only_a_queued_or_unfinished_run(home, db, tiny_config, capsys):
+    from core import engine
+    from core.cli import main
+
+    completed = engine.train(dataclasses.replace(tiny_config, max_steps=2), db)
+    path = paths.home() / "run.yaml"
+    path.write_text(to_yaml(tiny_config))
+
+    assert main(["train", "--config", str(path), "--run-id", completed]) == 2
+    assert "is completed; --run-id continues a queued" in capsys.readouterr().err
+    assert main(["train", "--config", str(path), "--run-id", "nope"]) == 2
+    assert len(queries.list_runs(db)) == 1
