@@ -119,23 +119,25 @@ def prepare_resume(db, run_id: str) -> Prepared:
     # A run whose process died is `running` until someone notices; noticing here lets the
     # CLI resume a run of a server that was killed and not started again.
     queries.mark_interrupted(db)
-    run = queries.get_run(db, run_id)
-    if run is None:
-        raise WorkbenchError(f"no run with id '{run_id}'")
-    if run["status"] not in RESUMABLE:
-        raise WorkbenchError(f"run {run_id} is {run['status']}; only a stopped, failed or "
-                             "interrupted run can be resumed")
+    run = run_in_status(db, run_id, RESUMABLE,
+                        "only a stopped, failed or interrupted run can be resumed")
     return prepare(from_stored(json.loads(run["config"])))
 
 
 def check_continuable(db, run_id: str) -> None:
     """`train --run-id`: only a queued run (the job manager's), or one that can be resumed."""
+    run_in_status(db, run_id, ("queued", *RESUMABLE),
+                  "--run-id continues a queued, stopped, failed or interrupted run")
+
+
+def run_in_status(db, run_id: str, allowed: tuple, rule: str) -> dict:
+    """The run, if it exists and its status is allowed; else a WorkbenchError saying the rule."""
     run = queries.get_run(db, run_id)
     if run is None:
         raise WorkbenchError(f"no run with id '{run_id}'")
-    if run["status"] not in ("queued", *RESUMABLE):
-        raise WorkbenchError(f"run {run_id} is {run['status']}; --run-id continues a queued, "
-                             "stopped, failed or interrupted run")
+    if run["status"] not in allowed:
+        raise WorkbenchError(f"run {run_id} is {run['status']}; {rule}")
+    return run
 
 
 def resume(db, run_id: str, should_stop: Callable[[], bool] = never,
