@@ -22,7 +22,7 @@ from core.errors import WorkbenchError
 from storage import queries
 from storage.db import connect
 
-CANCELLED = "Cancelled while queued; it never started (resume it to train it from the start)."
+CANCELLED = "Cancelled while waiting in the queue; resume it to train it."
 
 
 @dataclass

@@ -8,7 +8,7 @@ import pytest
 
 from core import engine, paths
 from core.errors import WorkbenchError
-from core.jobs import JobManager
+from core.jobs import CANCELLED, JobManager
 from storage import queries
 
 
@@ -83,7 +83,7 @@ def test_a_queued_run_can_be_cancelled(manager, tiny_config, db):
 
     assert manager.queued() == [] and manager.position(waiting) is None
     run = queries.get_run(db, waiting)
-    assert run["status"] == "stopped" and "never started" in run["error"]
+    assert run["status"] == "stopped" and run["error"] == CANCELLED
     assert queries.run_metrics(db, waiting) == []
     manager.stop(first)
     manager.wait(60)
