@@ -110,7 +110,9 @@ def test_launch_watch_reload_stop_in_a_real_browser(server, browser):
 
     page.reload()
     page.get_by_text(run_id).first.wait_for(timeout=60_000)
-    page.get_by_role("button", name="Stop").click(timeout=60_000)
+    # By its key: while the page's script runs, Streamlit's own header shows a "Stop" (which
+    # stops the script, not the run); a click by name alone could land there.
+    page.locator(f".st-key-stop-{run_id} button").click(timeout=60_000)
     try:  # a stop saves a checkpoint (weights and optimiser) and the model: allow a slow disk
         page.get_by_text("Resume from step").first.wait_for(timeout=120_000)
     finally:

@@ -121,7 +121,7 @@ def test_the_train_page_launches_watches_and_stops_a_launched_run(db, tiny_encod
     assert not page.exception
     assert len(page.get("plotly_chart")) >= 2  # live charts, read from SQLite
     assert any(e.label == "Log (accelerate launch)" for e in page.expander)
-    next(b for b in page.button if b.label == "Stop").click().run()
+    next(b for b in page.button if b.label == "Stop training").click().run()
     jobs().wait(120)
 
     assert queries.get_run(db, run_id)["status"] == "stopped"

@@ -80,7 +80,7 @@ def waiting_line(run_id: str) -> None:
 def stop_button(run: dict) -> None:
     """Stop a training run after its current step, or cancel a queued one."""
     queued = run["status"] == "queued"
-    if not st.button("Cancel" if queued else "Stop", key=f"stop-{run['id']}", type="primary"):
+    if not st.button("Cancel" if queued else "Stop training", key=f"stop-{run['id']}", type="primary"):
         return
     if jobs().stop(run["id"]):
         st.toast("Cancelled." if queued else "Stopping after the current step…")
