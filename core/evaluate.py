@@ -187,6 +187,6 @@ def summarise(evaluations: list[dict]):
     frame = pd.DataFrame(evaluations)
     frame["template"] = frame["template"].fillna("-")
     grouped = frame.groupby(SYSTEM, sort=False)[FIGURES]
-    summary = grouped.mean().join(grouped.std(ddof=0), rsuffix="_std")
+    summary = grouped.mean().join(grouped.std(ddof=0).add_suffix("_std"))
     summary["executions"] = grouped.size()
     return summary.reset_index()
