@@ -17,8 +17,22 @@ def curve_figure(metrics: list[dict], columns: dict[str, str], title: str) -> go
         figure.add_scatter(x=points["step"], y=points[column], mode="lines+markers",
                            name=columns[column])
     figure.update_layout(title=title, xaxis_title="step", height=300,
+                         yaxis_range=lone_value_range(frame[present].stack().dropna()),
                          margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
     return figure
+
+
+def lone_value_range(values: pd.Series) -> list[float] | None:
+    """A y range around a curve's only value (None: let plotly choose).
+
+    Plotly pads a lone value by ±1, which draws a learning rate of 5e-5 at 0 after the
+    first logged step; pad by half the value instead.
+    """
+    if values.nunique() != 1:
+        return None
+    value = float(values.iloc[0])
+    pad = abs(value) / 2 or 1.0
+    return [value - pad, value + pad]
 
 
 def confusion_figure(matrix: list[list[int]], labels: list[str]) -> go.Figure:
