@@ -5,6 +5,10 @@ import plotly.express as px
 import plotly.graph_objects as go
 
 
+# Horizontal, under the axis title "step" (at plotly's default place it covered it).
+LEGEND = dict(orientation="h", yanchor="top", y=-0.3)
+
+
 def curve_figure(metrics: list[dict], columns: dict[str, str], title: str) -> go.Figure | None:
     """Lines of the given metric columns against the step; None when none has a point yet."""
     frame = pd.DataFrame(metrics)
@@ -18,7 +22,7 @@ def curve_figure(metrics: list[dict], columns: dict[str, str], title: str) -> go
                            name=columns[column])
     figure.update_layout(title=title, xaxis_title="step", height=300,
                          yaxis_range=lone_value_range(frame[present].stack().dropna()),
-                         margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
+                         margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND)
     return figure
 
 
@@ -61,7 +65,7 @@ def overlay_figure(curves: dict[str, list[dict]], column: str, title: str) -> go
     if not figure.data:
         return None
     figure.update_layout(title=title, xaxis_title="step", height=320,
-                         margin=dict(l=10, r=10, t=40, b=10), legend=dict(orientation="h"))
+                         margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND)
     return figure
 
 
