@@ -139,12 +139,18 @@ def run_launched(argv: list[str], log_path: Path, stop: threading.Event) -> int:
     with open(log_path, "ab") as log:
         process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
                                    start_new_session=True)
-        interrupted = False
         while process.poll() is None:
-            if stop.wait(0.5) and not interrupted:
-                os.killpg(process.pid, signal.SIGINT)
-                interrupted = True
-        return process.returncode
+            if stop.wait(0.5):
+                interrupt(process)
+                break
+        return process.wait()  # after a stop: while the processes save their checkpoint
+
+
+def interrupt(process: subprocess.Popen) -> None:
+    try:
+        os.killpg(process.pid, signal.SIGINT)
+    except ProcessLookupError:
+        pass  # it ended meanwhile
 
 
 def log_tail(log_path: Path, lines: int = 200) -> str:

@@ -7,6 +7,7 @@ import dataclasses
 import os
 import subprocess
 import sys
+import threading
 from pathlib import Path
 
 import pytest
@@ -14,7 +15,7 @@ import pytest
 from core import checkpoints, paths
 from core.config import TrainConfig, to_yaml
 from core.jobs import JobManager
-from core.launch import command_line
+from core.launch import command_line, run_launched
 from storage import queries
 from test_jobs import wait_for
 
@@ -106,6 +107,30 @@ def test_stop_ends_a_launched_run_stopped_with_a_checkpoint(db, tiny_config):
     assert run["status"] == "stopped", run["error"]
     steps = one_series(db, run_id)
     assert checkpoints.step_of(checkpoints.latest(paths.run_dir(run_id))) == steps[-1]
+
+
+class CountingEvent(threading.Event):
+    def __init__(self):
+        super().__init__()
+        self.waits = 0
+
+    def wait(self, timeout=None):
+        self.waits += 1
+        return super().wait(timeout)
+
+
+def test_a_stop_interrupts_the_launch_once_and_waits_for_it_without_spinning(tmp_path):
+    # The launched process takes a second to act on SIGINT, as training does to save its checkpoint.
+    slow_to_stop = ("import signal, sys, time\n"
+                    "def stop(*_): time.sleep(1); sys.exit(3)\n"
+                    "signal.signal(signal.SIGINT, stop)\n"
+                    "print('ready', flush=True)\n"
+                    "time.sleep(60)\n")
+    log, stop = tmp_path / "log.txt", CountingEvent()
+    threading.Timer(1.0, stop.set).start()
+    assert run_launched([sys.executable, "-c", slow_to_stop], log, stop) == 3
+    assert stop.waits <= 4  # polled until the stop, not again while the process saved
+    assert "ready" in log.read_text()
 
 
 def test_the_train_page_launches_watches_and_stops_a_launched_run(db, tiny_encoder):
