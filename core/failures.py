@@ -31,7 +31,8 @@ def is_disk_full(error: BaseException) -> bool:
 
 
 def failure_reason(error: BaseException, config: TrainConfig, step: int | None) -> str:
-    where = f"at step {step}" if step else "before the first step"
+    # The last logged step: rows come every `logging_steps`, so the crash came after it.
+    where = f"after step {step}" if step else "before its first logged step"
     if is_gpu_out_of_memory(error) or is_host_out_of_memory(error):
         device = "GPU memory" if is_gpu_out_of_memory(error) else "the machine's memory (RAM)"
         return f"out of {device} {where}: " + "; ".join(memory_advice(config))

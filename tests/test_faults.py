@@ -14,6 +14,7 @@ from streamlit.testing.v1 import AppTest
 from core import checkpoints, engine, paths
 from core.cli import main
 from core.encoder import EncodedTexts
+from core.failures import failure_reason
 from storage import queries
 from test_pages import PAGES
 
@@ -50,7 +51,7 @@ def test_out_of_memory_fails_with_the_settings_to_change(db, config, kind):
     run = queries.get_run(db, run_id)
     device = "GPU memory" if kind == "GPU" else "the machine's memory (RAM)"
     assert run["status"] == "failed"
-    assert run["error"].startswith(f"out of {device} at step 7: lower the batch size (now 8); "
+    assert run["error"].startswith(f"out of {device} after step 7: lower the batch size (now 8); "
                                    "lower the max length (now 16 tokens)")
     assert "train LoRA adapters" in run["error"]
     assert loss_steps(db, run_id) == list(range(1, 8))  # no row lost
@@ -70,14 +71,14 @@ def test_the_page_and_the_cli_tell_an_out_of_memory_run_in_one_line(db, config, 
     assert main(["train", "--model", config.model, "--method", "loop", "--dataset",
                  config.dataset, "--text-column", "review", "--label-column", "sentiment"]) == 1
     last = capsys.readouterr().err.splitlines()[-1]  # after the progress lines
-    assert last.startswith("error: run ") and "failed: out of GPU memory at step 1: lower" in last
+    assert last.startswith("error: run ") and "failed: out of GPU memory after step 1: lower" in last
 
     [run] = queries.list_runs(db)
     page = AppTest.from_file(str(PAGES / "runs.py"), default_timeout=60)
     page.query_params["run"] = run["id"]
     page.run()
     assert not page.exception
-    assert page.error[0].value.startswith("out of GPU memory at step 1")
+    assert page.error[0].value.startswith("out of GPU memory after step 1")
     assert any(b.label.startswith("Resume") for b in page.button)
     monkeypatch.setattr(engine, "fit_and_evaluate", real)
 
@@ -127,7 +128,7 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_complete_checkpoint(db, 
 
     run = queries.get_run(db, run_id)
     assert run["status"] == "failed" and run["error"].startswith("the disk is full")
-    assert "at step 15" in run["error"]
+    assert "after step 15" in run["error"]
     assert loss_steps(db, run_id) == list(range(1, 16))
     left = sorted(c.name for c in checkpoints.folder(paths.run_dir(run_id)).iterdir())
     assert left == ["checkpoint-10", "checkpoint-5"]  # the one cut short is gone
@@ -148,10 +149,17 @@ def test_a_data_set_that_fails_mid_way(db, config, monkeypatch):
     run = queries.get_run(db, run_id)
     written = loss_steps(db, run_id)
     assert run["status"] == "failed"
-    assert run["error"] == f"ValueError at step {written[-1]}: row {reads[-1]} could not be decoded"
+    assert run["error"] == f"ValueError after step {written[-1]}: row {reads[-1]} could not be decoded"
     assert written == list(range(1, 13))  # batch 13 held the 100th read: 12 steps were done
     assert "fail_after_a_while" in run["traceback"]
 
     monkeypatch.setattr(EncodedTexts, "__getitem__", real)  # the data mended
     assert engine.resume(db, run_id) == "completed"
     assert loss_steps(db, run_id) == list(range(1, 46))
+
+
+def test_a_crash_before_any_logged_step_says_so_not_a_step_it_never_reached(tiny_config):
+    error = RuntimeError("no such kernel")
+    assert failure_reason(error, tiny_config, None) == ("RuntimeError before its first logged "
+                                                        "step: no such kernel")
+    assert failure_reason(error, tiny_config, 20) == "RuntimeError after step 20: no such kernel"

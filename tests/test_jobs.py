@@ -126,7 +126,7 @@ def test_a_crash_fails_the_run_keeps_its_metrics_and_the_next_run_starts(manager
     failed = manager.start(tiny_config)
     manager.wait(60)
     run = queries.get_run(db, failed)
-    assert run["status"] == "failed" and run["error"] == "RuntimeError at step 1: injected failure"
+    assert run["status"] == "failed" and run["error"] == "RuntimeError after step 1: injected failure"
     assert "injected failure" in run["traceback"]
     assert len(queries.run_metrics(db, failed)) == 1
 

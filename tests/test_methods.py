@@ -114,7 +114,7 @@ def test_crash_mid_run_is_failed_with_traceback_and_metrics_kept(tiny_config, db
     result = queries.get_run(db, run_id)
 
     assert result["status"] == "failed"
-    assert result["error"] == "RuntimeError at step 10: disk on fire"
+    assert result["error"] == "RuntimeError after step 10: disk on fire"
     assert "Traceback" in result["traceback"]
     assert len(queries.run_metrics(db, run_id)) >= 9  # rows written before the crash stay
     assert result["finished_at"] is not None

@@ -85,7 +85,7 @@ def test_a_crashed_run_resumes_from_its_last_checkpoint(db, tiny_config):
     unbroken = engine.train(config, db)
     crashed = engine.train(config, db, on_metrics=crash_at(23))
     run = queries.get_run(db, crashed)
-    assert run["status"] == "failed" and run["error"] == "RuntimeError at step 23: injected failure"
+    assert run["status"] == "failed" and run["error"] == "RuntimeError after step 23: injected failure"
     assert max(s for s, _ in loss_curve(db, crashed)) == 23  # every row written is kept
     assert checkpoints.step_of(checkpoints.latest(paths.run_dir(crashed))) == 20
 
