@@ -42,8 +42,9 @@ class HooksCallback(TrainerCallback):
 
     def on_epoch_end(self, args, state, control, **kwargs):
         # A stopped run ends its epoch early: skip the epoch's evaluation and a second
-        # checkpoint (a stop should be quick; one was saved at the stop), and forget the best checkpoint so that the weights are kept
-        # as they were at the stop, not swapped for an earlier epoch's.
+        # checkpoint (a stop should be quick; one was saved at the stop), and forget the best
+        # checkpoint so that the weights are kept as they were at the stop, not swapped for
+        # an earlier epoch's.
         if self.stopped:
             control.should_evaluate = control.should_save = False
             state.best_model_checkpoint = None
