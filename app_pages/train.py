@@ -2,7 +2,6 @@
 
 import streamlit as st
 
-from core.config import resolve
 from core.errors import WorkbenchError
 from ui.common import jobs, show_crash
 from ui.live import queue_panel, watch
@@ -11,11 +10,12 @@ from ui.train_form import config_form, estimate_panel
 
 
 def new_run() -> None:
-    """The form, its estimate and config, and Launch (or Add to queue)."""
+    """The form, its estimate and config, and Launch (or Add to queue): one settled config,
+    the one shown, estimated and launched."""
     config = config_form()
     if config is None or not estimate_panel(config):
         return
-    config_panel(resolve(config), key="form")
+    config_panel(config, key="form")
     manager = jobs()
     active = manager.active()
     if active:

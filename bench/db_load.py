@@ -72,13 +72,13 @@ def main() -> None:
     os.environ["WORKBENCH_HOME"] = tempfile.mkdtemp(prefix="db-load-")
 
     from core import paths
-    from core.config import TrainConfig, apply_preset
+    from core.config import settle
     from core.jobs import JobManager
     from storage import queries
     from storage.db import connect
 
     manager = JobManager(paths.db_path())
-    config = apply_preset(TrainConfig(max_steps=100_000, logging_steps=1), "quick-cpu")
+    config = settle({"max_steps": 100_000, "logging_steps": 1}, "quick-cpu")
     run_id = manager.start(config)
     db = connect(paths.db_path())
     while len(queries.run_metrics(db, run_id)) < 3:  # really training, rows arriving

@@ -26,7 +26,7 @@ from transformers import (AutoModelForSequenceClassification, AutoTokenizer,  # 
 
 from core import engine  # noqa: E402
 from core.config import TrainConfig  # noqa: E402
-from core.methods.trainer import training_arguments  # noqa: E402
+from core.hf_trainer import training_arguments  # noqa: E402
 from storage import queries  # noqa: E402
 from storage.db import connect  # noqa: E402
 

@@ -40,7 +40,7 @@ def main() -> None:
 
     from streamlit.testing.v1 import AppTest
 
-    from core.config import TrainConfig, apply_preset
+    from core.config import settle
     from storage import queries
     from ui.common import jobs, open_db
 
@@ -48,7 +48,7 @@ def main() -> None:
     form.run()  # warm the caches: data preview, model sizing
     idle = timed_runs(form, args.repeats)
 
-    config = apply_preset(TrainConfig(max_steps=100_000), "quick-cpu")
+    config = settle({"max_steps": 100_000}, "quick-cpu")
     run_id = jobs().start(config)
     db = open_db()
     while not queries.run_metrics(db, run_id):  # wait until it is really training

@@ -8,6 +8,9 @@
 - preference pairs (S8): prompt, chosen, rejected; from a file, or built from a
   labelled table (chosen = the right label, rejected = a wrong one).
 
+Each method's spec names its row builder (`sft_rows`, `preference_rows`, ...); the
+test split is judged by the table's task (`test_items`), whatever the method.
+
 Long prompts are cut (from the end of the text) so that prompt and completion
 fit in `max_length` together: cutting the joined sequence would drop the
 completion, and with it everything the model is meant to learn.
@@ -130,6 +133,54 @@ def preference_records(tokenizer, frame: pd.DataFrame, task: str, label_names: l
         **{col: [completion_text(tokenizer, fit_text(tokenizer, t, reserve - 1)) for t in frame[col]]
            for col in ("chosen", "rejected")},
     })
+
+
+def sft_rows(tokenizer, frame: pd.DataFrame, table, config, instruction: str | None) -> list[dict]:
+    """Tokenised SFT rows, loss on the completion only."""
+    records = sft_records(tokenizer, frame, table.task, table.label_names, instruction,
+                          config.max_length)
+    return encode_sft(tokenizer, records)
+
+
+def preference_rows(tokenizer, frame: pd.DataFrame, table, config,
+                    instruction: str | None) -> list[dict]:
+    """prompt / chosen / rejected text rows (the preference trainers tokenise them)."""
+    return preference_records(tokenizer, frame, table.task, table.label_names, config.max_length,
+                              config.seed).to_dict("records")
+
+
+def classification_items(tokenizer, frame, table, config, instruction) -> tuple[str, dict]:
+    names = table.label_names
+    return "classify", dict(
+        prompts=classification_prompts(tokenizer, frame["text"], names, config.max_length),
+        texts=list(frame["text"]), truth=frame["label"].map({n: i for i, n in enumerate(names)})
+        .to_numpy(), label_names=names)
+
+
+def summarisation_items(tokenizer, frame, table, config, instruction) -> tuple[str, dict]:
+    reserve = response_reserve(config.max_length)
+    return "summarise", dict(
+        prompts=generation_prompts(tokenizer, frame["prompt"], instruction, config.max_length,
+                                   reserve),
+        sources=list(frame["prompt"]), references=list(frame["response"]),
+        max_new_tokens=config.max_new_tokens)
+
+
+def preference_items(tokenizer, frame, table, config, instruction) -> tuple[str, dict]:
+    records = preference_records(tokenizer, frame, table.task, [], config.max_length, config.seed)
+    return "prefer", dict(prompts=list(records["prompt"]), chosen=list(records["chosen"]),
+                          rejected=list(records["rejected"]))
+
+
+# How each task's test split is judged: (judge, its inputs) - classify by the answer
+# named, summarise by ROUGE and perplexity against references, prefer by likelihood.
+TEST_ITEMS = {"classification": classification_items, "summarisation": summarisation_items,
+              "preference": preference_items}
+
+
+def test_items(tokenizer, frame: pd.DataFrame, table, config,
+               instruction: str | None) -> tuple[str, dict]:
+    return TEST_ITEMS[table.task](tokenizer, frame, table, config, instruction)
 
 
 def clean_frame(frame: pd.DataFrame) -> pd.DataFrame:

@@ -17,10 +17,11 @@ import dataclasses
 import signal
 import sys
 import threading
+import typing
 
 from core import paths
 from core.catalog import DATASETS, MODELS
-from core.config import ADAPTERS, METHODS, PRESETS, TrainConfig, apply_preset, load_config_file
+from core.config import PRESET_TITLES, PRESETS, TrainConfig, settle
 from core.errors import WorkbenchError
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 1, 2, 130
@@ -41,36 +42,46 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("models", help="list the model catalog")
     commands.add_parser("datasets", help="list the data set catalog")
     commands.add_parser("runs", help="list recorded runs")
-    train = commands.add_parser("train", help="train and evaluate one run")
-    train.add_argument("--config", help="a run.yaml with any TrainConfig settings")
-    train.add_argument("--resume", metavar="RUN_ID", help="continue a stopped, failed or "
-                       "interrupted run from its last checkpoint, with its own settings")
-    train.add_argument("--run-id", help="train into this queued run, from its last checkpoint "
-                       "if it has one (how the job manager launches a run in a subprocess)")
-    train.add_argument("--preset", choices=sorted(PRESETS), help="start from a named preset")
-    train.add_argument("--method", choices=METHODS)
-    train.add_argument("--adapter", choices=ADAPTERS)
-    names = {"model": str, "dataset": str, "name": str, "text_column": str, "label_column": str,
-             "epochs": float, "max_steps": int, "lr": float, "batch_size": int,
-             "weight_decay": float, "warmup_steps": int, "max_length": int, "seed": int,
-             "logging_steps": int, "checkpoint_steps": int, "lora_r": int, "lora_alpha": int,
-             "lora_dropout": float, "lora_targets": str, "pooling": str, "probe_c": float,
-             "train_size": size, "eval_size": size, "test_size": size, "eval_steps": int,
-             "early_stopping_patience": int, "beta": float, "max_new_tokens": int,
-             "processes": int, "accelerate_config": str, "report_to": str}
-    fields = dataclasses.fields(TrainConfig)
-    helps = {f.name: f.metadata["help"] for f in fields}
-    for name, kind in names.items():
-        train.add_argument("--" + name.replace("_", "-"), dest=name, type=kind, help=helps[name])
-    for name in (f.name for f in fields if f.type == "bool" or f.type is bool):
-        train.add_argument("--" + name.replace("_", "-"), dest=name, action="store_true",
-                           default=None, help=helps[name])
+    add_train_parser(commands)
     add_eval_parser(commands)
     export = commands.add_parser("export", help="merge a run's adapters into its base and save "
                                                 "the model under $WORKBENCH_HOME/exports")
     export.add_argument("run", help="the run id")
     export.add_argument("--name", help="folder name under exports/ (default: the run id)")
     return parser
+
+
+def add_train_parser(commands) -> None:
+    """`train`: its own options, then one flag per TrainConfig field, typed and described
+    by the field itself (so a new setting is a new field, and nothing here)."""
+    train = commands.add_parser("train", help="train and evaluate one run")
+    train.add_argument("--config", help="a run.yaml with any TrainConfig settings")
+    train.add_argument("--resume", metavar="RUN_ID", help="continue a stopped, failed or "
+                       "interrupted run from its last checkpoint, with its own settings")
+    train.add_argument("--run-id", help="train into this queued run, from its last checkpoint "
+                       "if it has one (how the job manager launches a run in a subprocess)")
+    train.add_argument("--preset", choices=list(PRESETS), metavar="PRESET",
+                       help="start from a named preset: " +
+                            "; ".join(f"{k} = {v}" for k, v in PRESET_TITLES.items()))
+    for f in dataclasses.fields(TrainConfig):
+        train.add_argument("--" + f.name.replace("_", "-"), dest=f.name, **flag_options(f))
+
+
+def flag_options(f: dataclasses.Field) -> dict:
+    """argparse options for one TrainConfig field; its default None means "not given"."""
+    options = {"help": f.metadata["help"], "default": None}
+    kind = field_type(f)
+    if kind is bool:
+        return {**options, "action": argparse.BooleanOptionalAction}
+    if "choices" in f.metadata:
+        return {**options, "choices": f.metadata["choices"]}
+    return {**options, "type": size if f.metadata.get("count_or_fraction") else kind}
+
+
+def field_type(f: dataclasses.Field) -> type:
+    """The field's type, without the None of an optional one (`float | None` -> float)."""
+    kinds = [k for k in typing.get_args(f.type) if k is not type(None)] or [f.type]
+    return kinds[0]
 
 
 def add_eval_parser(commands) -> None:
@@ -105,11 +116,9 @@ def shot_list(value: str) -> tuple:
 
 
 def config_from_args(args: argparse.Namespace) -> TrainConfig:
-    """Defaults, then the config file, then the preset, then the flags given."""
-    config = load_config_file(args.config) if args.config else TrainConfig()
-    flags = {f.name: getattr(args, f.name, None) for f in dataclasses.fields(TrainConfig)}
-    config = dataclasses.replace(config, **{k: v for k, v in flags.items() if v is not None})
-    return apply_preset(config, args.preset) if args.preset else config
+    """The method's defaults < the preset < the config file < the flags given."""
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    return settle({k: v for k, v in flags.items() if v is not None}, args.preset, args.config)
 
 
 def print_catalog(entries, columns) -> None:
@@ -155,7 +164,7 @@ def show_progress(row: dict) -> None:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from core import engine, launch
+    from core import distributed, engine, launch
     from storage import queries
 
     stop = threading.Event()
@@ -167,16 +176,16 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         prepared = engine.prepare(config_from_args(args))
     known = args.resume or args.run_id  # a run already recorded: continue it
-    if args.run_id and launch.rank() == 0:  # (the others would find it running already)
+    if args.run_id and distributed.rank() == 0:  # (the others would find it running already)
         engine.check_continuable(open_db(), args.run_id)
-    if launch.in_subprocess(prepared.config) and not launch.launched():
+    if launch.in_subprocess(prepared.config) and not distributed.launched():
         return launch.launch_from_terminal(prepared.config, known)
-    if launch.rank() != 0:  # a process accelerate started beside the main one: train only
-        engine.execute(None, known or launch.shared(lambda: None), prepared, stop.is_set,
+    if distributed.rank() != 0:  # a process accelerate started beside the main one: train only
+        engine.execute(None, known or distributed.shared(lambda: None), prepared, stop.is_set,
                        resume=bool(known))
         return 0
     db = open_db()
-    run_id = known or launch.shared(lambda: queries.create_run(db, prepared.config.to_dict()))
+    run_id = known or distributed.shared(lambda: queries.create_run(db, prepared.config.to_dict()))
     engine.execute(db, run_id, prepared, stop.is_set, show_progress, resume=bool(known))
     return report(db, run_id)
 

@@ -1,24 +1,22 @@
 """The training configuration: one dataclass, with help text on every field (as TRL does).
 
-Hyper-parameters left as None are filled from the method's defaults: S1's
-recipe for `loop`, S2's for `trainer` (at a learning rate that suits the small
-bundled encoder), S3's for `probe`, and common LoRA recipes for the causal
-methods (`sft`, `dpo`, `orpo`, through TRL). The presets `s1-loop`,
-`s2-trainer`, `s4-sft`, `s6-summarise` and `s8-orpo` reproduce those systems.
+A run's settings come from four sources, in one order of precedence (`settle`):
+the method's defaults (its spec in `core.methods`) < a named preset < a run.yaml
+< the flags or the form. A setting a source does not name is not given by it.
+The presets `s1-loop`, `s2-trainer`, `s4-sft`, `s6-summarise` and `s8-orpo`
+reproduce the seed systems (README: "The systems it reproduces").
 """
 
 import dataclasses
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 import yaml
 
+from core import methods
 from core.errors import WorkbenchError
+from core.trackers import check_trackers, trackers
 
-ENCODER_METHODS = ("loop", "trainer", "probe")
-CAUSAL_METHODS = ("sft", "dpo", "orpo")
-METHODS = ENCODER_METHODS + CAUSAL_METHODS
 ADAPTERS = ("none", "lora", "qlora")
 
 
@@ -29,23 +27,26 @@ def _f(default, help_text, **extra):
 @dataclass
 class TrainConfig:
     model: str = _f("minilm-l6", "Catalog id, Hugging Face hub id or local folder.")
-    method: str = _f("trainer", "Encoders: loop (S1 custom PyTorch loop), trainer (S2 HF Trainer) "
-                                "or probe (S3 frozen features + logistic regression). Causal "
-                                "models, through TRL: sft (supervised fine-tuning, S4 / S6), dpo "
-                                "or orpo (preference pairs, S8).")
+    method: str = _f("trainer", "How to train: " + "; ".join(
+        f"{spec.name} = {spec.title} ({spec.model_kind}s)" for spec in methods.REGISTRY.values()),
+        choices=tuple(methods.REGISTRY))
     adapter: str = _f("none", "none = full fine-tune; lora = low-rank adapters through peft; "
-                              "qlora = LoRA over a 4-bit (nf4) base, causal models on a CUDA GPU.")
+                              "qlora = LoRA over a 4-bit (nf4) base, causal models on a CUDA GPU.",
+                      choices=ADAPTERS)
     dataset: str = _f("rt-reviews", "Catalog id, hub data set name, or a CSV / JSONL file.")
     name: str | None = _f(None, "A name for the run; defaults to its id.")
     text_column: str | None = _f(None, "Column holding the text (uploaded files).")
     label_column: str | None = _f(None, "Column holding the label (uploaded files).")
     train_size: float | None = _f(None, "Training examples: a count, or a fraction in (0, 1). "
-                                        "Default: all that the other splits leave.")
+                                        "Default: all that the other splits leave.",
+                                  count_or_fraction=True)
     eval_size: float | None = _f(None, "Validation examples: count or fraction. Default 0.1 "
-                                       "(at most 200 examples for causal models).")
+                                       "(at most 200 examples for causal models).",
+                                       count_or_fraction=True)
     test_size: float | None = _f(None, "Test examples: count or fraction. Default 0.2. "
                                        "The test split depends only on the data, this size and "
-                                       "the seed, so runs that share them are compared fairly.")
+                                       "the seed, so runs that share them are compared fairly.",
+                                       count_or_fraction=True)
     seed: int = _f(42, "Seed for the splits, the initialisation and the data order.")
     epochs: float | None = _f(None, "Passes over the training split.")
     max_steps: int | None = _f(None, "Stop after this many optimiser steps (overrides epochs).")
@@ -66,22 +67,24 @@ class TrainConfig:
     lora_dropout: float = _f(0.05, "Dropout on the LoRA branch.")
     lora_targets: str = _f("all-linear", "Modules that get adapters: 'all-linear', "
                                          "'projections' (every attention and MLP projection of "
-                                         "the architecture, as S8) or a comma-separated list of "
+                                         "the architecture, as the Llama-3 ORPO recipe) or a comma-separated list of "
                                          "module names.")
     eval_steps: int | None = _f(None, "Evaluate on the validation split every N steps; by default "
                                       "once per epoch.")
     early_stopping_patience: int = _f(0, "Stop when the validation loss has not improved for this "
-                                         "many evaluations in a row; 0 turns it off (S9).")
+                                         "many evaluations in a row; 0 turns it off.")
     packing: bool = _f(False, "sft: pack several examples into each max-length block instead of "
-                              "padding each batch to its longest example (S9).")
-    clean_text: bool = _f(False, "Keep only letters, digits and white space in the texts (S6).")
+                              "padding each batch to its longest example.")
+    clean_text: bool = _f(False, "Keep only letters, digits and white space in the texts (as the "
+                                     "Pythia summarisation recipe did).")
     beta: float = _f(0.1, "dpo / orpo: weight of the preference term (DPO's KL strength, "
                           "ORPO's odds-ratio weight).")
     max_new_tokens: int = _f(64, "Tokens generated per test example when judging summaries and "
                                  "responses (class labels need only a few).")
     gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass: less "
                                              "memory, about a third more time.")
-    pooling: str = _f("cls", "probe: 'cls' (first token) or 'mean' (mean of the tokens).")
+    pooling: str = _f("cls", "probe: 'cls' (first token) or 'mean' (mean of the tokens).",
+                      choices=("cls", "mean"))
     probe_c: float = _f(0.1, "probe: inverse regularisation strength of the logistic regression.")
     probe_max_iter: int = _f(500, "probe: most solver iterations of the logistic regression.")
     trust_remote_code: bool = _f(False, "Run code shipped with a hub model. Off unless you "
@@ -100,7 +103,7 @@ class TrainConfig:
         return dataclasses.asdict(self)
 
 
-# Named starting points (the Train page's presets, the CLI's --preset).
+# Named starting points (the Train page's presets, the CLI's --preset), with plain titles.
 PRESETS = {
     "s1-loop": dict(method="loop", lr=5e-5, weight_decay=0.01, warmup_steps=500, epochs=3,
                     batch_size=16, logging_steps=50),
@@ -124,35 +127,41 @@ PRESETS = {
                     lora_alpha=32, lora_dropout=0.05, lora_targets="projections", lr=8e-6,
                     beta=0.1, batch_size=4, epochs=1, max_length=512),
 }
-# What a method uses when the user sets nothing. The trainer keeps S2's recipe but at the
-# Trainer's own default rate: S2's 2e-5 suits DistilBERT; the small bundled encoder, 2 epochs
-# on rt-reviews, reached 0.8165 test accuracy with it (see README for the default's figure).
-METHOD_DEFAULTS = {
-    "loop": PRESETS["s1-loop"],
-    "trainer": {**PRESETS["s2-trainer"], "lr": 5e-5},
-    "probe": PRESETS["s3-probe"],
-    "sft": dict(lr=2e-4, batch_size=8, epochs=1, weight_decay=0.0, warmup_steps=10),
-    "dpo": dict(lr=5e-5, batch_size=4, epochs=1, weight_decay=0.0, warmup_steps=10),
-    "orpo": dict(lr=5e-5, batch_size=4, epochs=1, weight_decay=0.0, warmup_steps=10),
+PRESET_TITLES = {
+    "quick-cpu": "Quick CPU run: sentiment classifier (a minute or two)",
+    "s1-loop": "DistilBERT recipe: custom PyTorch loop",
+    "s2-trainer": "DistilBERT recipe: Hugging Face Trainer",
+    "s3-probe": "Frozen features + logistic regression",
+    "quick-sft": "Quick causal SFT with LoRA (76 steps: about 13 minutes on 2 CPU cores)",
+    "s4-sft": "Mistral recipe: sentiment as generation, SFT with LoRA",
+    "s6-summarise": "Pythia recipe: summarisation, full fine-tune",
+    "s8-orpo": "Llama-3 recipe: ORPO preference tuning with LoRA",
 }
-# A full fine-tune moves every weight: it takes a tenth of the LoRA rate.
-FULL_FINETUNE_LR = {"sft": 2e-5, "dpo": 5e-6, "orpo": 5e-6}
 
 
-def apply_preset(config: TrainConfig, preset: str) -> TrainConfig:
-    """The preset's values, then anything in `config` that differs from the defaults."""
-    if preset not in PRESETS:
-        raise WorkbenchError(f"unknown preset '{preset}'; choose from {', '.join(PRESETS)}")
-    defaults = TrainConfig()
-    chosen = {k: v for k, v in config.to_dict().items() if v != getattr(defaults, k)}
-    return dataclasses.replace(TrainConfig(), **{**PRESETS[preset], **chosen})
+def settle(given: dict | None = None, preset: str | None = None,
+           file: str | Path | None = None) -> TrainConfig:
+    """The one order of precedence, used once per launch: the method's defaults < `preset`
+    < the run.yaml `file` < `given` (flags or form). Only the keys a source holds count:
+    a flag left out is not given, even where its value would equal a default."""
+    values = {}
+    if preset is not None:
+        if preset not in PRESETS:
+            raise WorkbenchError(f"unknown preset '{preset}'; choose from {', '.join(PRESETS)}")
+        values.update(PRESETS[preset])
+    if file is not None:
+        values.update(read_config_file(file))
+    values.update(given or {})
+    return resolve(TrainConfig(**values))
 
 
 def resolve(config: TrainConfig) -> TrainConfig:
-    """Fill unset hyper-parameters from the method's defaults, then check everything."""
+    """Fill unset hyper-parameters from the method's defaults, then check everything.
+    A resolved config resolves to itself."""
     validate_choices(config)
     config = with_method_defaults(config)
     validate_numbers(config)
+    methods.get(config.method).check(config)
     if config.max_steps and config.logging_steps > config.max_steps:
         # Otherwise a short run would log no row at all, and draw no curve.
         config = dataclasses.replace(config, logging_steps=config.max_steps)
@@ -161,49 +170,34 @@ def resolve(config: TrainConfig) -> TrainConfig:
 
 def with_method_defaults(config: TrainConfig) -> TrainConfig:
     """Unset hyper-parameters taken from the method's defaults (the Train form shows them)."""
-    defaults = METHOD_DEFAULTS[config.method]
-    if config.adapter == "none" and config.method in FULL_FINETUNE_LR:
-        defaults = {**defaults, "lr": FULL_FINETUNE_LR[config.method]}
-    filled = {k: v for k, v in defaults.items() if k != "method" and getattr(config, k) is None}
+    spec = methods.get(config.method)
+    defaults = {**spec.defaults, "lr": spec.default_lr(config.adapter)}
+    filled = {k: v for k, v in defaults.items() if getattr(config, k) is None}
     return dataclasses.replace(config, **filled)
 
 
 def validate_choices(config: TrainConfig) -> None:
-    if config.method not in METHODS:
-        raise WorkbenchError(f"unknown method '{config.method}'; choose from {', '.join(METHODS)}")
+    spec = methods.get(config.method)
     if config.adapter not in ADAPTERS:
         raise WorkbenchError(f"unknown adapter '{config.adapter}'; choose from {', '.join(ADAPTERS)}")
-    if config.adapter == "qlora" and config.method not in CAUSAL_METHODS:
-        raise WorkbenchError("qlora is for causal language models (sft, dpo, orpo) on a CUDA GPU; "
-                             "use --adapter lora or none with this method")
-    if config.method == "probe" and config.adapter != "none":
-        raise WorkbenchError("the probe trains no network weights, so it takes no adapter; "
-                             "use --adapter none")
+    if config.adapter not in spec.adapters:
+        raise WorkbenchError(adapter_refusal(spec, config.adapter))
     if config.pooling not in ("cls", "mean"):
         raise WorkbenchError(f"pooling must be 'cls' or 'mean', not '{config.pooling}'")
-    check_trackers(config)
-
-
-TRACKERS = {"tensorboard": "tensorboard", "wandb": "wandb", "mlflow": "mlflow"}  # name: package
-
-
-def trackers(config: TrainConfig) -> list[str]:
-    return [t.strip() for t in config.report_to.split(",") if t.strip() not in ("", "none")]
-
-
-def check_trackers(config: TrainConfig) -> None:
-    import importlib.util
-
-    for tracker in trackers(config):
-        if tracker not in TRACKERS:
-            raise WorkbenchError(f"unknown tracker '{tracker}' in report_to; choose from "
-                                 f"{', '.join(TRACKERS)} or none")
-        if importlib.util.find_spec(TRACKERS[tracker]) is None:
-            raise WorkbenchError(f"report_to {tracker} needs its package: pip install "
-                                 f"{TRACKERS[tracker]}")
-    if trackers(config) and config.method not in ("trainer", *CAUSAL_METHODS):
+    check_trackers(config.report_to)
+    if trackers(config.report_to) and not spec.hf_trainer:
         raise WorkbenchError(f"report_to passes the Trainer's logs on; method '{config.method}' "
-                             "has no Trainer (use trainer, sft, dpo or orpo)")
+                             f"has no Trainer (use {', '.join(methods.trainer_methods())})")
+
+
+def adapter_refusal(spec, adapter: str) -> str:
+    if not spec.trains_weights:
+        return (f"method '{spec.name}' trains no network weights, so it takes no adapter; "
+                "use --adapter none")
+    if adapter == "qlora":
+        return (f"qlora is for causal language models ({', '.join(methods.names('causal'))}) on "
+                "a CUDA GPU; use --adapter lora or none with this method")
+    return f"method '{spec.name}' takes adapter {' or '.join(spec.adapters)}, not '{adapter}'"
 
 
 def validate_numbers(config: TrainConfig) -> None:
@@ -248,15 +242,6 @@ def validate_numbers(config: TrainConfig) -> None:
             raise WorkbenchError(message)
 
 
-def planned_steps(config: TrainConfig, train_examples: int) -> int:
-    """Optimiser steps the run will take (solver iterations, at most, for the probe)."""
-    if config.method == "probe":
-        return config.probe_max_iter
-    # Launched processes each take their own batch per step.
-    batches_per_epoch = math.ceil(train_examples / (config.batch_size * config.processes))
-    return config.max_steps or math.ceil(config.epochs * batches_per_epoch)
-
-
 def to_yaml(config: TrainConfig) -> str:
     """Every setting, as a run.yaml that `python -m core train --config run.yaml` takes back."""
     return yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
@@ -268,8 +253,8 @@ def from_stored(data: dict) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in data.items() if k in known})
 
 
-def load_config_file(path: str | Path) -> TrainConfig:
-    """A run.yaml (or .json) back into a TrainConfig; unknown keys are an error."""
+def read_config_file(path: str | Path) -> dict:
+    """A run.yaml's (or .json's) settings; unknown keys are an error."""
     try:
         data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
@@ -280,4 +265,4 @@ def load_config_file(path: str | Path) -> TrainConfig:
     unknown = sorted(set(data) - known)
     if unknown:
         raise WorkbenchError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
-    return TrainConfig(**data)
+    return data

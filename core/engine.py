@@ -5,71 +5,49 @@ file, split sizes, a method that does not suit the model or the data) before
 anything is written, so bad input leaves no run behind. `execute` trains and
 evaluates one prepared run, writing its metrics as they come and ending it
 `completed`, `stopped` or `failed`, never `running`; resumed, it continues
-from the run's last checkpoint. Encoders train here; causal models in
-`core.causal_run`.
+from the run's last checkpoint. `record_outcome` stores what the run found.
+Encoders train in `core.encoder_run`, causal models in `core.causal_run`; the
+method's spec (`core.methods`) says which, and everything else a method differs by.
 """
 
 import dataclasses
 import json
 import traceback
-from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
-import pandas as pd
 
-from core import checkpoints, paths
-from core.config import CAUSAL_METHODS, TrainConfig, from_stored, planned_steps, resolve
-from core.data import Table, load_table, split_name, split_table
+from core import checkpoints, methods, paths
+from core.config import TrainConfig, from_stored, resolve
+from core.data import Table, load_table, split_table
+from core.distributed import rank
 from core.errors import WorkbenchError
 from core.failures import failure_reason
 from core.hooks import Hooks, never
-from core.launch import check_launch, rank
-from core.metrics import classification_metrics, layer_changes
+from core.launch import check_launch
 from core.models import ModelSource, resolve_model
+from core.results import Outcome, Prepared
 from storage import queries
-
-
-@dataclass
-class Prepared:
-    config: TrainConfig  # resolved: no hyper-parameter left unset
-    source: ModelSource
-    table: Table
-    splits: dict[str, pd.DataFrame]
-
-
-@dataclass
-class Outcome:
-    finished: bool  # False when a stop was requested
-    # (evaluation row, its predictions); the first is the trained model's own
-    evaluations: list[tuple[dict, list[dict]]] = field(default_factory=list)
-    layer_changes: list[dict] = field(default_factory=list)
-    summary: dict = field(default_factory=dict)
-
-
-# The data each method can learn from.
-TASKS = {"loop": ("classification",), "trainer": ("classification",), "probe": ("classification",),
-         "sft": ("classification", "summarisation"), "dpo": ("classification", "preference"),
-         "orpo": ("classification", "preference")}
 
 
 def prepare(config: TrainConfig) -> Prepared:
     config = resolve(config)
+    spec = methods.get(config.method)
     check_launch(config)
     source = resolve_model(config.model, config.trust_remote_code)
     check_method_suits_model(config, source)
     columns = {k: v for k, v in {"text": config.text_column, "label": config.label_column}.items() if v}
     table = load_table(config.dataset, columns)
-    if table.task not in TASKS[config.method]:
+    if table.task not in spec.tasks:
         raise WorkbenchError(f"method '{config.method}' learns from "
-                             f"{' or '.join(TASKS[config.method])} data, but '{config.dataset}' is "
+                             f"{' or '.join(spec.tasks)} data, but '{config.dataset}' is "
                              f"a {table.task} data set")
     if config.clean_text:
         from core.causal_data import clean_frame
 
         table = Table(clean_frame(table.frame), table.task, table.label_names)
-    if config.eval_size is None and config.method in CAUSAL_METHODS:
+    if config.eval_size is None and spec.causal:
         config = dataclasses.replace(config, eval_size=causal_eval_size(len(table.frame)))
     splits = split_table(table, config.seed, config.train_size, config.eval_size, config.test_size)
     if config.early_stopping_patience and splits["eval"].empty:
@@ -89,15 +67,14 @@ def causal_eval_size(rows: int) -> int:
 
 
 def check_method_suits_model(config: TrainConfig, source: ModelSource) -> None:
-    causal_method = config.method in CAUSAL_METHODS
-    if causal_method and source.kind != "causal":
-        raise WorkbenchError(f"'{config.model}' is an encoder; method '{config.method}' trains "
-                             "causal language models (use loop, trainer or probe)")
-    if not causal_method and source.kind == "causal":
-        raise WorkbenchError(f"'{config.model}' is a causal language model; method "
-                             f"'{config.method}' trains encoders (use sft, dpo or orpo)")
-    if causal_method:
-        from core.causal import check_adapter_fits_device
+    spec = methods.get(config.method)
+    if spec.model_kind != source.kind:
+        model_kind = "a causal language model" if source.kind == "causal" else "an encoder"
+        trains = "causal language models" if spec.causal else "encoders"
+        raise WorkbenchError(f"'{config.model}' is {model_kind}; method '{config.method}' trains "
+                             f"{trains} (use {', '.join(methods.names(source.kind))})")
+    if spec.causal:
+        from core.causal_models import check_adapter_fits_device
 
         check_adapter_fits_device(config.adapter)
 
@@ -178,7 +155,9 @@ def execute(db, run_id: str, prepared: Prepared, should_stop: Callable[[], bool]
     if rank() != 0:
         outcome = fit_and_evaluate(prepared, Hooks(should_stop=should_stop), out_dir, start)
         return "completed" if outcome.finished else "stopped"
-    planned = planned_steps(prepared.config, len(prepared.splits["train"]))
+    spec = methods.get(prepared.config.method)
+    planned = spec.steps(prepared.config, len(prepared.splits["train"]))
+    queries.add_metric_columns(db, [m.column for m in spec.stored_metrics()])
     queries.mark_running(db, run_id, str(out_dir), planned)
     # Rows past the checkpoint are trained again; with no checkpoint the run starts over.
     kept = queries.rewind_metrics(db, run_id, checkpoints.step_of(start) if start else 0)
@@ -228,33 +207,6 @@ def record_outcome(db, run_id: str, prepared: Prepared, outcome: Outcome, latest
     return "completed"
 
 
-EVALUATION_FIGURES = ("n", "accuracy", "precision", "recall", "f1", "labels", "per_class",
-                      "confusion", "unparseable", "rouge1", "rouge2", "rougeL", "perplexity")
-
-
-def evaluation_row(prepared: Prepared, mode: str, model: str, report: dict,
-                   template: str | None = None) -> dict:
-    """An `evaluations` row on the run's whole test split (its run id is added when stored)."""
-    config, n = prepared.config, len(prepared.splits["test"])
-    return {"model": model, "dataset": config.dataset, "mode": mode, "shots": 0,
-            "seed": config.seed, "template": template,
-            "split": split_name(config.dataset, config.seed, n, n),
-            **{k: report[k] for k in EVALUATION_FIGURES if k in report}}
-
-
-def classifier_evaluation(prepared: Prepared, probs: np.ndarray) -> tuple[dict, list[dict]]:
-    test, names = prepared.splits["test"], prepared.table.label_names
-    truth = test["label"].map({name: i for i, name in enumerate(names)}).to_numpy()
-    predicted = probs.argmax(axis=1)
-    report = classification_metrics(truth, predicted, names)
-    predictions = [
-        {"idx": i, "input": text, "reference": names[truth[i]], "prediction": names[predicted[i]],
-         "score": float(probs[i, predicted[i]])}
-        for i, text in enumerate(test["text"])
-    ]
-    return evaluation_row(prepared, "fine-tuned", prepared.config.model, report), predictions
-
-
 def fit_and_evaluate(prepared: Prepared, hooks: Hooks, out_dir: Path,
                      resume_from: Path | None = None) -> Outcome:
     # Imported here: torch and transformers take seconds to import, and the CLI's
@@ -263,68 +215,10 @@ def fit_and_evaluate(prepared: Prepared, hooks: Hooks, out_dir: Path,
 
     set_seed(prepared.config.seed)
     out_dir.mkdir(parents=True, exist_ok=True)
-    if prepared.config.method in CAUSAL_METHODS:
+    if methods.get(prepared.config.method).causal:
         from core.causal_run import fit_and_evaluate_causal
 
         return fit_and_evaluate_causal(prepared, hooks, out_dir, resume_from)
+    from core.encoder_run import fit_and_evaluate_encoder
+
     return fit_and_evaluate_encoder(prepared, hooks, out_dir, resume_from)
-
-
-def fit_and_evaluate_encoder(prepared: Prepared, hooks: Hooks, out_dir: Path,
-                             resume_from: Path | None) -> Outcome:
-    from core import encoder
-    from core.adapters import add_lora
-    from core.models import count_parameters, load_classifier, load_tokenizer, save_model
-
-    config, names = prepared.config, prepared.table.label_names
-    tokenizer = load_tokenizer(prepared.source, config.trust_remote_code)
-    model = load_classifier(prepared.source, names, config.trust_remote_code)
-    before = encoder.snapshot(model) if config.method != "probe" else None
-    if config.adapter == "lora":
-        model = add_lora(model, config)
-    trainable, total = count_parameters(model)
-    sets = {name: encoder.encode_split(tokenizer, frame, names, config.max_length)
-            for name, frame in prepared.splits.items()}
-    summary = {"trainable_params": trainable if config.method != "probe" else 0,
-               "total_params": total, **{f"{k}_examples": len(v) for k, v in sets.items()}}
-    finished, test_probs, extra = _fit(model, tokenizer, sets, names, config, hooks, out_dir,
-                                       resume_from)
-    if rank() != 0:
-        return Outcome(finished)
-    if config.method != "probe":
-        save_model(model, tokenizer, out_dir / "model", prepared.source, config.adapter, names)
-    summary.update(extra)
-    if not finished:
-        return Outcome(False, summary=summary)
-    if test_probs is None:
-        test_loader = encoder.make_loader(sets["test"], tokenizer, config.batch_size)
-        test_probs = encoder.predict(model, test_loader)[1]
-    changes = layer_changes(before, encoder.effective_weights(model)) if before else []
-    return Outcome(True, [classifier_evaluation(prepared, test_probs)], changes, summary)
-
-
-def _fit(model, tokenizer, sets, names, config, hooks, out_dir: Path, resume_from: Path | None):
-    """Run the chosen method; (finished, test probs or None, summary). The probe saves itself.
-
-    The probe has no optimiser state to keep: resumed, it starts again (its solver takes
-    seconds; extracting the features is most of its time)."""
-    if config.method == "probe":
-        from core.methods.probe import Probe
-
-        probe = Probe(model, tokenizer, config)
-        finished = probe.fit(sets["train"], sets["eval"], hooks)
-        if finished:
-            probe.save(out_dir / "probe.npz")
-        return finished, probe.predict_proba(sets["test"]) if finished else None, {}
-    if config.method == "loop":
-        from core.methods.loop import train_loop
-
-        finished, extra = train_loop(model, tokenizer, sets["train"], sets["eval"], names, config,
-                                     hooks, out_dir, resume_from), {}
-    else:
-        from core.methods.trainer import train_with_trainer
-
-        finished, extra = train_with_trainer(model, tokenizer, sets["train"], sets["eval"], names,
-                                             config, hooks, str(checkpoints.folder(out_dir)),
-                                             resume_from)
-    return finished, None, extra

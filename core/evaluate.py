@@ -31,7 +31,7 @@ class EvalConfig:
     text_column: str | None = _f(None, "Text column of an uploaded file.")
     label_column: str | None = _f(None, "Label column of an uploaded file.")
     shots: tuple = _f((0, 1, 3), "Numbers of examples shown before each text.")
-    seeds: int = _f(3, "Executions per number of shots, each with other examples (S5).")
+    seeds: int = _f(3, "Executions per number of shots, each with other examples.")
     limit: int | None = _f(200, "Score the first N test examples (all when unset).")
     template: str = _f("plain", "plain, role, cot (chain of thought) or custom.")
     custom_template: str | None = _f(None, "Custom template text with {text} (and {examples}).")

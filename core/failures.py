@@ -8,8 +8,8 @@ named as it is, with the step it happened at.
 import errno
 import shutil
 
-from core import paths
-from core.config import CAUSAL_METHODS, TrainConfig
+from core import methods, paths
+from core.config import TrainConfig
 
 HOST_OOM_SIGNS = ("DefaultCPUAllocator: can't allocate memory", "not enough memory")
 DISK_FULL_SIGNS = ("No space left on device", "StorageFull")
@@ -48,10 +48,11 @@ def memory_advice(config: TrainConfig) -> list[str]:
     """The settings that would make this run fit, from the one that helps most."""
     advice = [f"lower the batch size (now {config.batch_size})",
               f"lower the max length (now {config.max_length} tokens)"]
-    causal = config.method in CAUSAL_METHODS
+    spec = methods.get(config.method)
+    causal = spec.causal
     if causal and not config.gradient_checkpointing:
         advice.append("turn on gradient checkpointing")
-    if config.adapter == "none" and config.method != "probe":
+    if config.adapter == "none" and spec.trains_weights:
         advice.append("train LoRA adapters instead of every weight")
     elif causal and config.adapter == "lora":
         advice.append("on a CUDA GPU, use QLoRA (a 4-bit base)")

@@ -20,10 +20,10 @@ import sys
 import threading
 from pathlib import Path
 
+from core import methods
 from core.config import TrainConfig
 from core.errors import WorkbenchError
 
-LAUNCHABLE = ("trainer", "sft", "dpo", "orpo")  # the Trainer knows DDP; the loop and probe do not
 LOG_FILE = "log.txt"
 ROOT = Path(__file__).resolve().parents[1]  # where `-m core` is found
 
@@ -38,9 +38,9 @@ def check_launch(config: TrainConfig) -> None:
         raise WorkbenchError(f"processes must be at least 1 (got {config.processes})")
     if not in_subprocess(config):
         return
-    if config.method not in LAUNCHABLE:
+    if not methods.get(config.method).hf_trainer:  # the Trainer knows DDP; a plain loop does not
         raise WorkbenchError(f"method '{config.method}' trains in one process; several processes "
-                             f"or an accelerate config need {', '.join(LAUNCHABLE)}")
+                             f"or an accelerate config need {', '.join(methods.trainer_methods())}")
     if config.accelerate_config and not Path(config.accelerate_config).is_file():
         raise WorkbenchError(f"accelerate config file not found: {config.accelerate_config}")
     import torch
@@ -74,36 +74,6 @@ def accelerate_executable() -> str:
     """The `accelerate` beside this interpreter (the venv's), else the one on the PATH."""
     local = Path(sys.executable).parent / "accelerate"
     return str(local) if local.exists() else "accelerate"
-
-
-def rank() -> int:
-    return int(os.environ.get("RANK", "0"))
-
-
-def launched() -> bool:
-    """True inside the processes `accelerate launch` started for several processes."""
-    return int(os.environ.get("WORLD_SIZE", "1")) > 1
-
-
-def cpu_processes() -> bool:
-    """Launched processes on a machine without GPUs: accelerate must be told to use the CPU,
-    or it sees no distributed setup and each process trains alone."""
-    import torch
-
-    return launched() and not torch.cuda.is_available()
-
-
-def shared(value_on_main):
-    """A value the main process makes (a run id), handed to every launched process."""
-    if not launched():
-        return value_on_main()
-    from accelerate import PartialState
-    from accelerate.utils import broadcast_object_list
-
-    state = PartialState(cpu=cpu_processes())  # the state the Trainer will find
-    box = [value_on_main() if state.is_main_process else None]
-    broadcast_object_list(box)
-    return box[0]
 
 
 def run_file(config: TrainConfig, run_id: str | None) -> Path:

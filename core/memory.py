@@ -15,7 +15,8 @@ Memory is an estimate:
 
 from dataclasses import dataclass
 
-from core.config import CAUSAL_METHODS, TrainConfig
+from core import methods
+from core.config import TrainConfig
 from core.models import ModelSource, local_dir
 
 BYTES_FP32 = 4
@@ -49,13 +50,14 @@ def meta_model(source: ModelSource, config: TrainConfig, num_labels: int):
 
     from core.adapters import add_lora
 
-    causal = config.method in CAUSAL_METHODS
+    spec = methods.get(config.method)
+    causal = spec.causal
     model_config = AutoConfig.from_pretrained(_config_dir(source), num_labels=num_labels,
                                               trust_remote_code=config.trust_remote_code)
     auto_class = AutoModelForCausalLM if causal else AutoModelForSequenceClassification
     with torch.device("meta"):
         model = auto_class.from_config(model_config)
-    if config.method == "probe":
+    if not spec.trains_weights:
         model.requires_grad_(False)
     elif config.adapter in ("lora", "qlora"):
         model = add_lora(model, config, "CAUSAL_LM" if causal else "SEQ_CLS")
@@ -106,10 +108,11 @@ def activation_bytes(model_config, config: TrainConfig, cuda: bool) -> int:
         kept = layers * batch * length * hidden * 2 * scale + per_layer
     else:
         kept = layers * per_layer
-    if config.method in CAUSAL_METHODS:
-        # DPO and ORPO run the chosen and the rejected answer of each pair.
-        pairs = 1 if config.method == "sft" else 2
-        kept = kept * pairs + pairs * batch * length * model_config.vocab_size * BYTES_FP32 * 2
+    spec = methods.get(config.method)
+    if spec.causal:
+        # Preference pairs run the chosen and the rejected answer of each example.
+        sequences = spec.sequences_per_example
+        kept = kept * sequences + sequences * batch * length * model_config.vocab_size * BYTES_FP32 * 2
     return kept
 
 
@@ -128,7 +131,7 @@ def estimate(source: ModelSource, config: TrainConfig, num_labels: int) -> Estim
         weights_bytes=weight_bytes(model, config.adapter, cuda),
         gradients_bytes=trainable * BYTES_FP32,
         optimizer_bytes=trainable * 2 * BYTES_FP32,
-        # The probe runs forward passes only: no activations are kept for a backward pass.
+        # Frozen features need forward passes only: no activations kept for a backward pass.
         activations_bytes=activation_bytes(model_config, config, cuda) if trainable else 0,
         available_bytes=available,
         device=device,

@@ -104,6 +104,14 @@ def list_runs(db: Database) -> list[dict]:
     return list(db.query("select * from runs order by created_at desc, id desc"))
 
 
+def add_metric_columns(db: Database, columns: list[str]) -> None:
+    """The `metrics` columns a method logs, added (REAL) where an older file lacks them: a new
+    metric is one line in its method's spec, and needs no migration of its own."""
+    missing = [c for c in columns if c not in db["metrics"].columns_dict]
+    for column in missing:
+        db["metrics"].add_column(column, float)
+
+
 def log_metrics(db: Database, run_id: str, row: dict) -> None:
     db["metrics"].insert({"run_id": run_id, **row})
 

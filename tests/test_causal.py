@@ -9,7 +9,7 @@ import pandas as pd
 import pytest
 import torch
 
-from core import causal, causal_data, paths
+from core import causal_data, causal_models, paths
 from core.adapters import lora_targets
 from core.engine import prepare, train
 from core.errors import WorkbenchError
@@ -27,14 +27,14 @@ def run(db, config):
     (True, (9, 0), "bfloat16"),
 ])
 def test_precision_follows_the_device(cuda, capability, dtype):
-    assert causal.compute_dtype_name(cuda, capability) == dtype
+    assert causal_models.compute_dtype_name(cuda, capability) == dtype
 
 
 def test_flash_attention_only_where_installed_and_supported():
-    assert causal.attention_name(True, (8, 0), True) == "flash_attention_2"
-    assert causal.attention_name(True, (7, 5), True) == "sdpa"
-    assert causal.attention_name(True, (9, 0), False) == "sdpa"
-    assert causal.attention_name(False, None, True) == "sdpa"
+    assert causal_models.attention_name(True, (8, 0), True) == "flash_attention_2"
+    assert causal_models.attention_name(True, (7, 5), True) == "sdpa"
+    assert causal_models.attention_name(True, (9, 0), False) == "sdpa"
+    assert causal_models.attention_name(False, None, True) == "sdpa"
 
 
 def test_projection_targets_per_architecture():
@@ -49,7 +49,7 @@ def test_a_pad_token_shared_with_end_of_text_is_replaced(tiny_causal):
     source = resolve_model(tiny_causal)
     tokenizer, model = load_tokenizer(source), load_causal(source)
     tokenizer.pad_token = tokenizer.eos_token
-    causal.ensure_pad_token(tokenizer, model)
+    causal_models.ensure_pad_token(tokenizer, model)
     assert tokenizer.pad_token == tokenizer.unk_token != tokenizer.eos_token
     assert tokenizer.padding_side == "right" and model.config.pad_token_id == tokenizer.pad_token_id
 
@@ -59,7 +59,7 @@ def test_a_pad_token_is_added_when_no_spare_token_exists(tiny_causal):
     tokenizer, model = load_tokenizer(source), load_causal(source)
     size = len(tokenizer)
     tokenizer.pad_token = tokenizer.unk_token = tokenizer.eos_token
-    causal.ensure_pad_token(tokenizer, model)
+    causal_models.ensure_pad_token(tokenizer, model)
     assert tokenizer.pad_token == "<|pad|>" and len(tokenizer) == size + 1
     assert model.get_input_embeddings().num_embeddings >= size + 1
 

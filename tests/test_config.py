@@ -1,11 +1,11 @@
-"""TrainConfig: method presets, named presets, validation, config files."""
+"""TrainConfig: method defaults, named presets, precedence, validation, config files."""
 
 import dataclasses
 
 import pytest
 
-from core.config import (PRESETS, TrainConfig, apply_preset, load_config_file, planned_steps,
-                         resolve, to_yaml)
+from core import methods
+from core.config import PRESETS, TrainConfig, read_config_file, resolve, settle, to_yaml
 from core.errors import WorkbenchError
 
 
@@ -15,7 +15,7 @@ def test_loop_defaults_reproduce_s1():
 
 
 def test_s2_preset_reproduces_s2():
-    config = resolve(apply_preset(TrainConfig(), "s2-trainer"))
+    config = settle(preset="s2-trainer")
     assert config.method == "trainer"
     assert (config.lr, config.batch_size, config.epochs, config.weight_decay) == (2e-5, 16, 2, 0.01)
 
@@ -30,9 +30,33 @@ def test_values_given_win_over_the_method_preset():
 
 
 def test_named_preset_keeps_what_the_user_changed():
-    config = apply_preset(TrainConfig(seed=7, model="bert-base-uncased"), "quick-cpu")
+    config = settle({"seed": 7, "model": "bert-base-uncased"}, "quick-cpu")
     assert (config.seed, config.model, config.train_size) == (7, "bert-base-uncased", 1000)
     assert config.method == PRESETS["quick-cpu"]["method"]
+
+
+def test_a_given_value_equal_to_the_default_still_wins_over_the_preset():
+    # s4-sft sets adapter lora and model smollm2-135m; the user asked for the defaults back.
+    config = settle({"adapter": "none", "model": "minilm-l6", "method": "trainer"}, "s4-sft")
+    assert (config.adapter, config.model, config.method) == ("none", "minilm-l6", "trainer")
+    assert config.train_size == 300  # what the user did not give still comes from the preset
+
+
+def test_precedence_is_defaults_then_preset_then_file_then_given(tmp_path):
+    path = tmp_path / "run.yaml"
+    path.write_text("lr: 0.001\nbatch_size: 4\n")
+    config = settle({"batch_size": 2}, "s2-trainer", path)
+    assert config.epochs == 2  # the preset's (the method's own default is 2 as well)
+    assert config.lr == 0.001  # the file beats the preset's 2e-5
+    assert config.batch_size == 2  # the flag beats the file
+    assert config.warmup_steps == 0 and config.weight_decay == 0.01  # the preset's
+    assert settle({"method": "loop"}).warmup_steps == 500  # nothing else: the method's default
+
+
+def test_settling_twice_changes_nothing():
+    config = settle({"method": "sft", "adapter": "none", "model": "smollm2-135m"})
+    assert resolve(config) == config
+    assert config.lr == methods.get("sft").full_finetune_lr
 
 
 @pytest.mark.parametrize("change, message", [
@@ -46,7 +70,7 @@ def test_named_preset_keeps_what_the_user_changed():
     ({"test_size": 2.5}, "whole count or a fraction"),
     ({"method": "magic"}, "unknown method 'magic'"),
     ({"adapter": "qlora"}, "qlora is for causal language models"),
-    ({"method": "probe", "adapter": "lora"}, "the probe trains no network weights"),
+    ({"method": "probe", "adapter": "lora"}, "method 'probe' trains no network weights"),
     ({"lora_dropout": 1.0}, "LoRA dropout must be in"),
 ])
 def test_impossible_settings_are_refused(change, message):
@@ -57,7 +81,7 @@ def test_impossible_settings_are_refused(change, message):
 def test_config_file_round_trip(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("method: loop\nlr: 0.001\ntrain_size: 300\n")
-    config = load_config_file(path)
+    config = settle(file=path)
     assert (config.method, config.lr, config.train_size) == ("loop", 0.001, 300)
 
 
@@ -65,18 +89,19 @@ def test_config_file_with_an_unknown_setting_is_refused(tmp_path):
     path = tmp_path / "run.yaml"
     path.write_text("method: loop\nlearning_rate: 0.001\n")
     with pytest.raises(WorkbenchError, match="unknown setting.*learning_rate"):
-        load_config_file(path)
+        read_config_file(path)
 
 
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_preset_survives_the_yaml_round_trip(tmp_path, preset):
-    config = resolve(apply_preset(TrainConfig(name="ünïcode run"), preset))
+    config = settle({"name": "ünïcode run"}, preset)
     path = tmp_path / "run.yaml"
     path.write_text(to_yaml(config), encoding="utf-8")
-    assert load_config_file(path) == config
+    assert settle(file=path) == config
 
 
 def test_planned_steps_count_the_batches_every_launched_process_takes():
     config = TrainConfig(method="trainer", batch_size=8, epochs=2.0)
-    assert planned_steps(config, 120) == 30
-    assert planned_steps(dataclasses.replace(config, processes=2), 120) == 16
+    steps = methods.get("trainer").steps
+    assert steps(config, 120) == 30
+    assert steps(dataclasses.replace(config, processes=2), 120) == 16

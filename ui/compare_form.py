@@ -5,8 +5,8 @@ import json
 
 import streamlit as st
 
+from core import methods
 from core.catalog import DATASETS, MODELS
-from core.config import CAUSAL_METHODS
 from core.evaluate import EvalConfig
 from core.errors import WorkbenchError
 from storage import queries
@@ -20,7 +20,7 @@ def comparison_form(db) -> tuple[list[EvalConfig], list[str]] | None:
     labelled = [d for d, spec in DATASETS.items() if spec.task == "classification"]
     dataset = st.selectbox("Data set", labelled, help=HELP["dataset"])
     completed = [r for r in queries.list_runs(db) if r["status"] == "completed"]
-    tuned_causal = {r["id"]: r for r in completed if r["method"] in CAUSAL_METHODS}
+    tuned_causal = {r["id"]: r for r in completed if methods.is_causal(r["method"])}
     causal = [m for m, spec in MODELS.items() if spec.kind == "causal"] + list(tuned_causal)
     left, right = st.columns(2)
     models = left.multiselect(

@@ -7,7 +7,6 @@ so a finished run costs nothing to keep open.
 
 import streamlit as st
 
-from core.config import CAUSAL_METHODS
 from storage import queries
 from ui.common import jobs, open_db
 from ui.run_view import STATUS_ICONS, log_panel, render_curves, render_run
@@ -64,7 +63,7 @@ def live_panel(run_id: str) -> None:
         done, line = progress_line(run, metrics)
         st.progress(done, text=line)
     stop_button(run)
-    render_curves(metrics, run["method"] in CAUSAL_METHODS)
+    render_curves(metrics, run["method"])
     log_panel(run_id)
 
 

@@ -1,13 +1,12 @@
 """One run on a page: status, curves, test results and per-layer change (Train and Runs pages)."""
 
 import json
-import math
 
 import pandas as pd
 import streamlit as st
 
-from core import checkpoints, paths
-from core.config import CAUSAL_METHODS, from_stored
+from core import checkpoints, methods, paths
+from core.config import from_stored
 from core.engine import RESUMABLE
 from core.errors import WorkbenchError
 from core.launch import LOG_FILE, log_tail
@@ -39,8 +38,8 @@ def render_run(db, run_id: str) -> None:
         st.warning(run["error"])
     if status in RESUMABLE:
         resume_button(run)
-    causal = run["method"] in CAUSAL_METHODS
-    render_curves(queries.run_metrics(db, run_id), causal)
+    causal = methods.is_causal(run["method"])
+    render_curves(queries.run_metrics(db, run_id), run["method"])
     if status == "completed":
         render_results(db, run_id)
     if causal and status in ("completed", "stopped"):
@@ -76,28 +75,25 @@ def resume_button(run: dict) -> None:
     st.rerun()
 
 
-CURVES = [
-    ({"loss": "training loss", "eval_loss": "validation loss"}, "Loss"),
-    ({"learning_rate": "learning rate"}, "Learning rate"),
-    ({"grad_norm": "grad norm"}, "Gradient norm"),
-    ({"eval_accuracy": "validation accuracy", "eval_f1": "validation macro F1"}, "Validation"),
-    ({"eval_perplexity": "validation perplexity"}, "Validation perplexity"),
-]
+def charted_metrics(method: str) -> tuple:
+    """The figures a run's method logs; every known one for a method no longer registered."""
+    if method in methods.REGISTRY:
+        return methods.get(method).metrics
+    return tuple(methods.stored_metrics().values())
 
 
-def with_perplexity(metrics: list[dict]) -> list[dict]:
-    """Each validation row with exp(validation loss), the perplexity of a language model (S9)."""
-    return [{**m, "eval_perplexity": math.exp(min(m["eval_loss"], 50))}
-            if m.get("eval_loss") is not None else m for m in metrics]
-
-
-def render_curves(metrics: list[dict], causal: bool = False) -> None:
-    if not metrics:
+def render_curves(rows: list[dict], method: str) -> None:
+    """One chart per group of the method's metrics (derived ones, such as perplexity, drawn
+    from the stored columns), in the order the method lists them."""
+    if not rows:
         st.info("No metrics yet.")
         return
-    if causal:
-        metrics = with_perplexity(metrics)
-    figures = [charts.curve_figure(metrics, columns, title) for columns, title in CURVES]
+    metrics = charted_metrics(method)
+    derived = [m for m in metrics if m.derive is not None]
+    rows = [{**row, **{m.column: m.derive(row) for m in derived}} for row in rows]
+    titles = dict.fromkeys(m.chart for m in metrics)
+    figures = [charts.curve_figure(rows, {m.column: m.label for m in metrics if m.chart == title},
+                                   title) for title in titles]
     figures = [f for f in figures if f is not None]
     for i, column in enumerate(st.columns(2)):
         for figure in figures[i::2]:

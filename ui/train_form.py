@@ -5,65 +5,74 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
+from core import methods
 from core.catalog import DATASETS, MODELS
-from core.config import (CAUSAL_METHODS, ENCODER_METHODS, METHODS, PRESETS, TRACKERS,
-                         TrainConfig, apply_preset, resolve, with_method_defaults)
+from core.config import PRESET_TITLES, PRESETS, TrainConfig, settle, with_method_defaults
 from core.data import (MAX_UPLOAD_BYTES, TASK_COLUMNS, guess_task, load_table, parse_upload,
                        store_upload)
-from core.engine import TASKS
 from core.errors import WorkbenchError
-from core.launch import LAUNCHABLE
+from core.methods.spec import MethodSpec
+from core.trackers import TRACKERS
 
 HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
 OTHER_MODEL = "Other: a hub id or a local folder"
 UPLOAD = "Upload a CSV / JSONL file"
 DEFAULT_PRESET = "quick-cpu"  # a first run on a laptop should take a minute or two, not an hour
-PRESET_TITLES = {"quick-cpu": "Quick CPU run (a minute or two)", "s1-loop": "S1: custom PyTorch loop",
-                 "s2-trainer": "S2: HF Trainer", "s3-probe": "S3: frozen features + logistic regression",
-                 "quick-sft": "Quick causal SFT with LoRA (76 steps: about 13 minutes on 2 CPU cores)",
-                 "s4-sft": "S4: sentiment as generation, SFT with LoRA",
-                 "s6-summarise": "S6: summarisation, full fine-tune",
-                 "s8-orpo": "S8: ORPO preference tuning with LoRA"}
 
 
 def config_form() -> TrainConfig | None:
-    """Render the form; the config it describes, or None while the data is not usable."""
+    """Render the form; the settled config it describes (the preset, then every widget), or
+    None while the data is not usable or the settings are refused (the reason is shown)."""
     preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index(DEFAULT_PRESET),
                           format_func=PRESET_TITLES.get, help="A starting point; change anything below.")
-    base = apply_preset(TrainConfig(), preset)
+    base = TrainConfig(**PRESETS[preset])
     key = lambda name: f"{name}-{preset}"  # noqa: E731 - a new preset resets the widgets
     left, right = st.columns(2)
     with left:
         model = model_picker(base.model, key)
-        methods = methods_for(model)
-        method = st.selectbox("Method", methods, help=HELP["method"], key=key("method"),
-                              index=methods.index(base.method) if base.method in methods else 0)
-        adapters = ["none", "lora", "qlora"] if method in CAUSAL_METHODS else ["none", "lora"]
+        spec = method_picker(base.method, model, key)
+        adapters = list(spec.adapters)
         adapter = st.radio("Adapter", adapters, horizontal=True, help=HELP["adapter"],
                            index=adapters.index(base.adapter) if base.adapter in adapters else 0,
-                           disabled=method == "probe", key=key("adapter"))
+                           disabled=len(adapters) == 1, key=key("adapter"))
     with right:
-        data = data_picker(base.dataset, method, key)
+        data = data_picker(base.dataset, spec, key)
     if data is None:
         return None
-    adapter = "none" if method == "probe" else adapter
     # The method's own defaults fill what the preset leaves unset; the widgets are keyed by
     # method and adapter too, so that choosing another shows that one's defaults.
-    tuned = with_method_defaults(dataclasses.replace(base, method=method, adapter=adapter))
-    tuned_key = lambda name: key(f"{name}-{method}-{adapter}")  # noqa: E731
-    values = dict(model=model, method=method, adapter=adapter, **data, **split_inputs(base, key),
-                  **hyper_parameters(tuned, method, tuned_key))
-    if method in CAUSAL_METHODS:
-        values.update(causal_inputs(base, method, key))
-    if adapter != "none" and method != "probe":
+    tuned = with_method_defaults(dataclasses.replace(base, method=spec.name, adapter=adapter))
+    tuned_key = lambda name: key(f"{name}-{spec.name}-{adapter}")  # noqa: E731
+    values = dict(model=model, method=spec.name, adapter=adapter, **data,
+                  **split_inputs(base, key), **hyper_parameters(tuned, spec, tuned_key),
+                  **method_settings(base, spec, key))
+    if spec.causal:
+        values.update(causal_inputs(base, key))
+    if adapter != "none":
         values.update(lora_inputs(base, key))
-    if method in LAUNCHABLE:
+    if spec.hf_trainer:
         values.update(launch_inputs(base, key))
     values["trust_remote_code"] = st.checkbox(
         "Trust remote code", help=HELP["trust_remote_code"], key=key("trust"))
     if values["trust_remote_code"]:
         st.warning("The model's own Python code will run on this machine with your rights.")
-    return dataclasses.replace(base, **values)
+    try:
+        return settle(values, preset)
+    except WorkbenchError as error:
+        st.error(str(error))
+        return None
+
+
+def method_picker(default: str, model: str, key) -> MethodSpec:
+    """The methods that suit the model's kind (all of them for a model not yet known)."""
+    kind = MODELS[model].kind if model in MODELS else None
+    names = methods.names(kind)
+    name = st.selectbox("Method", names, help=HELP["method"], key=key("method"),
+                        index=names.index(default) if default in names else 0,
+                        format_func=lambda n: f"{methods.get(n).title} ({n})")
+    spec = methods.get(name)
+    st.caption(spec.summary)
+    return spec
 
 
 def model_picker(default: str, key) -> str:
@@ -76,26 +85,19 @@ def model_picker(default: str, key) -> str:
     return choice
 
 
-def methods_for(model: str) -> list[str]:
-    """The methods that suit a catalog model's kind; all of them for a model not yet known."""
-    if model in MODELS:
-        return list(CAUSAL_METHODS if MODELS[model].kind == "causal" else ENCODER_METHODS)
-    return list(METHODS)
-
-
-def data_picker(default: str, method: str, key) -> dict | None:
+def data_picker(default: str, spec: MethodSpec, key) -> dict | None:
     """The dataset fields of the config, with a preview; None until the data is usable."""
-    suitable = [d for d, spec in DATASETS.items() if spec.task in TASKS[method]]
+    suitable = [d for d, data in DATASETS.items() if data.task in spec.tasks]
     options = [*suitable, UPLOAD]
-    choice = st.selectbox("Data set", options, key=key(f"dataset-{method}"),
+    choice = st.selectbox("Data set", options, key=key(f"dataset-{spec.name}"),
                           index=options.index(default) if default in options else 0,
                           format_func=lambda d: d if d == UPLOAD else f"{d}: {DATASETS[d].description}")
     if choice != UPLOAD:
         preview(choice, {})
         return {"dataset": choice}
-    if method in CAUSAL_METHODS:
+    if spec.causal:
         st.caption("Besides text / label files, this method reads files with the columns " +
-                   " or ".join(", ".join(TASK_COLUMNS[t]) for t in TASKS[method]
+                   " or ".join(", ".join(TASK_COLUMNS[t]) for t in spec.tasks
                                if t != "classification") + ".")
     upload = st.file_uploader(UPLOAD, type=["csv", "jsonl", "json"], key=key("upload"),
                               max_upload_size=MAX_UPLOAD_BYTES // 2**20)
@@ -171,11 +173,11 @@ def split_inputs(base: TrainConfig, key) -> dict:
     return values
 
 
-def hyper_parameters(base: TrainConfig, method: str, key) -> dict:
+def hyper_parameters(base: TrainConfig, spec: MethodSpec, key) -> dict:
     st.markdown("**Training**")
     values = {}
     cols = st.columns(4)
-    if method != "probe":
+    if spec.trains_weights:
         values["epochs"] = cols[0].number_input("Epochs", 0.1, 100.0, float(base.epochs or 1),
                                                 help=HELP["epochs"], key=key("epochs"))
         steps = cols[1].number_input("Max steps (0 = by epochs)", 0, 1_000_000,
@@ -189,11 +191,6 @@ def hyper_parameters(base: TrainConfig, method: str, key) -> dict:
         values["warmup_steps"] = cols[0].number_input("Warm-up steps", 0, 100_000,
                                                       int(base.warmup_steps or 0),
                                                       help=HELP["warmup_steps"], key=key("warmup"))
-    else:
-        values["pooling"] = cols[0].selectbox("Pooling", ["cls", "mean"], help=HELP["pooling"],
-                                              key=key("pooling"))
-        values["probe_c"] = cols[2].number_input("C", 1e-4, 1e4, base.probe_c, format="%g",
-                                                 help=HELP["probe_c"], key=key("C"))
     values["batch_size"] = cols[1].number_input("Batch size", 1, 1024, int(base.batch_size or 16),
                                                 help=HELP["batch_size"], key=key("batch"))
     values["max_length"] = cols[2].number_input("Max length (tokens)", 8, 8192, base.max_length,
@@ -202,16 +199,46 @@ def hyper_parameters(base: TrainConfig, method: str, key) -> dict:
                                                    help=HELP["logging_steps"], key=key("logging"))
     values["seed"] = cols[0].number_input("Seed", 0, 2**31 - 1, base.seed, help=HELP["seed"],
                                           key=key("seed"))
-    if method != "probe":
+    if spec.trains_weights:
         values["checkpoint_steps"] = cols[1].number_input(
             "Checkpoint every N steps (0 = at a stop only)", 0, 1_000_000, base.checkpoint_steps,
             help=HELP["checkpoint_steps"], key=key("checkpoint"))
     return values
 
 
-def causal_inputs(base: TrainConfig, method: str, key) -> dict:
-    """S9's batching and early stopping, S6's cleaning, and each TRL method's own setting."""
+# The widget of each setting a method may call its own (its spec's `settings`).
+SETTING_WIDGETS = {
+    "pooling": lambda base, key: st.selectbox("Pooling", ["cls", "mean"],
+                                              index=["cls", "mean"].index(base.pooling),
+                                              help=HELP["pooling"], key=key("pooling")),
+    "probe_c": lambda base, key: st.number_input("C", 1e-4, 1e4, base.probe_c, format="%g",
+                                                 help=HELP["probe_c"], key=key("C")),
+    "probe_max_iter": lambda base, key: st.number_input(
+        "Most solver iterations", 10, 100_000, base.probe_max_iter,
+        help=HELP["probe_max_iter"], key=key("max-iter")),
+    "packing": lambda base, key: st.toggle("Packing", base.packing, help=HELP["packing"],
+                                           key=key("packing")),
+    "beta": lambda base, key: st.number_input("Beta", 0.001, 10.0, base.beta, format="%g",
+                                              help=HELP["beta"], key=key("beta")),
+}
+
+
+def method_settings(base: TrainConfig, spec: MethodSpec, key) -> dict:
+    """The settings only this method reads, one widget each."""
+    if not spec.settings:
+        return {}
+    st.markdown(f"**{spec.title}**")
     cols = st.columns(4)
+    values = {}
+    for i, name in enumerate(spec.settings):
+        with cols[i % 4]:
+            values[name] = SETTING_WIDGETS[name](base, key)
+    return values
+
+
+def causal_inputs(base: TrainConfig, key) -> dict:
+    """S9's evaluation schedule and early stopping, S6's cleaning, generation length."""
+    cols = st.columns(3)
     values = {
         "eval_steps": cols[0].number_input("Evaluate every N steps (0 = each epoch)", 0, 100_000,
                                            int(base.eval_steps or 0), help=HELP["eval_steps"],
@@ -222,14 +249,8 @@ def causal_inputs(base: TrainConfig, method: str, key) -> dict:
         "max_new_tokens": cols[2].number_input("Max new tokens", 1, 4096, base.max_new_tokens,
                                                help=HELP["max_new_tokens"], key=key("new-tokens")),
     }
-    if method == "sft":
-        values["packing"] = cols[3].toggle("Packing", base.packing, help=HELP["packing"],
-                                           key=key("packing"))
-    else:
-        values["beta"] = cols[3].number_input("Beta", 0.001, 10.0, base.beta, format="%g",
-                                              help=HELP["beta"], key=key("beta"))
     cols = st.columns(2)
-    values["clean_text"] = cols[0].toggle("Clean text (S6)", base.clean_text,
+    values["clean_text"] = cols[0].toggle("Clean text", base.clean_text,
                                           help=HELP["clean_text"], key=key("clean"))
     values["gradient_checkpointing"] = cols[1].toggle(
         "Gradient checkpointing", base.gradient_checkpointing,
@@ -285,15 +306,11 @@ def _estimate(config: TrainConfig, num_labels: int):
 
 
 def estimate_panel(config: TrainConfig) -> bool:
-    """Trainable parameters and memory before launch; False if the model cannot be used."""
-    try:
-        resolved = resolve(config)
-    except WorkbenchError as error:
-        st.error(str(error))
-        return False
+    """Trainable parameters and memory before launch (of the settled config); False if the
+    model cannot be used."""
     columns = {"text": config.text_column, "label": config.label_column}
     _, names, _ = _load(config.dataset, tuple(sorted((k, v) for k, v in columns.items() if v)))
-    found, error = _estimate(resolved, len(names))
+    found, error = _estimate(config, len(names))
     if error:
         st.error(error)
         return False

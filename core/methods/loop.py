@@ -1,4 +1,4 @@
-"""S1: a plain PyTorch training loop.
+"""loop: a plain PyTorch training loop (the DistilBERT-on-IMDB recipe, S1).
 
 AdamW with weight decay, a linear schedule with warm-up, gradient clipping,
 a metrics row every `logging_steps` and a validation pass after each epoch.
@@ -10,14 +10,8 @@ Returns True when it ran to the end, False when it was asked to stop.
 import itertools
 from pathlib import Path
 
-import torch
-from transformers import get_linear_schedule_with_warmup
-
-from core import checkpoints
-from core.config import planned_steps
-from core.encoder import make_loader, model_device, predict
 from core.hooks import Hooks, Throughput
-from core.metrics import classification_metrics
+from core.methods.spec import CLASSIFIER_METRICS, MethodSpec, batch_steps
 
 
 def decay_groups(model, weight_decay: float) -> list[dict]:
@@ -31,10 +25,17 @@ def decay_groups(model, weight_decay: float) -> list[dict]:
 
 def train_loop(model, tokenizer, train_set, eval_set, label_names, config, hooks: Hooks,
                out_dir: Path, resume_from: Path | None = None) -> bool:
+    # Imported here: torch takes seconds, and reading the method registry should not.
+    import torch
+    from transformers import get_linear_schedule_with_warmup
+
+    from core import checkpoints
+    from core.encoder import make_loader, model_device
+
     torch.manual_seed(config.seed)
     loader = make_loader(train_set, tokenizer, config.batch_size, shuffle=True, seed=config.seed)
     eval_loader = make_loader(eval_set, tokenizer, config.batch_size) if len(eval_set) else None
-    steps = planned_steps(config, len(train_set))
+    steps = batch_steps(config, len(train_set))
     optimizer = torch.optim.AdamW(decay_groups(model, config.weight_decay), lr=config.lr)
     scheduler = get_linear_schedule_with_warmup(optimizer, config.warmup_steps, steps)
     device = model_device(model)
@@ -78,6 +79,26 @@ def train_loop(model, tokenizer, train_set, eval_set, label_names, config, hooks
 
 
 def validate(model, loader, labels, label_names) -> dict:
+    from core.encoder import predict
+    from core.metrics import classification_metrics
+
     loss, probs = predict(model, loader)
     report = classification_metrics(labels, probs.argmax(axis=1), label_names)
     return {"eval_loss": loss, "eval_accuracy": report["accuracy"], "eval_f1": report["f1"]}
+
+
+def fit(model, tokenizer, sets, label_names, config, hooks: Hooks, out_dir: Path,
+        resume_from: Path | None):
+    finished = train_loop(model, tokenizer, sets["train"], sets["eval"], label_names, config,
+                          hooks, out_dir, resume_from)
+    return finished, None, {}
+
+
+SPEC = MethodSpec(
+    name="loop", order=1, model_kind="encoder", tasks=("classification",),
+    title="Custom PyTorch loop",
+    summary="Fine-tunes every weight of an encoder classifier with a hand-written loop: AdamW, "
+            "linear warm-up and decay, gradient clipping (the DistilBERT recipe).",
+    defaults=dict(lr=5e-5, weight_decay=0.01, warmup_steps=500, epochs=3, batch_size=16),
+    metrics=CLASSIFIER_METRICS, fit=fit,
+)

@@ -1,173 +1,34 @@
-"""S2: the Hugging Face `Trainer`, evaluating and saving each epoch, best model at the end.
+"""trainer: the Hugging Face `Trainer` on an encoder classifier (the DistilBERT recipe, S2).
 
-A callback forwards the Trainer's own log rows (loss, learning rate, grad norm,
-validation loss) to the hooks, turns a stop request into
-`control.should_training_stop`, checked after every step, and asks the Trainer
-for a checkpoint every `checkpoint_steps` and at a stop, which
-`trainer.train(resume_from_checkpoint=...)` continues from.
+Evaluates and saves each epoch and keeps the best model by validation loss
+(`core.hf_trainer`). Unset settings keep S2's recipe, but at the Trainer's own
+default rate 5e-5: S2's 2e-5 suits DistilBERT; the small bundled encoder, 2
+epochs on rt-reviews, reached 0.8165 test accuracy with it.
 """
 
 from pathlib import Path
 
-from transformers import (EarlyStoppingCallback, PrinterCallback, Trainer, TrainerCallback,
-                          TrainingArguments)
-
-from core.config import trackers
-from core.hooks import Hooks, Throughput
-from core.launch import cpu_processes
-from core.metrics import classification_metrics
-
-LOGGED_KEYS = ("loss", "learning_rate", "grad_norm", "eval_loss", "eval_accuracy", "eval_f1")
-# DPO and ORPO report how often the chosen answer wins: on the validation split, that is
-# the preference accuracy charted with the other validation figures.
-RENAMED = {"eval_rewards/accuracies": "eval_accuracy"}
+from core.hooks import Hooks
+from core.methods.spec import CLASSIFIER_METRICS, MethodSpec
 
 
-class HooksCallback(TrainerCallback):
-    def __init__(self, hooks: Hooks, batch_size: int, checkpoint_steps: int):
-        self.hooks, self.batch_size, self.checkpoint_steps = hooks, batch_size, checkpoint_steps
-        self.meter = Throughput()
-        self.stopped = False
-        self.summary = {}
+def fit(model, tokenizer, sets, label_names, config, hooks: Hooks, out_dir: Path,
+        resume_from: Path | None):
+    from core import checkpoints
+    from core.hf_trainer import train_with_trainer
 
-    def on_step_end(self, args, state, control, **kwargs):
-        self.meter.add(self.batch_size)
-        if stop_everywhere(self.hooks.should_stop()):
-            self.stopped = control.should_training_stop = True
-        # Not at the last step: the finished model is saved by the engine then.
-        due = (self.checkpoint_steps and state.global_step % self.checkpoint_steps == 0
-               and state.global_step < state.max_steps)
-        if self.stopped or due:
-            control.should_save = True
-
-    def on_epoch_end(self, args, state, control, **kwargs):
-        # A stopped run ends its epoch early: skip the epoch's evaluation and a second
-        # checkpoint (a stop should be quick; one was saved at the stop), and forget the best
-        # checkpoint so that the weights are kept as they were at the stop, not swapped for
-        # an earlier epoch's.
-        if self.stopped:
-            control.should_evaluate = control.should_save = False
-            state.best_model_checkpoint = None
-
-    def on_log(self, args, state, control, logs=None, **kwargs):
-        logs = {RENAMED.get(key, key): value for key, value in (logs or {}).items()}
-        row = {key: logs[key] for key in LOGGED_KEYS if key in logs}
-        if "train_runtime" in logs:  # the closing summary of Trainer.train()
-            self.summary = {k: v for k, v in logs.items() if isinstance(v, (int, float))}
-            return
-        if not row:
-            return
-        if "loss" in row:
-            row.update(self.meter.read())
-        self.hooks.log({"step": state.global_step, "epoch": state.epoch, **row})
+    finished, summary = train_with_trainer(model, tokenizer, sets["train"], sets["eval"],
+                                           label_names, config, hooks,
+                                           str(checkpoints.folder(out_dir)), SPEC.metrics,
+                                           resume_from)
+    return finished, None, summary
 
 
-def stop_everywhere(asked: bool) -> bool:
-    """Under DDP, a stop any process saw, seen by all at the same step (else the others would
-    wait for it forever in the next gradient exchange)."""
-    import torch.distributed as dist
-
-    if not (dist.is_available() and dist.is_initialized()):
-        return asked
-    import torch
-
-    flag = torch.tensor([int(asked)], device="cuda" if dist.get_backend() == "nccl" else "cpu")
-    dist.all_reduce(flag, op=dist.ReduceOp.MAX)
-    return bool(flag.item())
-
-
-def compute_metrics(label_names):
-    def compute(prediction):
-        report = classification_metrics(prediction.label_ids, prediction.predictions.argmax(-1),
-                                        label_names)
-        return {"accuracy": report["accuracy"], "f1": report["f1"]}
-    return compute
-
-
-def evaluation_schedule(config, has_eval: bool) -> dict:
-    """Evaluate and save each epoch, or every `eval_steps`; keep the best by validation loss."""
-    if not has_eval:
-        return dict(eval_strategy="no", save_strategy="no")
-    strategy = "steps" if config.eval_steps else "epoch"
-    return dict(eval_strategy=strategy, save_strategy=strategy, eval_steps=config.eval_steps,
-                save_steps=config.eval_steps, load_best_model_at_end=True,
-                metric_for_best_model="eval_loss")
-
-
-def training_arguments(config, output_dir: str, has_eval: bool, args_class=TrainingArguments,
-                       **extra):
-    """Arguments for S2's Trainer, and (through `args_class`) for TRL's trainers.
-
-    The benchmark uses the same function for its plain script."""
-    return args_class(
-        output_dir=output_dir,
-        learning_rate=config.lr,
-        per_device_train_batch_size=config.batch_size,
-        per_device_eval_batch_size=config.batch_size,
-        num_train_epochs=config.epochs,
-        max_steps=config.max_steps or -1,
-        weight_decay=config.weight_decay,
-        warmup_steps=config.warmup_steps,
-        max_grad_norm=config.max_grad_norm,
-        **evaluation_schedule(config, has_eval),
-        save_total_limit=2,  # the best and the latest
-        logging_steps=config.logging_steps,
-        seed=config.seed,
-        data_seed=config.seed,
-        report_to=trackers(config) or "none",
-        disable_tqdm=True,
-        dataloader_num_workers=0,
-        use_cpu=cpu_processes(),  # DDP over gloo when launched on a machine without GPUs
-        **extra,
-    )
-
-
-def train_with_trainer(model, tokenizer, train_set, eval_set, label_names, config, hooks: Hooks,
-                       output_dir: str, resume_from: Path | None = None) -> tuple[bool, dict]:
-    """Returns (ran to the end, the Trainer's closing summary)."""
-    has_eval = len(eval_set) > 0
-    callback = HooksCallback(hooks, config.batch_size, config.checkpoint_steps)
-    callbacks = [callback, *early_stopping(config, has_eval)]
-    trainer = Trainer(
-        model=model,
-        # A classifier ignores the token count the Trainer passes, so averaging it across
-        # processes would only multiply its loss (and gradients) by their number.
-        args=training_arguments(config, output_dir, has_eval, average_tokens_across_devices=False),
-        train_dataset=train_set,
-        eval_dataset=eval_set if has_eval else None,
-        processing_class=tokenizer,
-        compute_metrics=compute_metrics(label_names),
-        callbacks=callbacks,
-    )
-    return run_trainer(trainer, callback, resume_from)
-
-
-def early_stopping(config, has_eval: bool) -> list:
-    """S9's early stopping on a validation loss that stops improving, when asked for."""
-    if not (has_eval and config.early_stopping_patience):
-        return []
-    return [EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)]
-
-
-def run_trainer(trainer, callback: HooksCallback, resume_from: Path | None) -> tuple[bool, dict]:
-    """Train (from a checkpoint when resuming); (ran to the end, closing summary).
-
-    An early stop on validation loss is an end."""
-    trainer.remove_callback(PrinterCallback)  # stdout is for the run id; rows go to the hooks
-    keep_tensorboard_logs(trainer)
-    trainer.train(resume_from_checkpoint=str(resume_from) if resume_from else None)
-    summary = dict(callback.summary)
-    planned = trainer.state.max_steps
-    if not callback.stopped and trainer.state.global_step < planned:
-        summary["stopped_early_at_step"] = trainer.state.global_step
-    return not callback.stopped, summary
-
-
-def keep_tensorboard_logs(trainer) -> None:
-    """TensorBoard writes under the Trainer's output folder by default: the run's checkpoints,
-    deleted when it completes. Keep its logs beside them, in the run's `tensorboard/`."""
-    from transformers.integrations import TensorBoardCallback
-
-    for callback in trainer.callback_handler.callbacks:
-        if isinstance(callback, TensorBoardCallback):
-            callback.logging_dir = str(Path(trainer.args.output_dir).parent / "tensorboard")
+SPEC = MethodSpec(
+    name="trainer", order=2, model_kind="encoder", tasks=("classification",),
+    title="Hugging Face Trainer",
+    summary="Fine-tunes an encoder classifier with the Hugging Face Trainer: evaluates and saves "
+            "each epoch and keeps the best model (the DistilBERT recipe).",
+    defaults=dict(lr=5e-5, batch_size=16, epochs=2, weight_decay=0.01, warmup_steps=0),
+    hf_trainer=True, metrics=CLASSIFIER_METRICS, fit=fit,
+)

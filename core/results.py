@@ -1,0 +1,44 @@
+"""What a run hands between its stages: the prepared inputs, and the outcome to record.
+
+Shared by the engine (which prepares and records) and the encoder and causal
+runs (which train and judge), so that neither run imports the engine.
+"""
+
+from dataclasses import dataclass, field
+
+import pandas as pd
+
+from core.config import TrainConfig
+from core.data import Table, split_name
+from core.models import ModelSource
+
+
+@dataclass
+class Prepared:
+    config: TrainConfig  # resolved: no hyper-parameter left unset
+    source: ModelSource
+    table: Table
+    splits: dict[str, pd.DataFrame]
+
+
+@dataclass
+class Outcome:
+    finished: bool  # False when a stop was requested
+    # (evaluation row, its predictions); the first is the trained model's own
+    evaluations: list[tuple[dict, list[dict]]] = field(default_factory=list)
+    layer_changes: list[dict] = field(default_factory=list)
+    summary: dict = field(default_factory=dict)
+
+
+EVALUATION_FIGURES = ("n", "accuracy", "precision", "recall", "f1", "labels", "per_class",
+                      "confusion", "unparseable", "rouge1", "rouge2", "rougeL", "perplexity")
+
+
+def evaluation_row(prepared: Prepared, mode: str, model: str, report: dict,
+                   template: str | None = None) -> dict:
+    """An `evaluations` row on the run's whole test split (its run id is added when stored)."""
+    config, n = prepared.config, len(prepared.splits["test"])
+    return {"model": model, "dataset": config.dataset, "mode": mode, "shots": 0,
+            "seed": config.seed, "template": template,
+            "split": split_name(config.dataset, config.seed, n, n),
+            **{k: report[k] for k in EVALUATION_FIGURES if k in report}}
