@@ -7,6 +7,9 @@
 - summarisation and instruction data (S6): prompt -> response.
 - preference pairs (S8): prompt, chosen, rejected; from a file, or built from a
   labelled table (chosen = the right label, rejected = a wrong one).
+- unpaired feedback (KTO): prompt, completion, desirable or not; from a file, or
+  built from a labelled table (a seeded half of the examples answered with the
+  right label, marked desirable, the rest with a wrong one, marked undesirable).
 
 Each method's spec names its row builder (`sft_rows`, `preference_rows`, ...); the
 test split is judged by the table's task (`test_items`), whatever the method.
@@ -20,6 +23,8 @@ import re
 
 import numpy as np
 import pandas as pd
+
+from core.errors import WorkbenchError
 
 # The question follows the text, where a small instruct model attends to it best: on 60
 # rt-reviews snippets smollm2-135m named a label 2.5x as often as with the question first.
@@ -149,6 +154,26 @@ def preference_rows(tokenizer, frame: pd.DataFrame, table, config,
                               config.seed).to_dict("records")
 
 
+def unpaired_rows(tokenizer, frame: pd.DataFrame, table, config,
+                  instruction: str | None) -> list[dict]:
+    """prompt / completion / label (desirable) text rows for KTO."""
+    if table.task == "classification":
+        rng = np.random.default_rng(config.seed)
+        desirable = rng.random(len(frame)) < 0.5
+        names = table.label_names
+        answers = [label if good else rng.choice([n for n in names if n != label])
+                   for label, good in zip(frame["label"], desirable)]
+        prompts = classification_prompts(tokenizer, frame["text"], names, config.max_length)
+    else:
+        reserve = response_reserve(config.max_length)
+        prompts = generation_prompts(tokenizer, frame["prompt"], instruction, config.max_length,
+                                     reserve)
+        answers = [fit_text(tokenizer, c, reserve - 1) for c in frame["completion"]]
+        desirable = frame["label"].to_numpy()
+    return [{"prompt": p, "completion": completion_text(tokenizer, a), "label": bool(good)}
+            for p, a, good in zip(prompts, answers, desirable)]
+
+
 def classification_items(tokenizer, frame, table, config, instruction) -> tuple[str, dict]:
     names = table.label_names
     return "classify", dict(
@@ -172,10 +197,20 @@ def preference_items(tokenizer, frame, table, config, instruction) -> tuple[str,
                           rejected=list(records["rejected"]))
 
 
+def unpaired_items(tokenizer, frame, table, config, instruction) -> tuple[str, dict]:
+    """Unpaired feedback is judged as generation against its desirable completions."""
+    desirable = frame[frame["label"]]
+    if desirable.empty:
+        raise WorkbenchError("the test split holds no desirable completion to judge the model "
+                             "against; give it more examples or mark more completions true")
+    renamed = desirable.rename(columns={"completion": "response"})
+    return summarisation_items(tokenizer, renamed, table, config, instruction)
+
+
 # How each task's test split is judged: (judge, its inputs) - classify by the answer
 # named, summarise by ROUGE and perplexity against references, prefer by likelihood.
 TEST_ITEMS = {"classification": classification_items, "summarisation": summarisation_items,
-              "preference": preference_items}
+              "preference": preference_items, "unpaired": unpaired_items}
 
 
 def test_items(tokenizer, frame: pd.DataFrame, table, config,

@@ -2,8 +2,9 @@
 
 A classification table has columns `text` and `label` (label names as
 strings); a summarisation table `prompt` and `response`; a preference table
-`prompt`, `chosen` and `rejected`. Everything a user can get wrong in a file
-ends in a WorkbenchError that says what and where.
+`prompt`, `chosen` and `rejected`; an unpaired-feedback table `prompt`,
+`completion` and `label` (True where the completion is desirable). Everything
+a user can get wrong in a file ends in a WorkbenchError that says what and where.
 """
 
 import bz2
@@ -25,6 +26,7 @@ TASK_COLUMNS = {
     "classification": ("text", "label"),
     "summarisation": ("prompt", "response"),
     "preference": ("prompt", "chosen", "rejected"),
+    "unpaired": ("prompt", "completion", "label"),
 }
 DEFAULT_FRACTIONS = {"test": 0.2, "eval": 0.1}
 
@@ -116,6 +118,8 @@ def guess_task(frame: pd.DataFrame, columns: dict | None) -> str:
     names = set(columns or {}) | set(frame.columns)
     if {"chosen", "rejected"} <= names:
         return "preference"
+    if {"prompt", "completion", "label"} <= names:
+        return "unpaired"
     if "response" in names:
         return "summarisation"
     return "classification"
@@ -130,6 +134,8 @@ def _canonical(frame: pd.DataFrame, task: str, columns: dict, label_names: list,
         raise WorkbenchError(f"{source}: column {', '.join(missing)} not found; the columns are "
                              f"{', '.join(map(str, frame.columns))}")
     frame = frame[list(mapping.values())].rename(columns={v: k for k, v in mapping.items()})
+    if task == "unpaired":  # before rows are dropped, so that a bad row is named as in the file
+        frame["label"] = _desirability(frame["label"].reset_index(drop=True), source).to_numpy()
     frame = frame.dropna().reset_index(drop=True)
     text_cols = [c for c in wanted if c != "label"]
     for col in text_cols:
@@ -144,6 +150,20 @@ def _canonical(frame: pd.DataFrame, task: str, columns: dict, label_names: list,
         raise WorkbenchError(f"{source}: the label column has only one class "
                              f"({frame['label'].iloc[0]}); classification needs at least two")
     return Table(frame.reset_index(drop=True), task, label_names)
+
+
+DESIRABLE = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
+
+
+def _desirability(labels: pd.Series, source: str) -> pd.Series:
+    """true / false (or 1 / 0, yes / no) as booleans; anything else names its row."""
+    words = labels.astype(str).str.strip().str.lower().str.removesuffix(".0")
+    bad = ~words.isin(list(DESIRABLE))
+    if bad.any():
+        row = bad.to_numpy().argmax()
+        raise WorkbenchError(f"{source}: label '{labels.iloc[row]}' in row {labels.index[row] + 1} "
+                             "is not true or false (is the completion desirable?)")
+    return words.map(DESIRABLE).astype(bool)
 
 
 def _label_names(labels: pd.Series, known: list) -> tuple[pd.Series, list[str]]:
