@@ -9,7 +9,7 @@ It reads the same pairs, defaults and settings as DPO; only the trainer differs.
 import dataclasses
 import os
 
-from core.methods import dpo
+from core.methods.dpo import SPEC as DPO
 
 os.environ.setdefault("TRL_EXPERIMENTAL_SILENCE", "1")  # ORPO lives in trl.experimental
 
@@ -21,7 +21,7 @@ def trainer_classes():
 
 
 SPEC = dataclasses.replace(
-    dpo.SPEC, name="orpo", order=6, title="Odds-ratio preference optimisation (ORPO)",
+    DPO, name="orpo", order=6, title="Odds-ratio preference optimisation (ORPO)",
     summary="Supervised fine-tuning and preference learning in one stage, with no reference "
             "model (the Llama-3 recipe).",
     trainer_classes=trainer_classes,
