@@ -2,7 +2,9 @@
 
 import streamlit as st
 
-st.set_page_config(page_title="Finetune Workbench", page_icon=":material/construction:", layout="wide")
+# An emoji, drawn by the browser: a :material/ icon here is fetched from fonts.gstatic.com
+# on every page load (the only request the app would make outside its own origin).
+st.set_page_config(page_title="Finetune Workbench", page_icon="🛠️", layout="wide")
 navigation = st.navigation([
     st.Page("app_pages/train.py", title="Train", icon=":material/rocket_launch:", default=True),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),

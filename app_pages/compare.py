@@ -6,7 +6,7 @@ from core.errors import WorkbenchError
 from core.evaluate import EvalConfig, evaluate
 from storage import queries
 from ui import charts
-from ui.common import open_db, show_crash
+from ui.common import from_url, open_db, plain, show_crash
 from ui.compare import by_system, disagreements, summary_table, summed_confusion
 from ui.compare_form import comparison_form
 
@@ -27,7 +27,7 @@ if chosen:
         limit = configs[0].limit if configs else 200
         ids += [i for run in runs for i in evaluate(EvalConfig(run=run, limit=limit), db)]
     except WorkbenchError as error:
-        st.error(str(error))
+        st.error(plain(error))
         st.stop()
     except Exception as error:  # a crash: say what, keep the page; finished executions are stored
         show_crash("The evaluation", error)
@@ -41,7 +41,7 @@ if not splits:
             "`python -m core eval --model smollm2-135m --dataset rt-reviews --shots 0,1,3`.")
     st.stop()
 names = [s["split"] for s in splits]
-wanted = st.query_params.get("split")
+wanted = from_url("split", lambda text: text if text in names else None, "evaluation split")
 split = st.selectbox("Evaluations scored on the same examples", names,
                      index=names.index(wanted) if wanted in names else 0,
                      format_func=lambda s: f"{s} ({next(x['evaluations'] for x in splits if x['split'] == s)} evaluations)")
@@ -58,8 +58,7 @@ st.subheader("Confusion matrices (all executions added up)")
 columns = st.columns(min(3, len(systems)))
 for i, (name, runs) in enumerate(systems.items()):
     matrix, labels = summed_confusion(runs)
-    figure = charts.confusion_figure(matrix, labels)
-    figure.update_layout(title=name)
+    figure = charts.confusion_figure(matrix, labels, title=name)
     columns[i % len(columns)].plotly_chart(figure)
 
 st.subheader("Where two systems disagree")

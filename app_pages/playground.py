@@ -6,7 +6,7 @@ import streamlit as st
 
 from core.errors import WorkbenchError
 from storage import queries
-from ui.common import jobs, open_db, query_number
+from ui.common import from_url, jobs, open_db, plain
 from ui.playground import (choose_input, choose_models, choose_settings, model_cache,
                            run_side_by_side, save_panel, saved_list, settings_of, show_outputs)
 
@@ -24,7 +24,7 @@ if st.button("Run side by side", type="primary", disabled=not (models and chosen
         request.check()
         settings.check()
     except WorkbenchError as error:
-        st.error(str(error))
+        st.error(plain(error))
         st.stop()
     outputs, failures = run_side_by_side(models, request, settings)
     st.session_state["failures"] = failures
@@ -35,17 +35,18 @@ if st.button("Run side by side", type="primary", disabled=not (models and chosen
     st.rerun()
 
 for failure in st.session_state.pop("failures", []):
-    st.error(failure)
-number = query_number("comparison")
-stored = queries.get_comparison(db, number) if number is not None else None
+    st.error(plain(failure))
+stored = from_url("comparison", lambda number: queries.get_comparison(db, number), "comparison",
+                  number=True)
 if stored:
     comparison, outputs = stored
-    st.subheader(comparison["name"] or "Latest comparison")
-    st.caption(f"Prompt: {comparison['task']} · {settings_of(comparison)} · {comparison['created_at']}")
+    st.subheader(plain(comparison["name"] or "Latest comparison"))
+    st.caption(f"Prompt: {plain(comparison['task'])} · {plain(settings_of(comparison))} · "
+               f"{comparison['created_at']}")
     with st.expander("Input", expanded=False):
         st.text(comparison["input"])
         if comparison["reference"]:
-            st.caption(f"Reference: {comparison['reference']}")
+            st.caption(f"Reference: {plain(comparison['reference'])}")
     show_outputs(outputs)
     save_panel(db, comparison)
 

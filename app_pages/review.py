@@ -34,8 +34,9 @@ with scoring:
         items = group_items(queries.review_targets(db, source))
         mine = my_reviews(db, reviewer, rubric_id, source)
         index = position(items, mine)
-        navigation(items, mine, index)
-        score_item(db, items[index], reviewer, rubric_id, criteria, mine)
+        if index is not None:  # None: the URL names no item, and nothing is offered to score
+            navigation(items, mine, index)
+            score_item(db, items[index], reviewer, rubric_id, criteria, mine)
 
 with summary:
     if not st.toggle("Show the results", help="They name the models: reviewers still scoring may "

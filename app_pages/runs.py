@@ -6,11 +6,13 @@ from core.errors import WorkbenchError
 from storage import queries
 from storage.schema import RUN_STATUSES
 from ui import charts
-from ui.common import jobs, open_db
+from ui.common import from_url, jobs, open_db, plain
 from ui.live import watch
 from ui.runs_table import config_diff, metrics_csv, predictions_csv, runs_frame
 
 st.title("Runs")
+if "deleted" in st.session_state:
+    st.success(f"Deleted run {plain(st.session_state.pop('deleted'))}.")
 db = open_db()
 runs = queries.list_runs(db)
 if not runs:
@@ -27,8 +29,11 @@ for column, name in zip(filters, ["status", "method", "model", "dataset"]):
     chosen = column.multiselect(name.capitalize(), sorted(table[name].unique()), key=f"filter-{name}")
     if chosen:
         table = table[table[name].isin(chosen)]
+# Keyed by the runs listed: a selection is of row positions, which must not carry over to
+# another list (after a delete or a new run the same position is another run).
 picked = st.dataframe(
-    table, hide_index=True, on_select="rerun", selection_mode="multi-row", key="runs_table",
+    table, hide_index=True, on_select="rerun", selection_mode="multi-row",
+    key=f"runs_table-{hash(tuple(table['id']))}",
     column_config={"test_accuracy": st.column_config.NumberColumn("test accuracy", format="%.3f"),
                    "test_f1": st.column_config.NumberColumn("test F1", format="%.3f"),
                    "duration": st.column_config.NumberColumn("duration (s)", format="%d")})
@@ -49,9 +54,11 @@ if len(selected) > 1:
     st.dataframe(config_diff([by_id[i] for i in selected]).astype(str))
     st.stop()
 
-run_id = selected[0] if selected else st.query_params.get("run")
-if not run_id:
+run = (queries.get_run(db, selected[0]) if selected
+       else from_url("run", lambda text: queries.get_run(db, text), "run"))
+if run is None:
     st.stop()
+run_id = run["id"]  # the row's own id: never the URL's text
 st.query_params["run"] = run_id
 watch(run_id)
 actions = st.columns(3)
@@ -65,7 +72,8 @@ with actions[2].popover("Delete run"):
         try:
             jobs().delete(run_id)
         except WorkbenchError as error:
-            st.error(str(error))
+            st.error(plain(error))
             st.stop()
-        del st.query_params["run"]
+        del st.query_params["run"]  # back to the list, not to whichever run comes next
+        st.session_state["deleted"] = run["name"]
         st.rerun()

@@ -3,7 +3,8 @@
 import streamlit as st
 
 from core.errors import WorkbenchError
-from ui.common import jobs, show_crash
+from storage import queries
+from ui.common import from_url, jobs, open_db, plain, show_crash
 from ui.live import queue_panel, watch
 from ui.run_config import config_panel
 from ui.train_form import config_form, estimate_panel
@@ -27,7 +28,7 @@ def new_run() -> None:
     try:
         run_id = manager.start(config)
     except WorkbenchError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return
     except Exception as error:  # a bug in checking the config: say so, keep serving
         show_crash("Launching", error)
@@ -37,13 +38,14 @@ def new_run() -> None:
 
 
 st.title("Train")
-run_id = st.query_params.get("run")
-if run_id:
+run = from_url("run", lambda text: queries.get_run(open_db(), text), "run")
+if "run" in st.query_params:
     if st.button("New run"):
         del st.query_params["run"]
         st.rerun()
     # No st.stop() after watching: it replaces a pending rerun, so a click on the live
     # panel's Stop made while the page was still drawing would be dropped.
-    watch(run_id)
+    if run is not None:
+        watch(run["id"])  # the row's own id: never the URL's text
 else:
     new_run()

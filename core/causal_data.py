@@ -19,11 +19,13 @@ fit in `max_length` together: cutting the joined sequence would drop the
 completion, and with it everything the model is meant to learn.
 """
 
+import dataclasses
 import re
 
 import numpy as np
 import pandas as pd
 
+from core.data import Table, left_out
 from core.errors import WorkbenchError
 
 # The question follows the text, where a small instruct model attends to it best: on 60
@@ -222,3 +224,18 @@ def clean_frame(frame: pd.DataFrame) -> pd.DataFrame:
     """Every text column cleaned (labels are left alone)."""
     columns = [c for c in frame.columns if c != "label"]
     return frame.assign(**{c: frame[c].map(clean) for c in columns})
+
+
+def clean_table(table: Table) -> Table:
+    """The table with every text cleaned; a row with nothing left in a text ("!!!", or a text
+    in another script) is left out and counted in the notes, rather than trained on as blank."""
+    frame = clean_frame(table.frame)
+    columns = [c for c in frame.columns if c != "label"]
+    blank = pd.DataFrame({c: frame[c].str.strip().eq("") for c in columns})
+    notes = [left_out(int(blank[c].sum()), len(frame), f"an empty {c} once cleaned to letters, "
+                      "digits and spaces") for c in columns if blank[c].any()]
+    kept = frame[~blank.any(axis=1)].reset_index(drop=True)
+    if kept.empty:
+        raise WorkbenchError("no row has a letter or a digit left once cleaned; turn off "
+                             "'clean text' for this data")
+    return dataclasses.replace(table, frame=kept, notes=[*table.notes, *notes])

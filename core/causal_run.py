@@ -10,7 +10,7 @@ from pathlib import Path
 
 from core import causal_data, causal_eval, checkpoints, methods
 from core.distributed import rank
-from core.hooks import Hooks
+from core.hooks import Hooks, never, stop_on_request
 from core.results import Outcome, Prepared, evaluation_row
 
 EVAL_BATCH = 16
@@ -30,21 +30,23 @@ def instruction_for(prepared: Prepared) -> str | None:
     return causal_data.INSTRUCTIONS.get(prepared.config.dataset)
 
 
-def judge(model, tokenizer, prepared: Prepared) -> tuple[dict, list[dict]]:
+def judge(model, tokenizer, prepared: Prepared, should_stop=never) -> tuple[dict, list[dict]]:
     """The figures and predictions of `model` on the test split, by the table's task."""
     model.eval()
     kind, items = causal_data.test_items(tokenizer, prepared.splits["test"], prepared.table,
                                          prepared.config, instruction_for(prepared))
-    return JUDGES[kind](model, tokenizer, **items, batch_size=EVAL_BATCH)
+    with stop_on_request(model, should_stop):
+        return JUDGES[kind](model, tokenizer, **items, batch_size=EVAL_BATCH)
 
 
-def judge_original(model, tokenizer, prepared: Prepared, dtype: str):
+def judge_original(model, tokenizer, prepared: Prepared, dtype: str, should_stop=never):
     if hasattr(model, "disable_adapter"):  # peft: the base is still there, under the adapters
         with model.disable_adapter():
-            return judge(model, tokenizer, prepared)
+            return judge(model, tokenizer, prepared, should_stop)
     from core.causal_models import load_base
 
-    return judge(load_base(prepared.source, prepared.config, dtype, tokenizer), tokenizer, prepared)
+    base = load_base(prepared.source, prepared.config, dtype, tokenizer)
+    return judge(base, tokenizer, prepared, should_stop)
 
 
 def fit_and_evaluate_causal(prepared: Prepared, hooks: Hooks, out_dir: Path,
@@ -69,8 +71,8 @@ def fit_and_evaluate_causal(prepared: Prepared, hooks: Hooks, out_dir: Path,
     if not finished:
         return Outcome(False, summary=summary)
     template = f"{config.method} prompt (generate)"
-    tuned = judge(model, tokenizer, prepared)
-    original = judge_original(model, tokenizer, prepared, dtype)
+    tuned = judge(model, tokenizer, prepared, hooks.should_stop)
+    original = judge_original(model, tokenizer, prepared, dtype, hooks.should_stop)
     return Outcome(True, [
         (evaluation_row(prepared, "fine-tuned", config.model, tuned[0], template), tuned[1]),
         (evaluation_row(prepared, "zero-shot", config.model, original[0], template), original[1]),

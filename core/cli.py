@@ -9,7 +9,9 @@
 `train` prints the run id on stdout and exits 0 when the run completes; bad
 input exits 2 with one line on stderr and writes nothing; a run that fails
 while training exits 1 (its error and traceback are stored with the run).
-Ctrl-C stops the run cleanly (status `stopped`, exit 130).
+Ctrl-C (SIGINT) or SIGTERM stops the run cleanly: a checkpoint, status
+`stopped`, exit 130 or 143. Before the run exists, they end the command with
+nothing written.
 """
 
 import argparse
@@ -17,11 +19,10 @@ import dataclasses
 import signal
 import sys
 import threading
-import typing
 
 from core import paths
 from core.catalog import DATASETS, MODELS
-from core.config import PRESET_TITLES, PRESETS, TrainConfig, settle
+from core.config import PRESET_TITLES, PRESETS, TrainConfig, field_type, settle
 from core.errors import WorkbenchError
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 1, 2, 130
@@ -36,8 +37,15 @@ def size(value: str) -> float:
     return int(number) if number.is_integer() else number
 
 
+class Parser(argparse.ArgumentParser):
+    """argparse, but a bad flag is one line (as every other bad input), exit 2."""
+
+    def error(self, message):
+        self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
+
+
 def build_parser() -> argparse.ArgumentParser:
-    parser = argparse.ArgumentParser(prog="python -m core", description=__doc__.split("\n\n")[0])
+    parser = Parser(prog="python -m core", description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
     commands.add_parser("models", help="list the model catalog")
     commands.add_parser("datasets", help="list the data set catalog")
@@ -48,6 +56,8 @@ def build_parser() -> argparse.ArgumentParser:
                                                 "the model under $WORKBENCH_HOME/exports")
     export.add_argument("run", help="the run id")
     export.add_argument("--name", help="folder name under exports/ (default: the run id)")
+    export.add_argument("--overwrite", action="store_true",
+                        help="replace an export of the same name")
     return parser
 
 
@@ -60,6 +70,9 @@ def add_train_parser(commands) -> None:
                        "interrupted run from its last checkpoint, with its own settings")
     train.add_argument("--run-id", help="train into this queued run, from its last checkpoint "
                        "if it has one (how the job manager launches a run in a subprocess)")
+    train.add_argument("--allow-changed-data", action="store_true", default=None,
+                       help="with --resume: continue even though the run's data changed since "
+                            "it started")
     train.add_argument("--preset", choices=list(PRESETS), metavar="PRESET",
                        help="start from a named preset: " +
                             "; ".join(f"{k} = {v}" for k, v in PRESET_TITLES.items()))
@@ -76,12 +89,6 @@ def flag_options(f: dataclasses.Field) -> dict:
     if "choices" in f.metadata:
         return {**options, "choices": f.metadata["choices"]}
     return {**options, "type": size if f.metadata.get("count_or_fraction") else kind}
-
-
-def field_type(f: dataclasses.Field) -> type:
-    """The field's type, without the None of an optional one (`float | None` -> float)."""
-    kinds = [k for k in typing.get_args(f.type) if k is not type(None)] or [f.type]
-    return kinds[0]
 
 
 def add_eval_parser(commands) -> None:
@@ -163,34 +170,78 @@ def show_progress(row: dict) -> None:
     print(text, file=sys.stderr, flush=True)
 
 
+class Interrupted(KeyboardInterrupt):
+    """A signal before the run existed; its exit code is 128 + the signal's number."""
+
+    def __init__(self, number: int):
+        super().__init__()
+        self.code = 128 + number
+
+
+class Interrupts:
+    """SIGINT (Ctrl-C) and SIGTERM (kill, systemd, containers) alike. Before a run exists
+    they end the command at once, nothing written; once it exists (`run_started`) they ask
+    it to stop: at the next step while training (checkpoint first), before the next forward
+    pass while judging. Either way it ends `stopped`, exit 128 + the signal's number."""
+
+    def __init__(self):
+        self.stop = threading.Event()
+        self.signal = None
+        self.run_exists = False
+        for number in (signal.SIGINT, signal.SIGTERM):
+            signal.signal(number, self.handle)
+
+    def handle(self, number, _frame) -> None:
+        self.signal = number
+        if not self.run_exists:
+            raise Interrupted(number)
+        if not self.stop.is_set():
+            print("stopping the run (a checkpoint first)…", file=sys.stderr, flush=True)
+        self.stop.set()
+
+    def run_started(self) -> None:
+        self.run_exists = True
+
+    def exit_code(self) -> int:
+        return 128 + (self.signal or signal.SIGINT)
+
+
 def run_train(args: argparse.Namespace) -> int:
     from core import distributed, engine, launch
     from storage import queries
 
-    stop = threading.Event()
-    signal.signal(signal.SIGINT, lambda *_: stop.set())
+    interrupts = Interrupts()
     quiet_libraries()
     if args.resume:
         check_resume_alone(args)
-        prepared = engine.prepare_resume(open_db(), args.resume)
+        prepared = engine.prepare_resume(open_db(), args.resume, bool(args.allow_changed_data))
     else:
+        check_flags_need_resume(args)
         prepared = engine.prepare(config_from_args(args))
+    for note in prepared.table.notes if distributed.rank() == 0 else ():
+        print(f"note: {note}", file=sys.stderr)
     known = args.resume or args.run_id  # a run already recorded: continue it
     if args.run_id and distributed.rank() == 0:  # (the others would find it running already)
         engine.check_continuable(open_db(), args.run_id)
+    # From here on a signal asks the run to stop: launched processes (and the main one's
+    # launcher, which waits for them) each hear it and stop at the same step.
+    interrupts.run_started()
     if launch.in_subprocess(prepared.config) and not distributed.launched():
         return launch.launch_from_terminal(prepared.config, known)
     if distributed.rank() != 0:  # a process accelerate started beside the main one: train only
-        engine.execute(None, known or distributed.shared(lambda: None), prepared, stop.is_set,
-                       resume=bool(known))
+        engine.execute(None, known or distributed.shared(lambda: None), prepared,
+                       interrupts.stop.is_set, resume=bool(known))
         return 0
     db = open_db()
-    run_id = known or distributed.shared(lambda: queries.create_run(db, prepared.config.to_dict()))
-    engine.execute(db, run_id, prepared, stop.is_set, show_progress, resume=bool(known))
-    return report(db, run_id)
+    if args.resume:
+        engine.claim_for_resume(db, args.resume)
+    run_id = known or distributed.shared(
+        lambda: queries.create_run(db, prepared.config.to_dict(), data_hash=prepared.data_hash))
+    engine.execute(db, run_id, prepared, interrupts.stop.is_set, show_progress, resume=bool(known))
+    return report(db, run_id, interrupts.exit_code())
 
 
-def report(db, run_id: str) -> int:
+def report(db, run_id: str, stopped_code: int = EXIT_STOPPED) -> int:
     """How the run ended, on stderr, and the exit code that says it."""
     from storage import queries
 
@@ -202,15 +253,21 @@ def report(db, run_id: str) -> int:
         return 0
     if run["status"] == "stopped":
         print(f"run {run_id} stopped", file=sys.stderr)
-        return EXIT_STOPPED
+        return stopped_code
     print(f"error: run {run_id} failed: {run['error']}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def check_flags_need_resume(args: argparse.Namespace) -> None:
+    if args.allow_changed_data:
+        raise WorkbenchError("--allow-changed-data applies to --resume only")
 
 
 def check_resume_alone(args: argparse.Namespace) -> None:
     """A resumed run keeps the settings its checkpoints were made with."""
     given = [name for name, value in vars(args).items()
-             if value is not None and name not in ("command", "resume", "run_id")]
+             if value is not None and name not in ("command", "resume", "run_id",
+                                                   "allow_changed_data")]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise WorkbenchError(f"--resume continues a run with its own settings; drop {flags}")
@@ -256,27 +313,42 @@ def run_eval(args: argparse.Namespace) -> int:
 def run_export(args) -> int:
     from core.export import export_model
 
-    print(export_model(args.run, args.name))
+    print(export_model(args.run, args.name, args.overwrite))
     return 0
+
+
+def list_models(_args) -> int:
+    print_catalog(MODELS.values(), ["id", "kind", "params", "licence", "source", "description"])
+    return 0
+
+
+def list_datasets(_args) -> int:
+    print_catalog(DATASETS.values(), ["id", "task", "size", "source", "description"])
+    return 0
+
+
+def list_runs(_args) -> int:
+    print_runs()
+    return 0
+
+
+COMMANDS = {"models": (list_models, "listing models"), "datasets": (list_datasets, "listing "
+            "data sets"), "runs": (list_runs, "listing runs"), "eval": (run_eval, "the evaluation"),
+            "export": (run_export, "the export"), "train": (run_train, "training")}
 
 
 def main(argv=None) -> int:
     args = build_parser().parse_args(argv)
-    if args.command == "models":
-        print_catalog(MODELS.values(), ["id", "kind", "params", "licence", "source", "description"])
-    elif args.command == "datasets":
-        print_catalog(DATASETS.values(), ["id", "task", "size", "source", "description"])
-    elif args.command == "runs":
-        print_runs()
-    else:
-        work, what = {"eval": (run_eval, "the evaluation"), "export": (run_export, "the export"),
-                      "train": (run_train, "training")}[args.command]
-        try:
-            return work(args)
-        except WorkbenchError as error:
-            print(f"error: {error}", file=sys.stderr)
-            return EXIT_BAD_INPUT
-        except Exception as error:  # a crash: one line, not a traceback wall (a run stores its own)
-            print(f"error: {what} failed: {type(error).__name__}: {error}", file=sys.stderr)
-            return EXIT_FAILED
-    return 0
+    work, what = COMMANDS[args.command]
+    try:
+        return work(args)
+    except WorkbenchError as error:
+        print(f"error: {error}", file=sys.stderr)
+        return EXIT_BAD_INPUT
+    except KeyboardInterrupt as interrupt:  # for train: before anything was written
+        print(f"{what} interrupted" + ("; nothing was written" if args.command == "train" else ""),
+              file=sys.stderr)
+        return getattr(interrupt, "code", EXIT_STOPPED)
+    except Exception as error:  # a crash: one line, not a traceback wall (a run stores its own)
+        print(f"error: {what} failed: {type(error).__name__}: {error}", file=sys.stderr)
+        return EXIT_FAILED

@@ -8,6 +8,8 @@ reproduce the seed systems (README: "The systems it reproduces").
 """
 
 import dataclasses
+import math
+import typing
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -158,6 +160,7 @@ def settle(given: dict | None = None, preset: str | None = None,
 def resolve(config: TrainConfig) -> TrainConfig:
     """Fill unset hyper-parameters from the method's defaults, then check everything.
     A resolved config resolves to itself."""
+    config = typed(config)
     validate_choices(config)
     config = with_method_defaults(config)
     validate_numbers(config)
@@ -166,6 +169,77 @@ def resolve(config: TrainConfig) -> TrainConfig:
         # Otherwise a short run would log no row at all, and draw no curve.
         config = dataclasses.replace(config, logging_steps=config.max_steps)
     return config
+
+
+MAX_INT = 2**53  # beyond this a count is a typo, and floats lose whole numbers
+MAX_TEXT = 500  # characters in a name, a column, a model id or a path
+MAX_SEED = 2**32 - 1  # numpy's seeds are 32-bit
+
+
+def field_type(f: dataclasses.Field) -> type:
+    """The field's type, without the None of an optional one (`float | None` -> float)."""
+    kinds = [k for k in typing.get_args(f.type) if k is not type(None)] or [f.type]
+    return kinds[0]
+
+
+def typed(config: TrainConfig) -> TrainConfig:
+    """Every field checked against its declared type, whatever the source (form, flags,
+    run.yaml, a stored run): the one door. A YAML string is never a boolean, a count is
+    never fractional, and no number is infinite."""
+    values = {f.name: typed_value(f, getattr(config, f.name)) for f in dataclasses.fields(config)}
+    return TrainConfig(**values)
+
+
+def typed_value(f: dataclasses.Field, value):
+    kind, label = field_type(f), f.name.replace("_", " ")
+    if value is None:
+        if f.default is None:
+            return None
+        raise WorkbenchError(f"{label} must be given (got nothing)")
+    if kind is bool:
+        if isinstance(value, bool):
+            return value
+        raise WorkbenchError(f"{label} must be true or false (got {describe(value)})")
+    if kind is str:
+        if not isinstance(value, str):
+            raise WorkbenchError(f"{label} must be text (got {describe(value)})")
+        if len(value) > MAX_TEXT:
+            raise WorkbenchError(f"{label} is {len(value)} characters long; at most {MAX_TEXT}")
+        return value
+    if kind is int:
+        return whole_number(label, value)
+    return finite_number(label, value)
+
+
+def whole_number(label: str, value) -> int:
+    number = value if isinstance(value, (int, float)) and not isinstance(value, bool) else None
+    if number is None or not math.isfinite(number) or not float(number).is_integer():
+        raise WorkbenchError(f"{label} must be a whole number (got {describe(value)})")
+    if abs(number) > MAX_INT:
+        raise WorkbenchError(f"{label} {value} is out of range (at most {MAX_INT})")
+    return int(number)
+
+
+def finite_number(label: str, value) -> float | int:
+    if isinstance(value, str):  # YAML reads 2e-5 (no dot) as a string: take it as written
+        try:
+            value = float(value.strip())
+        except ValueError:
+            raise WorkbenchError(f"{label} must be a number (got {describe(value)})") from None
+    if isinstance(value, bool) or not isinstance(value, (int, float)):
+        raise WorkbenchError(f"{label} must be a number (got {describe(value)})")
+    if not math.isfinite(value):
+        raise WorkbenchError(f"{label} must be a finite number (got {value})")
+    return value
+
+
+def describe(value) -> str:
+    """A wrong value as a user would recognise it, cut short (it may be a huge structure)."""
+    if isinstance(value, str):
+        shown = value if len(value) <= 40 else value[:40] + "…"
+        return f"the text {shown!r}"
+    kind = {list: "a list", dict: "a mapping", bool: "a boolean"}.get(type(value))
+    return kind or repr(value)[:40]
 
 
 def with_method_defaults(config: TrainConfig) -> TrainConfig:
@@ -231,6 +305,12 @@ def validate_numbers(config: TrainConfig) -> None:
         (config.max_new_tokens >= 1,
          f"max new tokens must be at least 1 (got {config.max_new_tokens})"),
     ]
+    checks += [
+        (0 <= config.seed <= MAX_SEED, f"seed must be between 0 and {MAX_SEED} (got {config.seed})"),
+        (config.processes >= 1, f"processes must be at least 1 (got {config.processes})"),
+        (not config.text_column or config.text_column != config.label_column,
+         f"the text and the label column are both '{config.text_column}'; name two columns"),
+    ]
     for name in ("train_size", "eval_size", "test_size"):
         value = getattr(config, name)
         label = name.replace("_", " ")
@@ -253,12 +333,32 @@ def from_stored(data: dict) -> TrainConfig:
     return TrainConfig(**{k: v for k, v in data.items() if k in known})
 
 
+MAX_CONFIG_BYTES = 1 << 20  # a run.yaml is a few hundred bytes
+
+
+class _NoAliases(yaml.SafeLoader):
+    """YAML without anchors' aliases: a few lines of nested aliases expand to billions of
+    nodes (the "billion laughs"), and settings never need them."""
+
+    def compose_node(self, parent, index):
+        if self.check_event(yaml.AliasEvent):
+            raise WorkbenchError("aliases (*name) are not allowed in a config file")
+        return super().compose_node(parent, index)
+
+
 def read_config_file(path: str | Path) -> dict:
-    """A run.yaml's (or .json's) settings; unknown keys are an error."""
+    """A run.yaml's (or .json's) settings; unknown keys are an error. Types are checked
+    with every other source's, by `resolve`."""
     try:
-        data = yaml.safe_load(Path(path).read_text(encoding="utf-8")) or {}
+        if Path(path).stat().st_size > MAX_CONFIG_BYTES:
+            raise WorkbenchError(f"over {MAX_CONFIG_BYTES // 1024} KiB, where a run.yaml "
+                                 "holds a few settings")
+        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_NoAliases) or {}
+    except WorkbenchError as error:
+        raise WorkbenchError(f"config file {path}: {error}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
-        raise WorkbenchError(f"cannot read config file {path}: {error}") from None
+        reason = " ".join(str(error).split())
+        raise WorkbenchError(f"cannot read config file {path}: {reason}") from None
     if not isinstance(data, dict):
         raise WorkbenchError(f"config file {path} must hold a mapping of settings")
     known = {f.name for f in dataclasses.fields(TrainConfig)}

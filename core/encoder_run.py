@@ -7,7 +7,7 @@ import numpy as np
 
 from core import methods
 from core.distributed import rank
-from core.hooks import Hooks
+from core.hooks import Hooks, stop_on_request
 from core.metrics import classification_metrics, layer_changes
 from core.results import Outcome, Prepared, evaluation_row
 
@@ -54,6 +54,7 @@ def fit_and_evaluate_encoder(prepared: Prepared, hooks: Hooks, out_dir: Path,
         return Outcome(False, summary=summary)
     if test_probs is None:
         test_loader = encoder.make_loader(sets["test"], tokenizer, config.batch_size)
-        test_probs = encoder.predict(model, test_loader)[1]
+        with stop_on_request(model, hooks.should_stop):
+            test_probs = encoder.predict(model, test_loader)[1]
     changes = layer_changes(before, encoder.effective_weights(model)) if before else []
     return Outcome(True, [classifier_evaluation(prepared, test_probs)], changes, summary)

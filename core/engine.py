@@ -20,12 +20,13 @@ import numpy as np
 
 from core import checkpoints, methods, paths
 from core.config import TrainConfig, from_stored, resolve
-from core.data import Table, load_table, split_table
+from core.data import fingerprint, load_table, split_table
 from core.distributed import rank
 from core.errors import WorkbenchError
 from core.failures import failure_reason
-from core.hooks import Hooks, never
+from core.hooks import Hooks, StopRequested, never
 from core.launch import check_launch
+from core.model_limits import check_settings_suit_model
 from core.models import ModelSource, resolve_model
 from core.results import Outcome, Prepared
 from storage import queries
@@ -37,6 +38,7 @@ def prepare(config: TrainConfig) -> Prepared:
     check_launch(config)
     source = resolve_model(config.model, config.trust_remote_code)
     check_method_suits_model(config, source)
+    check_settings_suit_model(source, config)
     columns = {k: v for k, v in {"text": config.text_column, "label": config.label_column}.items() if v}
     table = load_table(config.dataset, columns)
     if table.task not in spec.tasks:
@@ -44,16 +46,16 @@ def prepare(config: TrainConfig) -> Prepared:
                              f"{' or '.join(spec.tasks)} data, but '{config.dataset}' is "
                              f"a {table.task} data set")
     if config.clean_text:
-        from core.causal_data import clean_frame
+        from core.causal_data import clean_table
 
-        table = Table(clean_frame(table.frame), table.task, table.label_names)
+        table = clean_table(table)
     if config.eval_size is None and spec.causal:
         config = dataclasses.replace(config, eval_size=causal_eval_size(len(table.frame)))
     splits = split_table(table, config.seed, config.train_size, config.eval_size, config.test_size)
     if config.early_stopping_patience and splits["eval"].empty:
         raise WorkbenchError("early stopping watches the validation loss: give the validation "
                              "split at least one example, or set patience to 0")
-    return Prepared(config, source, table, splits)
+    return Prepared(config, source, table, splits, fingerprint(table.frame))
 
 
 CAUSAL_EVAL_CAP = 200
@@ -83,7 +85,7 @@ def train(config: TrainConfig, db, should_stop: Callable[[], bool] = never,
           on_metrics: Callable[[dict], None] | None = None) -> str:
     """Prepare, record and run one training run; returns its id (raises WorkbenchError on bad input)."""
     prepared = prepare(config)
-    run_id = queries.create_run(db, prepared.config.to_dict())
+    run_id = queries.create_run(db, prepared.config.to_dict(), data_hash=prepared.data_hash)
     execute(db, run_id, prepared, should_stop, on_metrics)
     return run_id
 
@@ -91,14 +93,24 @@ def train(config: TrainConfig, db, should_stop: Callable[[], bool] = never,
 RESUMABLE = ("stopped", "failed", "interrupted")
 
 
-def prepare_resume(db, run_id: str) -> Prepared:
-    """A stopped, failed or interrupted run's own settings, checked again (its data may be gone)."""
-    # A run whose process died is `running` until someone notices; noticing here lets the
-    # CLI resume a run of a server that was killed and not started again.
-    queries.mark_interrupted(db)
+def prepare_resume(db, run_id: str, allow_changed_data: bool = False) -> Prepared:
+    """A stopped, failed or interrupted run's own settings, checked again (its data may be
+    gone, or changed: a checkpoint's data position means nothing in other rows)."""
     run = run_in_status(db, run_id, RESUMABLE,
                         "only a stopped, failed or interrupted run can be resumed")
-    return prepare(from_stored(json.loads(run["config"])))
+    prepared = prepare(from_stored(json.loads(run["config"])))
+    if run["data_hash"] and run["data_hash"] != prepared.data_hash and not allow_changed_data:
+        raise WorkbenchError(f"the data of run {run_id} ('{prepared.config.dataset}') changed "
+                             "since it started; start a new run, or resume it from the command "
+                             "line with --allow-changed-data")
+    return prepared
+
+
+def claim_for_resume(db, run_id: str) -> None:
+    """Take the run for this process, atomically: a second resume of it at once is refused."""
+    if not queries.claim(db, run_id, RESUMABLE):
+        raise WorkbenchError(f"run {run_id} is already being resumed "
+                             f"({queries.get_run(db, run_id)['status']})")
 
 
 def check_continuable(db, run_id: str) -> None:
@@ -166,14 +178,20 @@ def execute(db, run_id: str, prepared: Prepared, should_stop: Callable[[], bool]
         outcome = fit_and_evaluate(prepared, Hooks(log=log, should_stop=should_stop), out_dir, start)
         if start:
             outcome.summary["resumed_from_step"] = checkpoints.step_of(start)
+        if prepared.table.notes:  # rows left out of the data, with why (kept with the run)
+            outcome.summary["data_notes"] = prepared.table.notes
         return record_outcome(db, run_id, prepared, outcome, log.latest)
-    except WorkbenchError as error:
-        queries.finish_run(db, run_id, "failed", error=str(error))
+    except StopRequested:
+        queries.finish_run(db, run_id, "stopped", error=STOPPED_JUDGING, **losses(log.latest))
+        return "stopped"
     except Exception as error:  # a crash: keep the story, keep the metrics, keep serving
-        queries.finish_run(db, run_id, "failed",
-                           error=failure_reason(error, prepared.config, log.latest.get("step")),
-                           traceback=traceback.format_exc())
-    checkpoints.remove_incomplete(out_dir)  # what a crash cut short would only take disk space
+        # What a crash cut short would only take disk space, which a full disk needs first
+        # for the database to take the failure.
+        checkpoints.remove_incomplete(out_dir)
+        reason = str(error) if isinstance(error, WorkbenchError) else \
+            failure_reason(error, prepared.config, log.latest.get("step"))
+        trace = None if isinstance(error, WorkbenchError) else traceback.format_exc()
+        queries.finish_run(db, run_id, "failed", error=reason, traceback=trace)
     release_accelerator_memory()
     return "failed"
 
@@ -189,9 +207,17 @@ def release_accelerator_memory() -> None:
         torch.cuda.empty_cache()
 
 
+STOPPED_JUDGING = ("Stopped while the test split was being judged; resume it to train again "
+                   "from its last checkpoint and judge it.")
+
+
+def losses(latest: dict) -> dict:
+    return {"train_loss": latest.get("loss"), "eval_loss": latest.get("eval_loss")}
+
+
 def record_outcome(db, run_id: str, prepared: Prepared, outcome: Outcome, latest: dict) -> str:
     """Store results and the final status: `completed`, or `stopped` (no test evaluation)."""
-    summary = {"train_loss": latest.get("loss"), "eval_loss": latest.get("eval_loss")}
+    summary = losses(latest)
     if not outcome.finished:
         queries.finish_run(db, run_id, "stopped", summary=json.dumps(outcome.summary), **summary)
         return "stopped"

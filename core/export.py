@@ -1,5 +1,12 @@
-"""A finished run as a standalone model folder: adapters merged into their base (S8)."""
+"""A finished run as a standalone model folder: adapters merged into their base (S8).
 
+An export never replaces a folder unless asked (`overwrite=True`), and is written to a
+hidden folder beside its place and renamed into it only once complete: a full disk or a
+crash midway leaves no half model that loads wrong later.
+"""
+
+import shutil
+import uuid
 from pathlib import Path
 
 from core import paths
@@ -7,9 +14,9 @@ from core.errors import WorkbenchError
 from core.models import load_tokenizer, pretrained_weights, resolve_model, run_model_dir
 
 
-def export_model(run_id: str, name: str | None = None) -> Path:
+def export_model(run_id: str, name: str | None = None, overwrite: bool = False) -> Path:
     """Write the run's model, merged, to exports/<name or run id> under the home (outputs
-    never land outside it)."""
+    never land outside it); an existing folder there is replaced only with `overwrite`."""
     from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
 
     if run_model_dir(run_id) is None:
@@ -18,8 +25,43 @@ def export_model(run_id: str, name: str | None = None) -> Path:
     source = resolve_model(run_id)
     auto_class = AutoModelForCausalLM if source.kind == "causal" else AutoModelForSequenceClassification
     folder = paths.inside_home("exports", paths.safe_name(name or run_id))
+    if folder.exists() and not overwrite:  # before loading: the answer costs nothing
+        raise WorkbenchError(f"{folder} already exists; choose another name (--name) or "
+                             "replace it (--overwrite)")
     model = pretrained_weights(auto_class, source)  # adapters are merged on loading
-    folder.mkdir(parents=True, exist_ok=True)
-    model.save_pretrained(folder)
-    load_tokenizer(source).save_pretrained(folder)
+    tokenizer = load_tokenizer(source)
+    write_whole(folder, lambda into: (model.save_pretrained(into), tokenizer.save_pretrained(into)))
     return folder
+
+
+def write_whole(folder: Path, save) -> None:
+    """`save(into)` into a temporary folder beside `folder`, then the temporary folder renamed
+    to `folder` (replacing it): either the whole export is there or none of it."""
+    # Beside the folder, so that the rename stays on one file system; by mkdir rather than
+    # mkdtemp, so that the export gets the usual permissions, not mkdtemp's owner-only ones.
+    partial = folder.with_name(f".{folder.name}.partial-{uuid.uuid4().hex[:12]}")
+    try:
+        partial.mkdir(parents=True)
+        save(partial)
+        replace(partial, folder)
+    except OSError as error:  # a full disk, a quota: the user's to fix, in one line
+        raise WorkbenchError(f"could not write {folder} ({error.strerror or error}); it was left "
+                             "as it was: free some space and try again") from None
+    finally:
+        shutil.rmtree(partial, ignore_errors=True)
+
+
+def replace(new: Path, folder: Path) -> None:
+    """`new` renamed to `folder`; an existing `folder` is moved aside first and put back if the
+    rename fails."""
+    if not folder.exists():
+        new.rename(folder)
+        return
+    old = new.with_name(new.name.replace(".partial-", ".old-"))
+    folder.rename(old)
+    try:
+        new.rename(folder)
+    except OSError:
+        old.rename(folder)
+        raise
+    shutil.rmtree(old, ignore_errors=True)

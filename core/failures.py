@@ -12,7 +12,7 @@ from core import methods, paths
 from core.config import TrainConfig
 
 HOST_OOM_SIGNS = ("DefaultCPUAllocator: can't allocate memory", "not enough memory")
-DISK_FULL_SIGNS = ("No space left on device", "StorageFull")
+DISK_FULL_SIGNS = ("No space left on device", "StorageFull", "database or disk is full")
 
 
 def is_gpu_out_of_memory(error: BaseException) -> bool:

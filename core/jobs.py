@@ -42,13 +42,14 @@ class JobManager:
         self._thread: threading.Thread | None = None
         # A new manager means a new server process: whatever the last one was running or
         # had queued died with it, and must not look alive (such runs can be resumed).
-        self.interrupted = queries.mark_interrupted(connect(db_path))
+        queries.mark_interrupted(connect(db_path))
 
     def start(self, config: TrainConfig) -> str:
         """Check the config (raises WorkbenchError, nothing written), then queue it to train."""
         prepared = engine.prepare(config)
         with self._lock:
-            run_id = queries.create_run(connect(self.db_path), prepared.config.to_dict())
+            run_id = queries.create_run(connect(self.db_path), prepared.config.to_dict(),
+                                        data_hash=prepared.data_hash)
             self._enqueue(Job(run_id, prepared))
         return run_id
 
@@ -57,7 +58,7 @@ class JobManager:
         db = connect(self.db_path)
         prepared = engine.prepare_resume(db, run_id)
         with self._lock:
-            queries.requeue(db, run_id)
+            engine.claim_for_resume(db, run_id)
             self._enqueue(Job(run_id, prepared, resume=True))
 
     def stop(self, run_id: str) -> bool:
@@ -76,13 +77,19 @@ class JobManager:
         return True
 
     def delete(self, run_id: str) -> None:
-        """Remove a finished run: its rows and its folder under $WORKBENCH_HOME."""
+        """Remove a finished run: its rows and its folder under $WORKBENCH_HOME.
+
+        An id naming no run removes nothing: its folder is never looked for by a name close
+        to it (`run_dir` refuses one that is not a run id's shape).
+        """
         with self._lock:
             if run_id == self._run_id or run_id in self.queued():
                 raise WorkbenchError(f"run {run_id} is training or queued; stop or cancel it "
                                      "before deleting it")
-            queries.delete_run(connect(self.db_path), run_id)
-            shutil.rmtree(paths.run_dir(run_id), ignore_errors=True)
+            folder = paths.run_dir(run_id)
+            if not queries.delete_run(connect(self.db_path), run_id):
+                raise WorkbenchError(f"no run {run_id}: nothing deleted")
+            shutil.rmtree(folder, ignore_errors=True)
 
     def active(self) -> str | None:
         """The id of the run training now, if any."""

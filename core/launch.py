@@ -34,8 +34,6 @@ def in_subprocess(config: TrainConfig) -> bool:
 
 def check_launch(config: TrainConfig) -> None:
     """Refuse, before anything is written, a launch that cannot work."""
-    if config.processes < 1:
-        raise WorkbenchError(f"processes must be at least 1 (got {config.processes})")
     if not in_subprocess(config):
         return
     if not methods.get(config.method).hf_trainer:  # the Trainer knows DDP; a plain loop does not

@@ -45,23 +45,35 @@ class Estimate:
 
 def meta_model(source: ModelSource, config: TrainConfig, num_labels: int):
     """The model's skeleton, as training would build it, without any weights."""
-    import torch
-    from transformers import AutoConfig, AutoModelForCausalLM, AutoModelForSequenceClassification
-
     from core.adapters import add_lora
 
     spec = methods.get(config.method)
-    causal = spec.causal
-    model_config = AutoConfig.from_pretrained(_config_dir(source), num_labels=num_labels,
-                                              trust_remote_code=config.trust_remote_code)
-    auto_class = AutoModelForCausalLM if causal else AutoModelForSequenceClassification
-    with torch.device("meta"):
-        model = auto_class.from_config(model_config)
+    model, model_config = skeleton(source, config, num_labels)
     if not spec.trains_weights:
         model.requires_grad_(False)
     elif config.adapter in ("lora", "qlora"):
-        model = add_lora(model, config, "CAUSAL_LM" if causal else "SEQ_CLS")
+        model = add_lora(model, config, "CAUSAL_LM" if spec.causal else "SEQ_CLS")
     return model, model_config
+
+
+def skeleton(source: ModelSource, config: TrainConfig, num_labels: int = 2):
+    """The base model on the "meta" device (shapes, no storage), and its transformers config."""
+    import torch
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    model_config = architecture(source, config.trust_remote_code, num_labels=num_labels)
+    causal = methods.get(config.method).causal
+    auto_class = AutoModelForCausalLM if causal else AutoModelForSequenceClassification
+    with torch.device("meta"):
+        return auto_class.from_config(model_config), model_config
+
+
+def architecture(source: ModelSource, trust_remote_code: bool = False, **overrides):
+    """The model's transformers config, read from its files (no weights)."""
+    from transformers import AutoConfig
+
+    return AutoConfig.from_pretrained(_config_dir(source), trust_remote_code=trust_remote_code,
+                                      **overrides)
 
 
 def _config_dir(source: ModelSource) -> str:

@@ -70,8 +70,8 @@ def trained_labels(config) -> tuple[str, ...] | None:
 
 def run_model_dir(model_id: str) -> Path | None:
     """The model folder of a finished run with this id, if there is one."""
-    if not model_id or "/" in model_id or model_id in MODELS:
-        return None
+    if not model_id or model_id in MODELS or paths.safe_name(model_id) != model_id:
+        return None  # a hub id or a folder: never a run's id
     folder = paths.run_dir(model_id) / "model"
     return folder if (folder / RUN_MODEL_FILE).is_file() else None
 

@@ -14,7 +14,11 @@ def db_path() -> Path:
 
 
 def run_dir(run_id: str) -> Path:
-    return inside_home("runs", safe_name(run_id))
+    """A run's folder. Refuses an id that is not already a safe name (ids from
+    `queries.new_run_id` are): mapped onto one, `<id>.` named the folder of run <id>."""
+    if safe_name(run_id) != run_id:
+        raise ValueError(f"{run_id!r} is not a run id")
+    return inside_home("runs", run_id)
 
 
 def model_cache_dir() -> Path:

@@ -54,8 +54,8 @@ class Prompt:
 
 
 def custom_template(text: str) -> dict:
-    """A user template with {text} and optionally {examples}: everything before {text}
-    (examples included) is the shared prefix."""
+    """A user template with {text} and optionally {examples} and {labels}: everything before
+    {text} (examples included) is the shared prefix. Any other brace is literal text."""
     if "{text}" not in text:
         raise WorkbenchError("a custom template needs a {text} placeholder")
     head, tail = text.split("{text}", 1)
@@ -79,17 +79,25 @@ def choose_examples(train: pd.DataFrame, shots: int, seed: int, label_names: lis
     return train.loc[rng.permutation(picked)] if picked else train.iloc[:0]
 
 
+def fill(template: str, **values: str) -> str:
+    """`template` with each {name} of `values` replaced, in one pass; any other brace stays as
+    written (str.format trips on a literal answer such as {"label": "fresh"}), and a value that
+    holds "{labels}" is not filled in again."""
+    pattern = re.compile("|".join(re.escape("{" + name + "}") for name in values))
+    return pattern.sub(lambda found: str(values[found.group()[1:-1]]), template)
+
+
 def build_prompt(template: dict, examples: pd.DataFrame, texts: list[str],
                  label_names: list[str]) -> Prompt:
     labels_text = " or ".join(label_names)
-    shown = "".join(template["example"].format(text=r.text, label=r.label)
+    shown = "".join(fill(template["example"], text=r.text, label=r.label)
                     for r in examples.itertuples())
     instruction = template["instruction"]
     if "{examples}" in instruction:
-        prefix = instruction.replace("{examples}", shown).replace("{labels}", labels_text)
+        prefix = fill(instruction, examples=shown, labels=labels_text)
     else:
-        prefix = instruction.format(labels=labels_text) + shown
-    return Prompt(prefix, [template["query"].format(text=t) for t in texts],
+        prefix = fill(instruction, labels=labels_text) + shown
+    return Prompt(prefix, [fill(template["query"], text=t) for t in texts],
                   [" " + name for name in label_names])
 
 

@@ -19,6 +19,7 @@ class Prepared:
     source: ModelSource
     table: Table
     splits: dict[str, pd.DataFrame]
+    data_hash: str | None = None  # of every row loaded (`core.data.fingerprint`)
 
 
 @dataclass

@@ -4,8 +4,15 @@ One `Database` per thread (sqlite3 connections must not cross threads); WAL
 lets a training thread write while pages read, and the busy timeout makes a
 writer wait for a moment rather than fail with "database is locked". The
 schema version (`PRAGMA user_version`) is the number of migrations applied.
+
+A file that cannot be the workbench's database (damaged, truncated, read-only, or emptied
+while runs exist) is refused with one line naming it and saying what to do; nothing in it
+is changed. A read-only file is refused rather than opened read-only: the job manager
+writes as soon as a page opens, and a page that lists runs but fails on every button is
+worse than one line saying "make it writable".
 """
 
+import sqlite3
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -14,11 +21,39 @@ from core.errors import WorkbenchError
 from storage.schema import migrations
 
 BUSY_TIMEOUT_MS = 10_000
+SQLITE_HEADER_BYTES = 100
+RESTORE = "restore it from a backup, or move it away to start a new one"
+# What sqlite says about a file, and what the user can do about it.
+FILE_ERRORS = {
+    "file is not a database": f"is not a SQLite database (damaged, or another kind of file); "
+                              f"{RESTORE}",
+    "malformed": f"is damaged or truncated (database disk image is malformed); {RESTORE}",
+    "readonly": "is read-only; the workbench writes to it even to show its pages: make the file "
+                "and its folder writable, or point WORKBENCH_HOME to a writable copy",
+    "unable to open": "cannot be opened; check that its folder exists and is writable",
+    "disk is full": "cannot be written: the disk is full; free some space and try again",
+    "disk I/O error": "cannot be read or written (disk I/O error); check the disk it is on",
+}
 
 
 def connect(path: str | Path) -> Database:
     path = Path(path)
-    path.parent.mkdir(parents=True, exist_ok=True)
+    check_file(path)
+    try:
+        return _open(path)
+    except sqlite3.DatabaseError as error:  # OperationalError included
+        reason = next((why for said, why in FILE_ERRORS.items() if said in str(error)), None)
+        if reason is None:  # not about the file: a bug, with its traceback
+            raise
+        raise WorkbenchError(f"{path} {reason}") from None
+
+
+def _open(path: Path) -> Database:
+    try:
+        path.parent.mkdir(parents=True, exist_ok=True)
+    except OSError as error:
+        raise WorkbenchError(f"cannot create {path.parent} ({error.strerror}); set "
+                             "WORKBENCH_HOME to a folder you can write to") from None
     db = Database(path)
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
     db.enable_wal()
@@ -27,6 +62,32 @@ def connect(path: str | Path) -> Database:
     migrations.apply(db)
     db.execute(f"PRAGMA user_version = {len(migrations.applied(db))}")
     return db
+
+
+def check_file(path: Path) -> None:
+    """Refuse, before sqlite touches it, a file it would misread: an empty file beside run
+    folders (sqlite would start a new database and lose every run), one shorter than a
+    header. By its size only: opening the file from Python to read its header would, on
+    closing, drop every POSIX lock SQLite holds on it in this process (the training
+    thread's, say), and let another connection read a half-written state."""
+    if not path.is_file():
+        return
+    size = path.stat().st_size
+    if size == 0:
+        check_no_runs(path)
+    elif size < SQLITE_HEADER_BYTES:
+        raise WorkbenchError(f"{path} is truncated ({size} bytes, less than a SQLite header); "
+                             f"{RESTORE}")
+
+
+def check_no_runs(path: Path) -> None:
+    """An empty file is a new database, unless runs exist: then it is a lost one."""
+    runs = path.parent / "runs"
+    count = sum(1 for _ in runs.iterdir()) if runs.is_dir() else 0
+    if count:
+        raise WorkbenchError(f"{path} is empty (0 bytes) but {runs} holds {count} run "
+                             f"folder(s): the database was lost; restore it from a backup, "
+                             "or move the runs folder away to start afresh")
 
 
 def schema_version(db: Database) -> int:

@@ -36,7 +36,8 @@ def owner_alive(owner: str | None) -> bool:
         return False
 
 
-def create_run(db: Database, config: dict, status: str = "queued") -> str:
+def create_run(db: Database, config: dict, status: str = "queued",
+               data_hash: str | None = None) -> str:
     run_id = new_run_id()
     db["runs"].insert(
         {
@@ -50,6 +51,7 @@ def create_run(db: Database, config: dict, status: str = "queued") -> str:
             "config": json.dumps(config),
             "created_at": now(),
             "owner": this_process(),
+            "data_hash": data_hash,
         }
     )
     return run_id
@@ -64,9 +66,15 @@ def mark_running(db: Database, run_id: str, output_dir: str, total_steps: int | 
                                "total_steps": total_steps})
 
 
-def requeue(db: Database, run_id: str) -> None:
-    """A finished run waiting to resume, in this process's queue."""
-    db["runs"].update(run_id, {"status": "queued", "owner": this_process()})
+def claim(db: Database, run_id: str, statuses: tuple[str, ...]) -> bool:
+    """Make a run in one of `statuses` this process's, `queued`, in one atomic statement:
+    of two processes resuming the same run at once, exactly one gets True."""
+    marks = ", ".join("?" for _ in statuses)
+    with db.conn:
+        cursor = db.conn.execute(f"update runs set status = 'queued', owner = ? "
+                                 f"where id = ? and status in ({marks})",
+                                 [this_process(), run_id, *statuses])
+    return cursor.rowcount == 1
 
 
 def rewind_metrics(db: Database, run_id: str, step: int) -> list[dict]:
@@ -86,21 +94,30 @@ def finish_run(db: Database, run_id: str, status: str, error: str | None = None,
     )
 
 
-def mark_interrupted(db: Database) -> list[str]:
-    """Runs still `running` or `queued` whose process has died: say so."""
-    rows = db.query("select id, owner from runs where status in ('running', 'queued')")
+INTERRUPTED = ("The process training this run ended before the run did (killed, crashed, or "
+               "the machine restarted); resume it to continue from its last checkpoint.")
+
+
+def mark_interrupted(db: Database, run_id: str | None = None) -> list[str]:
+    """Runs still `running` or `queued` whose process has died (all, or the one named): say so.
+    Every read of a run's status comes through here first, so a killed process's run reads
+    `interrupted` at once, wherever it is looked at."""
+    where = "status in ('running', 'queued')" + (" and id = ?" if run_id else "")
+    rows = db.query(f"select id, owner from runs where {where}", [run_id] if run_id else [])
     ids = [r["id"] for r in rows if not owner_alive(r["owner"])]
-    for run_id in ids:
-        finish_run(db, run_id, "interrupted", error="The server stopped while this run was in progress.")
+    for dead in ids:
+        finish_run(db, dead, "interrupted", error=INTERRUPTED)
     return ids
 
 
 def get_run(db: Database, run_id: str) -> dict | None:
+    mark_interrupted(db, run_id)
     rows = list(db.query("select * from runs where id = ?", [run_id]))
     return rows[0] if rows else None
 
 
 def list_runs(db: Database) -> list[dict]:
+    mark_interrupted(db)
     return list(db.query("select * from runs order by created_at desc, id desc"))
 
 
@@ -152,9 +169,12 @@ def run_layer_changes(db: Database, run_id: str) -> list[dict]:
     return list(db.query("select * from layer_changes where run_id = ? order by position", [run_id]))
 
 
-def delete_run(db: Database, run_id: str) -> None:
-    """Remove a run and every row that hangs off it (files are the caller's)."""
+def delete_run(db: Database, run_id: str) -> bool:
+    """Remove a run and every row that hangs off it (files are the caller's); False, and
+    nothing removed, when no run has this id."""
     with db.atomic():
+        if get_run(db, run_id) is None:
+            return False
         evaluation_ids = [e["id"] for e in run_evaluations(db, run_id)]
         for evaluation_id in evaluation_ids:
             db.execute(
@@ -165,6 +185,7 @@ def delete_run(db: Database, run_id: str) -> None:
         for table in ("evaluations", "metrics", "layer_changes"):
             db.execute(f"delete from {table} where run_id = ?", [run_id])
         db.execute("delete from runs where id = ?", [run_id])
+    return True
 
 
 def list_splits(db: Database) -> list[dict]:

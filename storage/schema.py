@@ -185,3 +185,9 @@ def add_playground_and_review(db):
         from predictions p join evaluations e on e.id = p.evaluation_id
         where p.output is not null and e.split is not null
     """)
+
+
+@migrations()
+def add_data_fingerprint(db):
+    # A digest of the rows a run trained on: a resume refuses data that changed since.
+    db["runs"].add_column("data_hash", str)

@@ -60,7 +60,7 @@ def tiny_encoder(tmp_path_factory):
     vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *POSITIVE, *NEGATIVE, *NEUTRAL]
     tokenizer = BertTokenizer(vocab={word: i for i, word in enumerate(vocab)})
     config = BertConfig(vocab_size=len(vocab), hidden_size=32, num_hidden_layers=2,
-                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=64)
+                        num_attention_heads=2, intermediate_size=64, max_position_embeddings=128)
     import torch
 
     torch.manual_seed(0)

@@ -87,6 +87,15 @@ CASES = [
      "accelerate config file not found"),
     ("unknown tracker", {"report_to": "neptune"}, "unknown tracker 'neptune'"),
     ("tracker not installed", {"report_to": "wandb"}, "report_to wandb needs its package"),
+    # settings typed and ranged at the one door (config.resolve), for every source
+    ("infinite epochs", {"epochs": float("inf")}, "epochs must be a finite number"),
+    ("negative seed", {"seed": -1}, "seed must be between 0 and 4294967295 (got -1)"),
+    ("seed beyond 32 bits", {"seed": 2**32}, "(got 4294967296)"),
+    ("unknown LoRA target", {"adapter": "lora", "lora_targets": "query,nope"},
+     "LoRA target(s) nope not in"),
+    ("max length beyond the positions", {"max_length": 4096}, "max length 4096 is beyond what"),
+    ("text column is the label column", {"text_column": "label", "label_column": "label"},
+     "the text and the label column are both 'label'"),
 ]
 
 

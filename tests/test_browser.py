@@ -136,7 +136,7 @@ def test_a_killed_server_shows_its_run_interrupted_after_a_restart(server, brows
     fresh = browser.new_context().new_page()
     fresh.goto(f"{url}/runs?run={run_id}")
     fresh.get_by_text("1 runs: 1 interrupted").wait_for(timeout=60_000)
-    fresh.get_by_text("The server stopped while this run was in progress.").wait_for()
+    fresh.get_by_text("The process training this run ended before the run did", exact=False).wait_for()
     # Only st.navigation's entries: no legacy page list built from the pages/ folder.
     links = fresh.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
     assert [text.split()[-1] for text in links] == ["Train", "Compare", "Playground", "Review",
@@ -174,3 +174,34 @@ def test_compare_two_models_in_the_playground_then_review_the_outputs_blind(
     page.get_by_text("Output A was").wait_for()
     assert "tiny-llama" in page.content() and "tiny-classifier" in page.content()
     page.screenshot(path=str(OUTPUT / "review-page.png"), full_page=True)
+
+
+def test_a_crafted_url_names_no_run_and_the_page_fetches_nothing_from_elsewhere(server, browser):
+    """Markdown image syntax in the URL, in a run's name and (as HTML) in a label: all shown
+    as text; the browser asks nothing of any origin but the app's own."""
+    from urllib.parse import quote
+
+    from storage.db import connect
+    from tests.test_user_text import labelled_run
+
+    outside = "http://127.0.0.1:9/x.png"  # another origin (port 9: discard)
+    image = f"![x]({outside})"
+    server.home.mkdir(parents=True)
+    run_id = labelled_run(connect(server.home / "workbench.db"), image,
+                          [f'<a href="{outside}"><img src="{outside}">x</a>', "pos"])
+    url = server.start()
+    page = browser.new_page()
+    asked = []
+    page.on("request", lambda request: asked.append(request.url))
+
+    page.goto(f"{url}/runs?run={quote(image)}")
+    page.get_by_text("No such run").wait_for(timeout=60_000)
+    assert page.get_by_role("button", name="Delete run").count() == 0
+    page.goto(f"{url}/runs?run={run_id}")
+    page.get_by_text("![x](http", exact=False).first.wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot").first.wait_for(timeout=60_000)
+    page.wait_for_timeout(2_000)  # time for any image or link the page made to be fetched
+
+    assert page.locator(f'img[src="{outside}"], a[href="{outside}"]').count() == 0
+    elsewhere = [u for u in asked if not u.startswith((url, "data:", "blob:"))]
+    assert elsewhere == [], elsewhere

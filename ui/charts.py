@@ -1,5 +1,7 @@
 """Plotly figures built from plain rows of the database; no streamlit here."""
 
+import html
+
 import pandas as pd
 import plotly.express as px
 import plotly.graph_objects as go
@@ -7,6 +9,12 @@ import plotly.graph_objects as go
 
 # Horizontal, under the axis title "step" (at plotly's default place it covered it).
 LEGEND = dict(orientation="h", yanchor="top", y=-0.3)
+
+
+def shown(text) -> str:
+    """User text for a plotly title, tick, legend or hover: plotly reads some HTML there
+    (<a href>, <b>, <br>) and decodes &lt; &gt; &amp;, so escaped it shows as typed."""
+    return html.escape(str(text), quote=False)
 
 
 def curve_figure(metrics: list[dict], columns: dict[str, str], title: str) -> go.Figure | None:
@@ -39,15 +47,18 @@ def lone_value_range(values: pd.Series) -> list[float] | None:
     return [value - pad, value + pad]
 
 
-def confusion_figure(matrix: list[list[int]], labels: list[str]) -> go.Figure:
+def confusion_figure(matrix: list[list[int]], labels: list[str],
+                     title: str = "Confusion matrix (test)") -> go.Figure:
+    labels = [shown(label) for label in labels]
     figure = px.imshow(matrix, x=labels, y=labels, text_auto=True, color_continuous_scale="Blues",
                        labels=dict(x="predicted", y="reference", color="examples"))
-    figure.update_layout(title="Confusion matrix (test)", height=320, margin=dict(l=10, r=10, t=40, b=10))
+    figure.update_layout(title=shown(title), height=320, margin=dict(l=10, r=10, t=40, b=10))
     return figure
 
 
 def layer_change_figure(changes: list[dict]) -> go.Figure:
     frame = pd.DataFrame(changes)
+    frame["layer"] = frame["layer"].map(shown)  # names from the model's files
     figure = px.bar(frame, x="layer", y="relative_change",
                     labels={"relative_change": "||W after - W before|| / ||W before||"})
     figure.update_layout(title="How far each layer moved", height=320, margin=dict(l=10, r=10, t=40, b=10))
@@ -61,7 +72,7 @@ def overlay_figure(curves: dict[str, list[dict]], column: str, title: str) -> go
         points = [m for m in metrics if m.get(column) is not None]
         if points:
             figure.add_scatter(x=[m["step"] for m in points], y=[m[column] for m in points],
-                               mode="lines", name=name)
+                               mode="lines", name=shown(name))
     if not figure.data:
         return None
     figure.update_layout(title=title, xaxis_title="step", height=320,
@@ -71,7 +82,7 @@ def overlay_figure(curves: dict[str, list[dict]], column: str, title: str) -> go
 
 def accuracy_figure(summary: pd.DataFrame) -> go.Figure:
     """Mean accuracy per system with one standard deviation as error bars."""
-    figure = go.Figure(go.Bar(x=summary["system"], y=summary["accuracy"],
+    figure = go.Figure(go.Bar(x=[shown(s) for s in summary["system"]], y=summary["accuracy"],
                               error_y=dict(type="data", array=summary["accuracy_std"]),
                               text=[f"{v:.3f}" for v in summary["accuracy"]], textposition="outside"))
     figure.update_layout(title="Test accuracy (mean ± std over executions)", yaxis_range=[0, 1.05],
@@ -83,7 +94,7 @@ def review_figure(results: pd.DataFrame) -> go.Figure:
     """Each model's weighted review score with its 95% interval (none with a single review)."""
     above = (results["95% high"] - results["weighted score"]).fillna(0)
     below = (results["weighted score"] - results["95% low"]).fillna(0)
-    figure = go.Figure(go.Bar(x=results["model"], y=results["weighted score"],
+    figure = go.Figure(go.Bar(x=[shown(m) for m in results["model"]], y=results["weighted score"],
                               error_y=dict(type="data", array=above, arrayminus=below),
                               text=[f"{v:.2f}" for v in results["weighted score"]],
                               textposition="outside"))

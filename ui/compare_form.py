@@ -10,6 +10,7 @@ from core.catalog import DATASETS, MODELS
 from core.evaluate import EvalConfig
 from core.errors import WorkbenchError
 from storage import queries
+from ui.common import plain
 
 HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(EvalConfig)}
 TEMPLATES = ["plain", "role", "cot", "custom"]
@@ -88,7 +89,7 @@ def show_preview(config: EvalConfig) -> bool:
         shots = max(config.shots or (0,))
         examples = prompting.choose_examples(splits["train"], shots, 0, names)
     except WorkbenchError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return False
     with st.expander(f"Prompt preview ({shots}-shot, first test example)"):
         st.code(prompting.preview(template, examples, splits["test"]["text"].iloc[0], names),

@@ -8,7 +8,7 @@ so a finished run costs nothing to keep open.
 import streamlit as st
 
 from storage import queries
-from ui.common import jobs, open_db
+from ui.common import jobs, open_db, plain
 from ui.run_view import STATUS_ICONS, log_panel, render_curves, render_run
 
 LIVE = ("queued", "running")
@@ -55,8 +55,9 @@ def live_panel(run_id: str) -> None:
     if run is None or run["status"] not in LIVE:
         st.rerun()  # ended (or deleted) while we watched: redraw the page without polling
     metrics = queries.run_metrics(db, run_id)
-    st.subheader(f"{STATUS_ICONS[run['status']]} {run['name']}")
-    st.caption(f"{run['id']} · {run['method']} · {run['model']} · {run['dataset']} · **{run['status']}**")
+    st.subheader(f"{STATUS_ICONS[run['status']]} {plain(run['name'])}")
+    st.caption(" · ".join(plain(run[k]) for k in ("id", "method", "model", "dataset"))
+               + f" · **{run['status']}**")
     if run["status"] == "queued":
         waiting_line(run_id)
     else:
@@ -98,8 +99,8 @@ def queue_panel() -> None:
     for position, run_id in enumerate(waiting, start=1):
         run = queries.get_run(db, run_id)
         left, right = st.columns([5, 1])
-        left.markdown(f"{position}. [{run['name']}](?run={run_id}) · {run['method']} · "
-                      f"{run['model']} · {run['dataset']}")
+        left.markdown(f"{position}. [{plain(run['name'])}](?run={run_id}) · "
+                      + " · ".join(plain(run[k]) for k in ("method", "model", "dataset")))
         if right.button("Cancel", key=f"cancel-{run_id}"):
             jobs().stop(run_id)
             st.rerun()

@@ -11,7 +11,7 @@ from core.errors import WorkbenchError
 from core.models import run_model_dir
 from core.playground import GenerationSettings, ModelCache, Request
 from storage import queries
-from ui.common import show_crash
+from ui.common import plain, show_crash
 
 HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(GenerationSettings)}
 MAX_MODELS = 4
@@ -62,11 +62,11 @@ def choose_input() -> tuple[Request, str | None] | None:
         try:
             drawn = _drawn(dataset, st.session_state.get("draw", 0))
         except WorkbenchError as error:
-            st.error(str(error))
+            st.error(plain(error))
             return None
     text = st.text_area("Input", drawn.get("text", ""), height=120, key=f"input-{drawn.get('text', '')[:40]}")
     if drawn.get("reference"):
-        st.caption(f"Reference: {drawn['reference']}")
+        st.caption(f"Reference: {plain(drawn['reference'])}")
     tasks = list(playground.TASKS)
     task = st.selectbox("Prompt", tasks, index=tasks.index(drawn.get("task", "chat")),
                         format_func=playground.TASKS.get,
@@ -97,7 +97,7 @@ def run_side_by_side(models: list[str], request: Request,
     """
     slots = []
     for column, model_id in zip(st.columns(len(models)), models):
-        column.markdown(f"**{model_id}**")
+        column.markdown(f"**{plain(model_id)}**")
         slots.append(column.empty())
         slots[-1].caption("waiting for its turn…")
     outputs, failures = [], []
@@ -108,7 +108,7 @@ def run_side_by_side(models: list[str], request: Request,
                 show_output(outputs[-1])
             except WorkbenchError as error:
                 failures.append(f"{model_id}: {error}")
-                st.error(str(error))
+                st.error(plain(error))
             except Exception as error:  # a crash in one model must not lose the others
                 failures.append(f"{model_id}: {type(error).__name__}: {error}")
                 show_crash(model_id, error)
@@ -116,7 +116,7 @@ def run_side_by_side(models: list[str], request: Request,
 
 
 def _answer_one(model_id: str, request: Request, settings: GenerationSettings) -> dict:
-    with st.spinner(f"Loading {model_id}…"):
+    with st.spinner(f"Loading {plain(model_id)}…"):
         loaded = model_cache().get(model_id)
     box = st.empty()
     for event in playground.answer(loaded, request, settings):
@@ -135,7 +135,7 @@ def show_outputs(outputs: list[dict]) -> None:
     """A stored comparison's outputs side by side."""
     for column, output in zip(st.columns(len(outputs)), outputs):
         with column:
-            st.markdown(f"**{output['model']}**")
+            st.markdown(f"**{plain(output['model'])}**")
             show_output(output)
 
 
@@ -153,7 +153,8 @@ def show_output(output: dict) -> None:
 
 def save_panel(db, comparison: dict) -> None:
     if comparison["saved"]:
-        st.success(f"Saved as '{comparison['name']}': its outputs are in the [review queue](review).")
+        st.success(f"Saved as '{plain(comparison['name'])}': its outputs are in the "
+                   "[review queue](review).")
         return
     with st.form("save"):
         name = st.text_input("Name", comparison["input"][:60].replace("\n", " "))

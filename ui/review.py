@@ -10,7 +10,7 @@ from core.errors import WorkbenchError
 from core.review import SCORES, Criterion, Item
 from storage import queries
 from ui import charts
-from ui.common import query_number
+from ui.common import from_url, plain
 
 LETTERS = string.ascii_uppercase
 
@@ -38,7 +38,7 @@ def source_label(source: dict) -> str:
 
 def choose_source(sources: list[dict], key: str = "source") -> str:
     names = [s["source"] for s in sources]
-    wanted = st.query_params.get(key)
+    wanted = from_url(key, lambda text: text if text in names else None, "source")
     chosen = st.selectbox("Outputs to review", names, index=names.index(wanted) if wanted in names else 0,
                           format_func=lambda n: source_label(next(s for s in sources if s["source"] == n)))
     return remembered(key, chosen, resets=("item",))
@@ -56,13 +56,14 @@ def rubrics(db) -> dict[int, tuple[str, list[Criterion]]]:
 def choose_rubric(db) -> tuple[int, list[Criterion]]:
     known = rubrics(db)
     ids = list(known)
-    wanted = query_number("rubric")
+    wanted = from_url("rubric", lambda number: number if number in known else None, "rubric",
+                      number=True)
     rubric_id = st.selectbox("Rubric", ids, index=ids.index(wanted) if wanted in ids else 0,
                              format_func=lambda i: f"{known[i][0]} (#{i})",
                              help="Each criterion is scored 1 to 5; the weighted score is the "
                                   "weighted mean of the criteria.")
     remembered("rubric", rubric_id)
-    st.caption("  \n".join(f"**{c.name}** (weight {c.weight:g}): {c.description}"
+    st.caption("  \n".join(f"**{plain(c.name)}** (weight {c.weight:g}): {plain(c.description)}"
                            for c in known[rubric_id][1]))
     edit_rubric(db, known[rubric_id][1])
     return rubric_id, known[rubric_id][1]
@@ -80,7 +81,7 @@ def edit_rubric(db, criteria: list[Criterion]) -> None:
             try:
                 edited = review.criteria_from(rows.to_dict("records"))
             except WorkbenchError as error:
-                st.error(str(error))
+                st.error(plain(error))
                 return
             remembered("rubric", queries.add_rubric(db, name.strip() or "rubric", review.as_rows(edited)))
             st.rerun()
@@ -96,14 +97,15 @@ def is_reviewed(item: Item, mine: dict) -> bool:
     return all((o.kind, o.target_id) in mine for o in item.outputs)
 
 
-def position(items: list[Item], mine: dict) -> int:
-    """The item to show: the one in the URL, else the first not yet reviewed.
+def position(items: list[Item], mine: dict) -> int | None:
+    """The item to show: the one in the URL, else the first not yet reviewed; None (said)
+    when the URL names no item.
 
     Kept in the URL, so that saving scores stays on the item and reveals its models.
     """
-    wanted = query_number("item")
-    if wanted is not None and wanted < len(items):
-        return wanted
+    if "item" in st.query_params:
+        return from_url("item", lambda number: number if number < len(items) else None, "item",
+                        number=True)
     return remembered("item", next((i for i, item in enumerate(items) if not is_reviewed(item, mine)), 0))
 
 
@@ -139,13 +141,13 @@ def score_item(db, item: Item, reviewer: str, rubric_id: int, criteria: list[Cri
             st.text(item.reference)
     order = review.blind_order(len(item.outputs), reviewer, item.key)
     if reviewed:
-        st.success("Scored. " + " · ".join(f"Output {LETTERS[n]} was {item.outputs[j].model}"
+        st.success("Scored. " + " · ".join(f"Output {LETTERS[n]} was {plain(item.outputs[j].model)}"
                                            for n, j in enumerate(order)))
     with st.form(f"review {item.key} {reviewer} {rubric_id}"):
         entered = {}
         for n, j in enumerate(order):
             output = item.outputs[j]
-            st.markdown(f"#### Output {LETTERS[n]}" + (f": {output.model}" if reviewed else ""))
+            st.markdown(f"#### Output {LETTERS[n]}" + (f": {plain(output.model)}" if reviewed else ""))
             st.text(output.text)
             entered[j] = score_inputs(f"{item.key}-{j}", criteria, mine.get((output.kind, output.target_id)))
         if st.form_submit_button("Save scores" if not reviewed else "Save changes", type="primary"):
@@ -156,7 +158,7 @@ def score_inputs(key: str, criteria: list[Criterion], previous: dict | None) -> 
     """A 1-5 choice per criterion (none ticked until the reviewer decides) and a comment."""
     old = previous["scores"] if previous else {}
     columns = st.columns(len(criteria))
-    scores = {c.name: column.radio(c.name, SCORES, horizontal=True, help=c.description,
+    scores = {c.name: column.radio(plain(c.name), SCORES, horizontal=True, help=plain(c.description),
                                    index=SCORES.index(old[c.name]) if c.name in old else None,
                                    key=f"{key}-{c.name}")
               for c, column in zip(criteria, columns)}
@@ -195,7 +197,7 @@ def results(db, rubric_id: int, criteria: list[Criterion], source: str | None) -
     else:
         st.caption(f"Over {figures['units']} (output, criterion) pairs scored by two or more "
                    "reviewers. 1 is perfect agreement, 0 no better than chance; " + ", ".join(
-                       f"{c.name} {'—' if figures['alpha ' + c.name] is None else format(figures['alpha ' + c.name], '.3f')}"
+                       f"{plain(c.name)} {'—' if figures['alpha ' + c.name] is None else format(figures['alpha ' + c.name], '.3f')}"
                        for c in criteria) + ".")
 
 

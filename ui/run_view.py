@@ -12,7 +12,7 @@ from core.errors import WorkbenchError
 from core.launch import LOG_FILE, log_tail
 from storage import queries
 from ui import charts
-from ui.common import jobs
+from ui.common import jobs, plain
 from ui.run_config import config_panel
 
 STATUS_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/directions_run:",
@@ -23,19 +23,21 @@ STATUS_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/dire
 def render_run(db, run_id: str) -> None:
     run = queries.get_run(db, run_id)
     if run is None:
-        st.warning(f"No run with id {run_id}: it may have been deleted.")
+        st.warning(f"No such run: {plain(run_id)} (it may have been deleted).")
         return
     status = run["status"]
-    st.subheader(f"{STATUS_ICONS.get(status, '')} {run['name']}")
-    st.caption(f"{run['id']} · {run['method']} · {run['model']} · {run['dataset']} · "
-               f"adapter {run['adapter']} · **{status}**")
+    st.subheader(f"{STATUS_ICONS.get(status, '')} {plain(run['name'])}")
+    st.caption(" · ".join(plain(run[k]) for k in ("id", "method", "model", "dataset"))
+               + f" · adapter {plain(run['adapter'])} · **{status}**")
     if status == "failed":
-        st.error(run["error"] or "The run failed without a message.")
+        st.error(plain(run["error"] or "The run failed without a message."))
         if run["traceback"]:
             with st.expander("Traceback"):
                 st.code(run["traceback"])
     elif status == "interrupted":
-        st.warning(run["error"])
+        st.warning(plain(run["error"]))
+    for note in json.loads(run["summary"] or "{}").get("data_notes", []):
+        st.info(plain(note))
     if status in RESUMABLE:
         resume_button(run)
     causal = methods.is_causal(run["method"])
@@ -59,7 +61,7 @@ def log_panel(run_id: str) -> None:
 def resume_button(run: dict) -> None:
     """Queue the run to continue from its last checkpoint (or from the start, if it has none)."""
     if run["error"] and run["status"] == "stopped":
-        st.caption(run["error"])  # a cancelled run says so
+        st.caption(plain(run["error"]))  # a cancelled run says so
     checkpoint = checkpoints.latest(paths.run_dir(run["id"]))
     label = (f"Resume from step {checkpoints.step_of(checkpoint):,}" if checkpoint
              else "Resume (no checkpoint yet: starts again)")
@@ -70,7 +72,7 @@ def resume_button(run: dict) -> None:
     try:
         jobs().resume(run["id"])
     except WorkbenchError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return
     st.rerun()
 
@@ -160,6 +162,6 @@ def export_button(run: dict) -> None:
             try:
                 folder = export_model(run["id"])
             except WorkbenchError as error:
-                st.error(str(error))
+                st.error(plain(error))
                 return
-        st.success(f"Saved to {folder}")
+        st.success(f"Saved to {plain(folder)}")

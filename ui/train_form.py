@@ -13,6 +13,7 @@ from core.data import (MAX_UPLOAD_BYTES, TASK_COLUMNS, guess_task, load_table, p
 from core.errors import WorkbenchError
 from core.methods.spec import MethodSpec
 from core.trackers import TRACKERS
+from ui.common import plain
 
 HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
 OTHER_MODEL = "Other: a hub id or a local folder"
@@ -57,10 +58,11 @@ def config_form() -> TrainConfig | None:
     if values["trust_remote_code"]:
         st.warning("The model's own Python code will run on this machine with your rights.")
     try:
-        return settle(values, preset)
+        config = settle(values, preset)
     except WorkbenchError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return None
+    return config
 
 
 def method_picker(default: str, model: str, key) -> MethodSpec:
@@ -108,7 +110,7 @@ def data_picker(default: str, spec: MethodSpec, key) -> dict | None:
     try:
         frame = parse_upload(raw, upload.name)
     except WorkbenchError as error:
-        st.error(str(error))
+        st.error(plain(error))
         return None
     path = store_upload(raw, upload.name)
     columns = list(frame.columns)
@@ -129,28 +131,32 @@ def guess(columns: list, wanted: str, fallback: int) -> int:
 
 
 @st.cache_data(show_spinner="Reading the data…", max_entries=8)
-def _load(dataset: str, columns: tuple) -> tuple[pd.DataFrame | None, list[str], str | None]:
-    """(rows, label names, error). Errors are cached too: a hub data set that cannot be
-    reached offline fails once, not again (after the hub's retries) on every widget change."""
+def _load(dataset: str, columns: tuple) -> tuple[pd.DataFrame | None, list[str], str | None,
+                                                 list[str]]:
+    """(rows, label names, error, notes on rows left out). Errors are cached too: a hub data set
+    that cannot be reached offline fails once, not again (after the hub's retries) on every
+    widget change."""
     try:
         table = load_table(dataset, dict(columns))
     except WorkbenchError as error:
-        return None, [], str(error)
-    return table.frame, table.label_names, None
+        return None, [], str(error), []
+    return table.frame, table.label_names, None, table.notes
 
 
 def preview(dataset: str, columns: dict) -> bool:
     """First rows and class balance; shows the error and returns False if the data is unusable."""
-    frame, names, error = _load(dataset, tuple(sorted(columns.items())))
+    frame, names, error, notes = _load(dataset, tuple(sorted(columns.items())))
     if error:
-        st.error(error)
+        st.error(plain(error))
         return False
+    for note in notes:  # rows left out are said, never dropped in silence
+        st.warning(plain(note))
     if names:
         counts = frame["label"].value_counts().reindex(names, fill_value=0)
         st.caption(f"{len(frame):,} labelled examples · {len(names)} classes")
         st.bar_chart(counts, height=140, horizontal=True)
     else:
-        st.caption(f"{len(frame):,} examples with columns {', '.join(frame.columns)}")
+        st.caption(f"{len(frame):,} examples with columns {plain(', '.join(map(str, frame.columns)))}")
     with st.expander("First rows"):
         st.dataframe(frame.head(8), hide_index=True)
     return True
@@ -309,10 +315,10 @@ def estimate_panel(config: TrainConfig) -> bool:
     """Trainable parameters and memory before launch (of the settled config); False if the
     model cannot be used."""
     columns = {"text": config.text_column, "label": config.label_column}
-    _, names, _ = _load(config.dataset, tuple(sorted((k, v) for k, v in columns.items() if v)))
+    _, names, _, _ = _load(config.dataset, tuple(sorted((k, v) for k, v in columns.items() if v)))
     found, error = _estimate(config, len(names))
     if error:
-        st.error(error)
+        st.error(plain(error))
         return False
     gib = lambda n: f"{n / 2**30:.2f} GiB"  # noqa: E731
     cols = st.columns(3)
