@@ -22,7 +22,8 @@ import threading
 
 from core import paths
 from core.catalog import DATASETS, MODELS
-from core.config import PRESET_TITLES, PRESETS, TrainConfig, field_type, settle
+from core.config import (PRESET_TITLES, PRESETS, TrainConfig, field_type,
+                         learning_rate_warning, settle)
 from core.errors import WorkbenchError
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 1, 2, 130
@@ -218,7 +219,8 @@ def run_train(args: argparse.Namespace) -> int:
     else:
         check_flags_need_resume(args)
         prepared = engine.prepare(config_from_args(args))
-    for note in prepared.table.notes if distributed.rank() == 0 else ():
+    warning = learning_rate_warning(prepared.config)
+    for note in [*prepared.table.notes, *filter(None, [warning])] if distributed.rank() == 0 else ():
         print(f"note: {note}", file=sys.stderr)
     known = args.resume or args.run_id  # a run already recorded: continue it
     if args.run_id and distributed.rank() == 0:  # (the others would find it running already)

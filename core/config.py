@@ -322,6 +322,21 @@ def validate_numbers(config: TrainConfig) -> None:
             raise WorkbenchError(message)
 
 
+UNUSUAL_LR_FACTOR = 100  # this far above (or 1,000x below) a method's usual rate
+
+
+def learning_rate_warning(config: TrainConfig) -> str | None:
+    """A resolved config's learning rate far outside its method's usual one: allowed (a user
+    may mean it), but said before launch, as such runs usually diverge or learn nothing."""
+    if config.lr is None:
+        return None
+    usual = methods.get(config.method).default_lr(config.adapter)
+    if usual / (10 * UNUSUAL_LR_FACTOR) <= config.lr <= usual * UNUSUAL_LR_FACTOR:
+        return None
+    return (f"learning rate {config.lr:g} is far from the usual {usual:g} for {config.method} "
+            f"with adapter {config.adapter}: such runs usually diverge or learn nothing")
+
+
 def to_yaml(config: TrainConfig) -> str:
     """Every setting, as a run.yaml that `python -m core train --config run.yaml` takes back."""
     return yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)

@@ -23,7 +23,7 @@ from core.config import TrainConfig, from_stored, resolve
 from core.data import fingerprint, load_table, split_table
 from core.distributed import rank
 from core.errors import WorkbenchError
-from core.failures import failure_reason
+from core.failures import Diverged, failure_reason
 from core.hooks import Hooks, StopRequested, never
 from core.launch import check_launch
 from core.model_limits import check_settings_suit_model
@@ -147,6 +147,7 @@ class _RunLog:
         self.latest = {}
 
     def __call__(self, row: dict) -> None:
+        diverged = non_finite_losses(row)
         row = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
         if row.get("time") is not None:
             row["time"] += self.time_offset
@@ -154,6 +155,14 @@ class _RunLog:
         self.latest.update({k: v for k, v in row.items() if v is not None})
         if self.on_metrics:
             self.on_metrics(row)
+        if diverged:  # every step after this one trains on NaN: end the run, say why
+            raise Diverged(row.get("step"), diverged)
+
+
+def non_finite_losses(row: dict) -> dict:
+    """The losses and gradient norm of a metrics row that are NaN or infinite."""
+    return {k: v for k, v in row.items() if (k.endswith("loss") or k == "grad_norm")
+            and isinstance(v, float) and not np.isfinite(v)}
 
 
 def execute(db, run_id: str, prepared: Prepared, should_stop: Callable[[], bool] = never,

@@ -30,7 +30,25 @@ def is_disk_full(error: BaseException) -> bool:
         any(sign in str(error) for sign in DISK_FULL_SIGNS)
 
 
+class Diverged(Exception):
+    """A loss or the gradient norm became NaN or infinite: training cannot recover."""
+
+    def __init__(self, step: int | None, values: dict):
+        super().__init__(", ".join(f"{k} {v}" for k, v in values.items()))
+        self.step = step
+
+
+def divergence_advice(error: Diverged, config: TrainConfig) -> str:
+    where = f"at step {error.step}" if error.step else "at its first logged step"
+    lr = f"{config.lr:g}" if config.lr is not None else "unset"
+    return (f"the run diverged {where} ({error}): lower the learning rate (now {lr}), "
+            f"add warm-up steps (now {config.warmup_steps or 0}) or clip gradients harder "
+            f"(max grad norm, now {config.max_grad_norm:g}), then launch it again")
+
+
 def failure_reason(error: BaseException, config: TrainConfig, step: int | None) -> str:
+    if isinstance(error, Diverged):
+        return divergence_advice(error, config)
     # The last logged step: rows come every `logging_steps`, so the crash came after it.
     where = f"after step {step}" if step else "before its first logged step"
     if is_gpu_out_of_memory(error) or is_host_out_of_memory(error):

@@ -7,7 +7,8 @@ import streamlit as st
 
 from core import methods
 from core.catalog import DATASETS, MODELS
-from core.config import PRESET_TITLES, PRESETS, TrainConfig, settle, with_method_defaults
+from core.config import (PRESET_TITLES, PRESETS, TrainConfig, learning_rate_warning, settle,
+                         with_method_defaults)
 from core.data import (MAX_UPLOAD_BYTES, TASK_COLUMNS, guess_task, load_table, parse_upload,
                        store_upload)
 from core.errors import WorkbenchError
@@ -62,6 +63,8 @@ def config_form() -> TrainConfig | None:
     except WorkbenchError as error:
         st.error(plain(error))
         return None
+    if warning := learning_rate_warning(config):
+        st.warning(plain(warning))
     return config
 
 
