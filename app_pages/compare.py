@@ -7,7 +7,7 @@ from core.evaluate import EvalConfig, evaluate
 from storage import queries
 from ui import charts
 from ui.common import from_url, open_db, plain, show_crash
-from ui.compare import by_system, disagreements, summary_table, summed_confusion
+from ui.compare import by_system, disagreements, summary_table, summed_confusion, systems_of
 from ui.compare_form import comparison_form
 
 st.title("Prompting vs fine-tuning")
@@ -34,6 +34,7 @@ if chosen:
         st.stop()
     bar.empty()
     st.query_params["split"] = db["evaluations"].get(ids[0])["split"]
+    st.session_state["compared"] = systems_of(db, ids)  # asked for: picked below
 
 splits = queries.list_splits(db)
 if not splits:
@@ -42,32 +43,48 @@ if not splits:
     st.stop()
 names = [s["split"] for s in splits]
 wanted = from_url("split", lambda text: text if text in names else None, "evaluation split")
+# Both pickers start empty (a first entry once compared every run unasked); the URL and a
+# comparison just run are the user's own picks.
 split = st.selectbox("Evaluations scored on the same examples", names,
-                     index=names.index(wanted) if wanted in names else 0,
+                     index=names.index(wanted) if wanted in names else None,
+                     placeholder="Choose the examples the systems were scored on",
                      format_func=lambda s: f"{s} ({next(x['evaluations'] for x in splits if x['split'] == s)} evaluations)")
+if split is None:
+    st.info("Choose the examples, then the systems to compare on them.")
+    st.stop()
 st.query_params["split"] = split
 evaluations = queries.split_evaluations(db, split)
-summary = summary_table(evaluations)
+systems = by_system(evaluations)
+label = {key: runs[0]["label"] for key, runs in systems.items()}
+picked = st.multiselect("Systems to compare", list(systems), format_func=label.get,
+                        default=[k for k in st.session_state.get("compared", []) if k in systems],
+                        help="Each fine-tuned run is a system of its own; the seeds of a "
+                             "prompting setting are the executions of one system.")
+if not picked:
+    st.info(f"Pick the systems to compare ({len(systems)} were scored on these examples).")
+    st.stop()
+summary = summary_table(evaluations, picked)
 st.plotly_chart(charts.accuracy_figure(summary))
 st.dataframe(summary, hide_index=True, column_config={
-    name: st.column_config.NumberColumn(format="%.3f")
-    for name in summary.columns if name not in ("system", "executions", "unparseable")})
+    "run": st.column_config.TextColumn(help="The id of a fine-tuned system's run (none for "
+                                            "prompting); the system is named by the run's name."),
+    **{name: st.column_config.NumberColumn(format="%.3f")
+       for name in summary.columns if name not in ("system", "run", "executions", "unparseable")}})
 
-systems = by_system(evaluations)
 st.subheader("Confusion matrices (all executions added up)")
-columns = st.columns(min(3, len(systems)))
-for i, (name, runs) in enumerate(systems.items()):
-    matrix, labels = summed_confusion(runs)
-    figure = charts.confusion_figure(matrix, labels, title=name)
+columns = st.columns(min(3, len(picked)))
+for i, key in enumerate(picked):
+    matrix, labels = summed_confusion(systems[key])
+    figure = charts.confusion_figure(matrix, labels, title=label[key])
     columns[i % len(columns)].plotly_chart(figure)
 
 st.subheader("Where two systems disagree")
-if len(systems) < 2:
+if len(picked) < 2:
     st.caption("Add a second system to this comparison to see where they disagree.")
     st.stop()
 left, right = st.columns(2)
-first = left.selectbox("System A", list(systems), index=0)
-second = right.selectbox("System B", list(systems), index=1)
+first = left.selectbox("System A", picked, index=0, format_func=label.get)
+second = right.selectbox("System B", picked, index=1, format_func=label.get)
 differ = disagreements(db, systems[first][0], systems[second][0])  # their first executions
 st.caption(f"{len(differ)} of {systems[first][0]['n']} examples differ (first execution of each).")
 st.dataframe(differ, hide_index=True)

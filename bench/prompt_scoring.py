@@ -39,8 +39,9 @@ def main() -> None:
     splits = split_table(table, seed=42)
     examples = prompting.choose_examples(splits["train"], args.shots, 0, table.label_names)
     test = splits["test"].iloc[: args.limit]
-    prompt = prompting.build_prompt(prompting.TEMPLATES["plain"], examples, list(test["text"]),
-                                    table.label_names)
+    names = tuple(table.label_names)
+    prompt = prompting.build_prompt(prompting.Style(prompting.TEMPLATES["plain"], names, names),
+                                    examples, list(test["text"]))
     torch.set_grad_enabled(False)
 
     started = time.perf_counter()

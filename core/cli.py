@@ -105,6 +105,10 @@ def add_eval_parser(commands) -> None:
     evaluation.add_argument("--template", choices=["plain", "role", "cot", "custom"],
                             help=helps["template"])
     evaluation.add_argument("--decide", choices=["score", "generate"], help=helps["decide"])
+    evaluation.add_argument("--chat", choices=["auto", "on", "off"], help=helps["chat"])
+    evaluation.add_argument("--verbalizer", help=helps["verbalizer"])
+    evaluation.add_argument("--calibrate", action=argparse.BooleanOptionalAction,
+                            help=helps["calibrate"])
     for name, kind in {"dataset": str, "text_column": str, "label_column": str, "seeds": int,
                        "limit": int, "custom_template": str, "max_new_tokens": int,
                        "batch_size": int, "seed": int, "train_size": size, "eval_size": size,
@@ -285,8 +289,13 @@ def result_line(evaluation: dict) -> str:
     return line + (f", macro F1 {evaluation['f1']:.4f}" if evaluation["f1"] is not None else "")
 
 
+def plural(count: int, noun: str) -> str:
+    return f"{count} {noun}{'' if count == 1 else 's'}"
+
+
 def run_eval(args: argparse.Namespace) -> int:
     from core.evaluate import EvalConfig, evaluate, summarise
+    from storage import queries
 
     quiet_libraries()
     fields = {f.name for f in dataclasses.fields(EvalConfig)}
@@ -300,14 +309,15 @@ def run_eval(args: argparse.Namespace) -> int:
         ids = evaluate(config, db, progress)
     finally:
         print(file=sys.stderr)  # end the progress line
-    rows = [dict(db["evaluations"].get(i)) for i in ids]
+    rows = queries.get_evaluations(db, ids)  # with the run's name, which labels its system
     for row in rows:
         print(f"evaluation {row['id']}: {row['mode']} ({row['shots']} shots, seed {row['seed']}) "
               f"accuracy {row['accuracy']:.4f} F1 {row['f1']:.4f}", file=sys.stderr)
     for system in summarise(rows).to_dict("records"):
-        print(f"{system['model']} {system['mode']} {system['shots']}-shot: accuracy "
-              f"{system['accuracy']:.4f} ± {system['accuracy_std']:.4f} over "
-              f"{system['executions']} executions", file=sys.stderr)
+        run = f" (run {system['run']})" if system["run"] else ""
+        print(f"{system['label']}{run}: accuracy {system['accuracy']:.4f} ± "
+              f"{system['accuracy_std']:.4f} over {plural(system['executions'], 'execution')}",
+              file=sys.stderr)
     print(" ".join(str(i) for i in ids))
     return 0
 

@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from core.config import TrainConfig
+from core.config import from_stored
 from core.data import load_table, split_name, split_table
 from core.errors import WorkbenchError
 from core.metrics import classification_metrics
@@ -37,6 +37,14 @@ class EvalConfig:
     custom_template: str | None = _f(None, "Custom template text with {text} (and {examples}).")
     decide: str = _f("score", "score: compare each label's log-probability; generate: write "
                               "an answer and parse it.")
+    chat: str = _f("auto", "auto: through the model's chat template when it has one (instruct "
+                           "models), else plain text; on; off.")
+    verbalizer: str | None = _f(None, "The word the model reads and is scored on for each "
+                                      "label, e.g. 'rotten=negative,fresh=positive'; a label "
+                                      "not named keeps its own name.")
+    calibrate: bool = _f(True, "Scoring only: also report each system with contextual "
+                               "calibration (Zhao et al., 2021), its bias on content-free "
+                               "inputs such as 'N/A' divided out.")
     max_new_tokens: int = _f(8, "generate: tokens per answer (chain of thought needs ~64).")
     batch_size: int = _f(16, "Rows per forward pass.")
     seed: int = _f(42, "Split seed (the same as a training run's to share its test split).")
@@ -70,8 +78,11 @@ def evaluate_run(config: EvalConfig, db) -> int:
     index = {name: i for i, name in enumerate(names)}
     report = classification_metrics([index[r["reference"]] for r in rows],
                                     [index[r["prediction"]] for r in rows], names)
-    trained = TrainConfig(**json.loads(run["config"]))
+    trained = from_stored(json.loads(run["config"]))
     split = split_name(trained.dataset, trained.seed, source["n"], len(rows))
+    same = [e for e in finished if e["split"] == split and e["n"] == len(rows)]
+    if same:  # compared on this split before: one run is one execution, never two copies
+        return same[0]["id"]
     report["unparseable"] = 0
     return store(db, {"run_id": run["id"], "model": f"{run['model']} ({run['method']} run)",
                       "dataset": trained.dataset, "mode": "fine-tuned", "shots": 0,
@@ -99,13 +110,17 @@ def evaluate_prompting(config: EvalConfig, db, on_progress) -> list[int]:
         raise WorkbenchError(f"'{config.model}' is an encoder; prompting needs a causal model")
     tokenizer, model = load_tokenizer(source), load_causal(source)
     names, texts = table.label_names, list(test["text"])
+    style = prompting_style(config, template, names, tokenizer)
+    # Calibration reads the prompt's bias from content-free inputs, scored with the texts.
+    scoring = config.decide == "score"
+    content_free = list(prompting.CONTENT_FREE) if config.calibrate and scoring else []
     truth = test["label"].map({n: i for i, n in enumerate(names)}).to_numpy()
     split = split_name(config.dataset, config.seed, len(splits["test"]), len(test))
-    executions = [(k, s) for k in config.shots for s in range(config.seeds)]
     stored, started, decided = [], time.monotonic(), {}
+    executions = planned_executions(config)
     for number, (shots, seed) in enumerate(executions):
         examples = prompting.choose_examples(splits["train"], shots, seed, names)
-        prompt = prompting.build_prompt(template, examples, texts, names)
+        prompt = prompting.build_prompt(style, examples, texts + content_free, tokenizer)
 
         def progress(fraction, number=number):
             done = (number + fraction) / len(executions)
@@ -116,19 +131,36 @@ def evaluate_prompting(config: EvalConfig, db, on_progress) -> list[int]:
         # The same examples make the same prompt (zero-shot under every seed): decide once.
         key = tuple(examples.index)
         if key not in decided:
-            decided[key] = decide(model, tokenizer, prompt, config, names, progress)
-        predicted, scores, outputs = decided[key]
-        report = classification_metrics(truth, predicted, names)
-        report["unparseable"] = int((predicted < 0).sum())
+            decided[key] = decide(model, tokenizer, prompt, config, style, len(content_free),
+                                  progress)
         mode = {0: "zero-shot", 1: "one-shot"}.get(shots, "few-shot")
-        stored.append(store(
-            db, {"run_id": None, "model": config.model, "dataset": config.dataset, "mode": mode,
-                 "shots": shots, "seed": seed, "template": template_label(config), "split": split},
-            report,
-            [{"idx": i, "input": texts[i], "reference": names[truth[i]],
-              "prediction": names[p] if p >= 0 else None, "score": scores[i],
-              "output": outputs[i] if outputs else None} for i, p in enumerate(predicted)]))
+        for label, (predicted, scores, outputs) in decided[key].items():
+            report = classification_metrics(truth, predicted, names)
+            report["unparseable"] = int((predicted < 0).sum())
+            stored.append(store(
+                db, {"run_id": None, "model": config.model, "dataset": config.dataset,
+                     "mode": mode, "shots": shots, "seed": seed,
+                     "template": template_label(config, style, label), "split": split},
+                report,
+                [{"idx": i, "input": texts[i], "reference": names[truth[i]],
+                  "prediction": names[p] if p >= 0 else None, "score": scores[i],
+                  "output": outputs[i] if outputs else None} for i, p in enumerate(predicted)]))
     return stored
+
+
+def planned_executions(config: EvalConfig) -> list[tuple[int, int]]:
+    """(shots, seed) pairs: a seed picks the examples shown, so zero-shot (nothing shown,
+    nothing varies) is one execution, not copies of it."""
+    return [(k, s) for k in config.shots for s in range(config.seeds if k else 1)]
+
+
+def prompting_style(config: EvalConfig, template: dict, names: list[str], tokenizer):
+    from core import prompting
+
+    if config.chat not in ("auto", "on", "off"):
+        raise WorkbenchError(f"chat must be auto, on or off, not '{config.chat}'")
+    return prompting.Style(template, tuple(names), prompting.verbaliser(config.verbalizer, names),
+                           prompting.uses_chat(config.chat, tokenizer))
 
 
 def check_counts(config: EvalConfig) -> None:
@@ -140,18 +172,26 @@ def check_counts(config: EvalConfig) -> None:
         raise WorkbenchError(f"the example limit must be at least 1 (got {config.limit})")
 
 
-def decide(model, tokenizer, prompt, config: EvalConfig, names, progress):
-    """(predicted label indices with -1 for unparseable, a score per example, raw outputs)."""
+def decide(model, tokenizer, prompt, config: EvalConfig, style, content_free: int,
+           progress) -> dict:
+    """{"" and, calibrating, "calibrated": (predicted label indices with -1 for unparseable,
+    a score per example, raw outputs)}. The prompt's last `content_free` queries are the
+    content-free inputs calibration reads the prompt's bias from."""
     from core import prompting
 
     if config.decide == "score":
         scores = prompting.score_labels(model, tokenizer, prompt, config.batch_size, progress)
-        return scores.argmax(1), scores.max(1).tolist(), None
+        plain, free = scores[:len(scores) - content_free], scores[len(scores) - content_free:]
+        decided = {"": (plain.argmax(1), plain.max(1).tolist(), None)}
+        if content_free:
+            calibrated = prompting.calibrate(plain, free)
+            decided["calibrated"] = (calibrated.argmax(1), calibrated.max(1).tolist(), None)
+        return decided
     outputs = prompting.generate_answers(model, tokenizer, prompt, config.max_new_tokens,
                                          config.batch_size, progress)
-    parsed = [prompting.parse_answer(o, names) for o in outputs]
-    predicted = np.array([names.index(p) if p else -1 for p in parsed])
-    return predicted, [None] * len(outputs), outputs
+    parsed = [prompting.parse_answer(o, list(style.words)) for o in outputs]
+    predicted = np.array([style.words.index(p) if p else -1 for p in parsed])
+    return {"": (predicted, [None] * len(outputs), outputs)}
 
 
 def template_for(config: EvalConfig) -> dict:
@@ -165,9 +205,23 @@ def template_for(config: EvalConfig) -> dict:
     return prompting.TEMPLATES[config.template]
 
 
-def template_label(config: EvalConfig) -> str:
+def template_label(config: EvalConfig, style, variant: str = "") -> str:
+    """What a prompting system is, as one label: template, chat or plain text, the label
+    words, how it decides, and `variant` ("calibrated")."""
     label = config.template if config.template != "custom" else f"custom: {config.custom_template}"
-    return f"{label} ({config.decide})"
+    words = "" if style.words == style.names else ", words " + "/".join(style.words)
+    label += (", chat" if style.chat else ", plain text") + words
+    return f"{label} ({config.decide}{', ' + variant if variant else ''})"
+
+
+def preview_prompt(config: EvalConfig, train, text: str, names: list[str], tokenizer) -> str:
+    """The whole prompt `text` gets in the execution with the most shots (seed 0), as the
+    model of `tokenizer` reads it (through its chat template when the config says so)."""
+    from core import prompting
+
+    style = prompting_style(config, template_for(config), names, tokenizer)
+    examples = prompting.choose_examples(train, max(config.shots or (0,)), 0, names)
+    return prompting.preview(style, examples, text, tokenizer)
 
 
 def store(db, evaluation: dict, report: dict, predictions: list[dict]) -> int:
@@ -176,17 +230,54 @@ def store(db, evaluation: dict, report: dict, predictions: list[dict]) -> int:
     return queries.add_evaluation(db, {**evaluation, **{k: report[k] for k in fields}}, predictions)
 
 
+# What makes prompting evaluations one system: only their seed differs, so the seeds are its
+# executions. A fine-tuned run is a system of its own, whatever its model (see `system_of`).
 SYSTEM = ["model", "mode", "shots", "template"]
 FIGURES = ["accuracy", "precision", "recall", "f1"]
+DESCRIPTION = ["label", "run", "model", "mode", "shots", "template"]
+
+
+def system_of(evaluation: dict) -> dict:
+    """The `system` key, `label` and `run` (its id, or None) of the system an evaluation
+    scored. Two runs of one model are two systems (once merged into one row whose mean and
+    summed confusion described neither), named by the run's name (`run_name`, as the queries
+    join it) or else its id. A causal run's original-model evaluation is a prompting one."""
+    run_id = evaluation.get("run_id")
+    if evaluation["mode"] == "fine-tuned" and run_id:
+        name = evaluation.get("run_name") or run_id
+        return {"system": f"run {run_id}", "label": f"{name} · fine-tuned", "run": run_id}
+    setting = [evaluation.get(column) for column in SYSTEM]
+    label = f"{setting[0]} · {setting[2]}-shot · {setting[3] or '-'}"
+    return {"system": "prompt " + json.dumps(setting), "label": label, "run": None}
+
+
+def with_systems(evaluations: list[dict]) -> list[dict]:
+    """The evaluations with their system's `system` key and `label`, which the compare page,
+    its charts and the CLI all use. Runs that share a name get their id in the label, as
+    plotly draws equal labels as one bar."""
+    keyed = [{**e, **system_of(e)} for e in evaluations]
+    systems_per_label = {}
+    for row in keyed:
+        systems_per_label.setdefault(row["label"], set()).add(row["system"])
+    for row in keyed:
+        if len(systems_per_label[row["label"]]) > 1 and row["run"]:
+            row["label"] += f" ({row['run']})"
+    return keyed
 
 
 def summarise(evaluations: list[dict]):
-    """Mean and standard deviation of each figure over the executions of each system."""
+    """Mean and standard deviation of each figure over the executions of each system, with
+    what describes the system (its label, run id, model, mode, shots and template)."""
     import pandas as pd
 
-    frame = pd.DataFrame(evaluations)
+    frame = pd.DataFrame(with_systems(evaluations))
+    frame = frame.reindex(columns=[*frame.columns, *(c for c in DESCRIPTION + ["unparseable"]
+                                                     if c not in frame)])
     frame["template"] = frame["template"].fillna("-")
-    grouped = frame.groupby(SYSTEM, sort=False)[FIGURES]
-    summary = grouped.mean().join(grouped.std(ddof=0).add_suffix("_std"))
+    grouped = frame.groupby("system", sort=False)
+    summary = grouped[DESCRIPTION].first()
+    summary = summary.join(grouped[FIGURES].mean()).join(
+        grouped[FIGURES].std(ddof=0).add_suffix("_std"))
     summary["executions"] = grouped.size()
+    summary["unparseable"] = grouped["unparseable"].sum().astype(int)
     return summary.reset_index()

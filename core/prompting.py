@@ -53,6 +53,60 @@ class Prompt:
     labels: list[str]  # continuations to score, e.g. " fresh", " rotten"
 
 
+@dataclass(frozen=True)
+class Style:
+    """How a model is asked: the template, the word it reads and is scored on for each label
+    (the verbaliser: a model may know "positive" far better than a data set's "fresh"),
+    and whether the model's own chat template wraps the turns (instruct models)."""
+    template: dict
+    names: tuple[str, ...]  # the data set's labels, in label order
+    words: tuple[str, ...]  # the word for each label
+    chat: bool = False
+
+    def word(self, label: str) -> str:
+        return self.words[self.names.index(label)]
+
+
+def verbaliser(setting: str | None, names: list[str]) -> tuple[str, ...]:
+    """The word for each label from 'rotten=negative,fresh=positive'; a label not named keeps
+    its own name. Unknown labels, empty or repeated words are refused."""
+    words = dict(zip(names, names))
+    for pair in filter(None, (p.strip() for p in (setting or "").split(","))):
+        label, _, word = (part.strip() for part in pair.partition("="))
+        if label not in words:
+            raise WorkbenchError(f"verbaliser: '{label}' is not a label of this data set "
+                                 f"({', '.join(names)})")
+        if not word:
+            raise WorkbenchError(f"verbaliser: give a word for '{label}' (label=word)")
+        words[label] = word
+    chosen = tuple(words[name] for name in names)
+    if len(set(chosen)) < len(chosen):
+        raise WorkbenchError(f"verbaliser: two labels share a word ({', '.join(chosen)})")
+    return chosen
+
+
+def uses_chat(setting: str, tokenizer) -> bool:
+    """auto: the model's chat template when it has one; on: required; off: plain text."""
+    has_template = bool(getattr(tokenizer, "chat_template", None))
+    if setting == "on" and not has_template:
+        raise WorkbenchError("this model has no chat template; use chat 'off' (plain text)")
+    return has_template if setting == "auto" else setting == "on"
+
+
+# Content-free inputs (Zhao et al., 2021, "Calibrate Before Use"): what a prompt makes the
+# model say about nothing is its bias, divided out by `calibrate`.
+CONTENT_FREE = ("N/A", "", "[MASK]")
+
+
+def calibrate(scores: np.ndarray, content_free: np.ndarray) -> np.ndarray:
+    """Contextual calibration: each label's probability (over the labels) divided by its mean
+    probability for the content-free inputs under the same prompt; returned as log-scores."""
+    def log_probs(x):
+        return x - np.logaddexp.reduce(x, axis=1, keepdims=True)
+    bias = np.log(np.exp(log_probs(content_free)).mean(0))
+    return log_probs(scores) - bias
+
+
 def custom_template(text: str) -> dict:
     """A user template with {text} and optionally {examples} and {labels}: everything before
     {text} (examples included) is the shared prefix. Any other brace is literal text."""
@@ -87,10 +141,13 @@ def fill(template: str, **values: str) -> str:
     return pattern.sub(lambda found: str(values[found.group()[1:-1]]), template)
 
 
-def build_prompt(template: dict, examples: pd.DataFrame, texts: list[str],
-                 label_names: list[str]) -> Prompt:
-    labels_text = " or ".join(label_names)
-    shown = "".join(fill(template["example"], text=r.text, label=r.label)
+def build_prompt(style: Style, examples: pd.DataFrame, texts: list[str], tokenizer=None) -> Prompt:
+    """One execution's prompts; through the model's chat template when `style.chat` (which
+    needs the tokenizer)."""
+    if style.chat:
+        return chat_prompt(style, examples, texts, tokenizer)
+    template, labels_text = style.template, " or ".join(style.words)
+    shown = "".join(fill(template["example"], text=r.text, label=style.word(r.label))
                     for r in examples.itertuples())
     instruction = template["instruction"]
     if "{examples}" in instruction:
@@ -98,12 +155,44 @@ def build_prompt(template: dict, examples: pd.DataFrame, texts: list[str],
     else:
         prefix = fill(instruction, labels=labels_text) + shown
     return Prompt(prefix, [fill(template["query"], text=t) for t in texts],
-                  [" " + name for name in label_names])
+                  [" " + word for word in style.words])
 
 
-def preview(template: dict, examples: pd.DataFrame, text: str, label_names: list[str]) -> str:
+SLOT = "\x00text\x00"  # where the text goes in a rendered chat: never in a real template
+
+
+def chat_prompt(style: Style, examples: pd.DataFrame, texts: list[str], tokenizer) -> Prompt:
+    """The instruction as the system turn, each example a user turn answered by its label
+    word, the text the last user turn; the labels are scored as the assistant's first words.
+    Everything before the last user turn's text is the shared prefix."""
+    template = style.template
+    instruction = fill(template["instruction"], labels=" or ".join(style.words), examples="")
+    turns = []
+    for r in examples.itertuples():
+        turns += [{"role": "user", "content": fill(template["query"], text=r.text)},
+                  {"role": "assistant", "content": style.word(r.label)}]
+    turns.append({"role": "user", "content": fill(template["query"], text=SLOT)})
+    head, tail = render_chat(tokenizer, instruction.strip(), turns).split(SLOT)
+    # The head ends with the query's words before the text ("Text: "), the tail holds the
+    # rest of the query and the template's opening of the assistant's turn.
+    return Prompt(head, [text + tail for text in texts], list(style.words))
+
+
+def render_chat(tokenizer, system: str, turns: list[dict]) -> str:
+    """The turns through the model's chat template, ready for the assistant's answer. A
+    template without a system role (Gemma's) gets the instruction in the first user turn."""
+    try:
+        return tokenizer.apply_chat_template([{"role": "system", "content": system}, *turns],
+                                             tokenize=False, add_generation_prompt=True)
+    except Exception:  # jinja raises its own errors for a role the template refuses
+        first = {**turns[0], "content": f"{system}\n\n{turns[0]['content']}"}
+        return tokenizer.apply_chat_template([first, *turns[1:]], tokenize=False,
+                                             add_generation_prompt=True)
+
+
+def preview(style: Style, examples: pd.DataFrame, text: str, tokenizer=None) -> str:
     """The full prompt one example gets, as the model will read it."""
-    prompt = build_prompt(template, examples, [text], label_names)
+    prompt = build_prompt(style, examples, [text], tokenizer)
     return prompt.prefix + prompt.queries[0]
 
 
@@ -112,9 +201,12 @@ def piece_ids(tokenizer, text: str) -> list[int]:
 
 
 def prefix_ids(tokenizer, prefix: str) -> list[int]:
-    """The prefix's ids, led by the beginning-of-text token where the model uses one."""
-    bos = [tokenizer.bos_token_id] if tokenizer.bos_token_id is not None else []
-    return bos + piece_ids(tokenizer, prefix)
+    """The prefix's ids, led by the beginning-of-text token where the model uses one (and a
+    rendered chat template has not already written it)."""
+    bos = tokenizer.bos_token_id
+    if bos is None or (tokenizer.bos_token and prefix.startswith(tokenizer.bos_token)):
+        return piece_ids(tokenizer, prefix)
+    return [bos] + piece_ids(tokenizer, prefix)
 
 
 @torch.no_grad()

@@ -195,8 +195,20 @@ def list_splits(db: Database) -> list[dict]:
         "from evaluations where split is not null group by split, dataset order by latest desc"))
 
 
+# An evaluation with its run's name, which labels a fine-tuned system (core.evaluate.system_of).
+WITH_RUN_NAME = ("select evaluations.*, runs.name as run_name from evaluations "
+                 "left join runs on runs.id = evaluations.run_id ")
+
+
 def split_evaluations(db: Database, split: str) -> list[dict]:
-    return list(db.query("select * from evaluations where split = ? order by id", [split]))
+    return list(db.query(WITH_RUN_NAME + "where split = ? order by evaluations.id", [split]))
+
+
+def get_evaluations(db: Database, ids: list[int]) -> list[dict]:
+    """The given evaluations, in id order, each with its run's name."""
+    marks = ", ".join("?" * len(ids))
+    return list(db.query(WITH_RUN_NAME + f"where evaluations.id in ({marks}) "
+                         "order by evaluations.id", list(ids)))
 
 
 def save_comparison(db: Database, comparison: dict, outputs: list[dict]) -> int:

@@ -4,6 +4,7 @@ from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
 
+from core.evaluate import system_of
 from storage import queries
 
 PAGE = str(Path(__file__).resolve().parents[1] / "app_pages" / "compare.py")
@@ -32,6 +33,12 @@ def test_a_stored_comparison_shows_mean_std_and_disagreements(db):
     evaluation(db, "smollm2-135m", "few-shot", 3, 1, "abaa")
     evaluation(db, "smollm2-135m", "zero-shot", 0, 0, "bbbb")
     page = AppTest.from_file(PAGE, default_timeout=120).run()
+    assert not page.exception and not page.dataframe  # nothing compared until picked
+    page.query_params["split"] = SPLIT  # as a link to this comparison
+    page.run()
+    chooser = next(m for m in page.multiselect if m.label == "Systems to compare")
+    chooser.set_value([system_of(e)["system"] for e in queries.split_evaluations(db, SPLIT)][1:])
+    page.run()
     assert not page.exception
     table = page.dataframe[0].value
     few = table[table["system"].str.contains("3-shot")].iloc[0]
@@ -54,10 +61,11 @@ def test_a_new_comparison_runs_from_the_form_and_opens(db, tiny_causal):
     assert "Text:" in page.code[0].value  # the prompt preview shows a real example
     next(b for b in page.button if b.label == "Compare").click().run()
     assert not page.exception and not page.error
-    assert db["evaluations"].count == 2  # zero-shot and one-shot, one execution each
+    # zero-shot and one-shot, one execution each, each also calibrated: four systems
+    assert db["evaluations"].count == 4
     split = page.query_params["split"]
     assert (split[0] if isinstance(split, list) else split).endswith("first 10")
-    assert len(page.dataframe[0].value) == 2
+    assert len(page.dataframe[0].value) == 4  # the systems just compared are picked
 
 
 def test_a_crashing_evaluation_shows_a_message_not_a_traceback_wall(db, tiny_causal, monkeypatch):

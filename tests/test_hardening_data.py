@@ -400,7 +400,9 @@ def test_a_custom_template_with_literal_braces_keeps_them():
                                          'Review: {text} -> {"label": ')
     examples = pd.DataFrame({"text": ["great {fun}"], "label": ["pos"]})
 
-    prompt = prompting.build_prompt(template, examples, ["a {labels} film"], ["neg", "pos"])
+    names = ("neg", "pos")
+    prompt = prompting.build_prompt(prompting.Style(template, names, names), examples,
+                                    ["a {labels} film"])
 
     assert prompt.prefix == ('Answer as {"label": "neg or pos"}.\n'
                              'Text: great {fun}\nLabel: pos\n\nReview: ')

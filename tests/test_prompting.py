@@ -1,5 +1,6 @@
 """Prompted classification: templates, example choice, label scoring, parsing, evaluations."""
 
+import copy
 import dataclasses
 
 import numpy as np
@@ -26,9 +27,13 @@ def examples():
     return pd.DataFrame({"text": ["great fun", "dull plot"], "label": ["pos", "neg"]})
 
 
+def style(template: dict, names: list[str], words=None, chat=False) -> prompting.Style:
+    return prompting.Style(template, tuple(names), tuple(words or names), chat)
+
+
 def test_plain_template_renders_instruction_examples_and_query():
-    prompt = prompting.build_prompt(prompting.TEMPLATES["plain"], examples(), ["a film"],
-                                    ["neg", "pos"])
+    prompt = prompting.build_prompt(style(prompting.TEMPLATES["plain"], ["neg", "pos"]),
+                                    examples(), ["a film"])
     assert prompt.prefix == ("Classify each text as one of: neg or pos.\n\n"
                              "Text: great fun\nLabel: pos\n\nText: dull plot\nLabel: neg\n\n")
     assert prompt.queries == ["Text: a film\nLabel:"]
@@ -37,7 +42,7 @@ def test_plain_template_renders_instruction_examples_and_query():
 
 def test_custom_template_places_examples_and_text():
     template = prompting.custom_template("Reviews:\n{examples}Now: {text}\nSo it is")
-    full = prompting.preview(template, examples(), "a film", ["neg", "pos"])
+    full = prompting.preview(style(template, ["neg", "pos"]), examples(), "a film")
     assert full.startswith("Reviews:\nText: great fun\nLabel: pos\n\n")
     assert full.endswith("Now: a film\nSo it is")
     with pytest.raises(WorkbenchError, match=r"\{text\} placeholder"):
@@ -58,7 +63,8 @@ def test_cached_batched_scoring_equals_one_forward_per_example(loaded):
     names = ["bad", "very good", "good"]  # "very good" is two tokens: both must count
     assert len(prompting.piece_ids(tokenizer, " very good")) == 2
     texts = ["great fun film", "dull", "the plot was boring and the actor bland", "moving story"]
-    prompt = prompting.build_prompt(prompting.TEMPLATES["plain"], examples(), texts, names)
+    shown = examples().replace({"label": {"pos": "very good", "neg": "bad"}})
+    prompt = prompting.build_prompt(style(prompting.TEMPLATES["plain"], names), shown, texts)
 
     fast = prompting.score_labels(model, tokenizer, prompt, batch_size=3)
     plain = prompting.score_labels_plainly(model, tokenizer, prompt)
@@ -87,12 +93,12 @@ def sentiment_file(tmp_path):
 
 def test_prompting_executions_are_stored_with_predictions(tiny_causal, db, tmp_path):
     config = EvalConfig(model=tiny_causal, dataset=sentiment_file(tmp_path), shots=(0, 2),
-                        seeds=2, limit=10, batch_size=4)
+                        seeds=2, limit=10, batch_size=4, calibrate=False)
     ids = evaluate(config, db)
     rows = [dict(db["evaluations"].get(i)) for i in ids]
+    # zero-shot has nothing a seed could vary: one execution, not copies of it
     assert [(r["mode"], r["shots"], r["seed"]) for r in rows] == [
-        ("zero-shot", 0, 0), ("zero-shot", 0, 1), ("few-shot", 2, 0), ("few-shot", 2, 1)]
-    assert rows[0]["accuracy"] == rows[1]["accuracy"]  # zero-shot has nothing to vary
+        ("zero-shot", 0, 0), ("few-shot", 2, 0), ("few-shot", 2, 1)]
     assert len({r["split"] for r in rows}) == 1
     for row in rows:
         predictions = queries.evaluation_predictions(db, row["id"])
@@ -100,8 +106,74 @@ def test_prompting_executions_are_stored_with_predictions(tiny_causal, db, tmp_p
         right = sum(p["prediction"] == p["reference"] for p in predictions)
         assert right / 10 == pytest.approx(row["accuracy"])
     summary = summarise(rows)
-    assert list(summary["executions"]) == [2, 2]
-    assert summary.loc[0, "accuracy_std"] == 0.0
+    assert list(summary["executions"]) == [1, 2]
+
+
+def test_calibration_is_reported_beside_each_scored_system(tiny_causal, db, tmp_path):
+    config = EvalConfig(model=tiny_causal, dataset=sentiment_file(tmp_path), shots=(0, 1),
+                        seeds=1, limit=10, verbalizer="neg=bad,pos=good")
+    rows = [dict(db["evaluations"].get(i)) for i in evaluate(config, db)]
+
+    assert [(r["shots"], r["template"]) for r in rows] == [
+        (0, "plain, plain text, words bad/good (score)"),
+        (0, "plain, plain text, words bad/good (score, calibrated)"),
+        (1, "plain, plain text, words bad/good (score)"),
+        (1, "plain, plain text, words bad/good (score, calibrated)")]
+    predictions = queries.evaluation_predictions(db, rows[1]["id"])
+    assert {p["prediction"] for p in predictions} <= {"neg", "pos"}  # stored as the data's labels
+
+
+def test_calibration_divides_out_the_content_free_bias():
+    # The prompt gives label 1 a probability of 0.8 for "N/A": that bias is divided out.
+    scores = np.log(np.array([[0.6, 0.4], [0.3, 0.7], [0.1, 0.9]]))
+    free = np.log(np.array([[0.2, 0.8], [0.2, 0.8], [0.2, 0.8]]))
+
+    calibrated = prompting.calibrate(scores, free)
+
+    assert list(scores.argmax(1)) == [0, 1, 1]
+    assert list(calibrated.argmax(1)) == [0, 0, 1]  # 0.3 / 0.2 > 0.7 / 0.8
+    np.testing.assert_allclose(np.exp(calibrated[0]), [0.6 / 0.2, 0.4 / 0.8])
+
+
+@pytest.mark.parametrize("setting, message", [
+    ("nope=bad", "'nope' is not a label"), ("neg=", "give a word for 'neg'"),
+    ("neg=good,pos=good", "two labels share a word")])
+def test_a_bad_verbaliser_is_one_line(setting, message):
+    with pytest.raises(WorkbenchError, match=message):
+        prompting.verbaliser(setting, ["neg", "pos"])
+
+
+def test_the_verbaliser_changes_what_is_shown_and_scored():
+    words = prompting.verbaliser("neg=negative, pos=positive", ["neg", "pos"])
+    prompt = prompting.build_prompt(style(prompting.TEMPLATES["plain"], ["neg", "pos"], words),
+                                    examples(), ["a film"])
+    assert "one of: negative or positive" in prompt.prefix and "Label: positive" in prompt.prefix
+    assert prompt.labels == [" negative", " positive"]
+
+
+CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }}<|im_end|>\n"
+          "{% endfor %}{% if add_generation_prompt %}<|im_start|>assistant\n{% endif %}")
+
+
+def test_a_chat_model_is_asked_through_its_template(loaded):
+    tokenizer = copy.deepcopy(loaded[0])
+    tokenizer.chat_template = CHATML
+    chat = style(prompting.TEMPLATES["plain"], ["neg", "pos"], chat=prompting.uses_chat(
+        "auto", tokenizer))
+
+    prompt = prompting.build_prompt(chat, examples(), ["a film", "dull"], tokenizer)
+
+    assert prompt.prefix == ("<|im_start|>system\nClassify each text as one of: neg or pos."
+                             "<|im_end|>\n<|im_start|>user\nText: great fun\nLabel:<|im_end|>\n"
+                             "<|im_start|>assistant\npos<|im_end|>\n<|im_start|>user\nText: "
+                             "dull plot\nLabel:<|im_end|>\n<|im_start|>assistant\nneg<|im_end|>\n"
+                             "<|im_start|>user\nText: ")
+    assert prompt.queries == ["a film\nLabel:<|im_end|>\n<|im_start|>assistant\n",
+                              "dull\nLabel:<|im_end|>\n<|im_start|>assistant\n"]
+    assert prompt.labels == ["neg", "pos"]  # the assistant's first word: no leading space
+    assert not prompting.uses_chat("off", tokenizer)
+    with pytest.raises(WorkbenchError, match="no chat template"):
+        prompting.uses_chat("on", loaded[0])
 
 
 def test_generation_counts_unparseable_answers(tiny_causal, db, tmp_path):

@@ -81,13 +81,25 @@ def overlay_figure(curves: dict[str, list[dict]], column: str, title: str) -> go
 
 
 def accuracy_figure(summary: pd.DataFrame) -> go.Figure:
-    """Mean accuracy per system with one standard deviation as error bars."""
+    """Mean accuracy per system (`system`: its label) with one standard deviation as error
+    bars; hovering names the run of a fine-tuned system and counts the executions."""
     figure = go.Figure(go.Bar(x=[shown(s) for s in summary["system"]], y=summary["accuracy"],
                               error_y=dict(type="data", array=summary["accuracy_std"]),
+                              hovertext=[system_hover(row) for row in summary.to_dict("records")],
+                              hovertemplate="%{hovertext}<br>accuracy %{y:.3f}<extra></extra>",
                               text=[f"{v:.3f}" for v in summary["accuracy"]], textposition="outside"))
     figure.update_layout(title="Test accuracy (mean ± std over executions)", yaxis_range=[0, 1.05],
                          height=380, margin=dict(l=10, r=10, t=40, b=10))
     return figure
+
+
+def system_hover(row: dict) -> str:
+    """A system's label, its run id when it is a run, and its executions (escaped parts)."""
+    lines = [shown(row["system"])]
+    if isinstance(row.get("run"), str):  # a prompting system's run is None (or NaN in pandas)
+        lines.append(f"run {shown(row['run'])}")
+    lines.append(f"{row['executions']} execution{'s' if row['executions'] != 1 else ''}")
+    return "<br>".join(lines)
 
 
 def review_figure(results: pd.DataFrame) -> go.Figure:

@@ -5,34 +5,32 @@ import json
 import numpy as np
 import pandas as pd
 
+from core.evaluate import FIGURES, summarise, system_of, with_systems
 from storage import queries
 
-
-def system_name(evaluation: dict) -> str:
-    """What was scored: a fine-tuned run, or a model with a prompting mode and template."""
-    if evaluation["mode"] == "fine-tuned":
-        return f"{evaluation['model']} · fine-tuned"
-    return f"{evaluation['model']} · {evaluation['shots']}-shot · {evaluation['template']}"
+# The summary's columns as the page shows them; `system` is the system's label there.
+COLUMNS = ["label", "run", "executions",
+           *(name for figure in FIGURES for name in (figure, f"{figure}_std")), "unparseable"]
 
 
 def by_system(evaluations: list[dict]) -> dict[str, list[dict]]:
+    """Each system's executions under its key (core.evaluate.system_of), labelled."""
     systems = {}
-    for evaluation in evaluations:
-        systems.setdefault(system_name(evaluation), []).append(evaluation)
+    for evaluation in with_systems(evaluations):
+        systems.setdefault(evaluation["system"], []).append(evaluation)
     return systems
 
 
-def summary_table(evaluations: list[dict]) -> pd.DataFrame:
-    """Mean ± std of each figure per system, over its executions (seeds)."""
-    rows = []
-    for name, runs in by_system(evaluations).items():
-        row = {"system": name, "executions": len(runs)}
-        for figure in ("accuracy", "precision", "recall", "f1"):
-            values = np.array([r[figure] for r in runs])
-            row[figure], row[f"{figure}_std"] = values.mean(), values.std()
-        row["unparseable"] = sum(r.get("unparseable") or 0 for r in runs)
-        rows.append(row)
-    return pd.DataFrame(rows)
+def systems_of(db, ids: list[int]) -> list[str]:
+    """The keys of the systems the given evaluations scored, each once, in order."""
+    return list(dict.fromkeys(system_of(e)["system"] for e in queries.get_evaluations(db, ids)))
+
+
+def summary_table(evaluations: list[dict], picked: list[str]) -> pd.DataFrame:
+    """Mean ± std of each figure over the executions (seeds) of each picked system, in the
+    order picked. Labelled among all the evaluations, as the picker labels them."""
+    summary = summarise(evaluations).set_index("system").loc[picked]
+    return summary[COLUMNS].rename(columns={"label": "system"}).reset_index(drop=True)
 
 
 def summed_confusion(runs: list[dict]) -> tuple[list[list[int]], list[str]]:
@@ -46,6 +44,6 @@ def disagreements(db, first: dict, second: dict) -> pd.DataFrame:
     a = {p["idx"]: p for p in queries.evaluation_predictions(db, first["id"])}
     b = {p["idx"]: p for p in queries.evaluation_predictions(db, second["id"])}
     rows = [{"example": i, "text": a[i]["input"], "reference": a[i]["reference"],
-             system_name(first): a[i]["prediction"], system_name(second): b[i]["prediction"]}
+             first["label"]: a[i]["prediction"], second["label"]: b[i]["prediction"]}
             for i in sorted(a.keys() & b.keys()) if a[i]["prediction"] != b[i]["prediction"]]
     return pd.DataFrame(rows)

@@ -48,8 +48,9 @@ def comparison_form(db) -> tuple[list[EvalConfig], list[str]] | None:
     base = EvalConfig(dataset=dataset, shots=tuple(sorted(shots)), seeds=int(seeds), limit=int(limit),
                       template=template, custom_template=custom, decide=decide,
                       max_new_tokens=64 if template == "cot" else 8,
+                      **baseline_inputs(decide),
                       **split_of([r for r in finished if r["id"] in runs]))
-    if not show_preview(base):
+    if not show_preview(base, ([*models, *([other] if other else [])] or [None])[0]):
         return None
     configs = [dataclasses.replace(base, model=m) for m in [*models, *([other] if other else [])]]
     if not st.button("Compare", type="primary", disabled=not (configs or runs)):
@@ -77,21 +78,48 @@ def _splits(dataset: str, seed: int, sizes: tuple):
     return split_table(table, seed, *sizes), table.label_names
 
 
-def show_preview(config: EvalConfig) -> bool:
-    """The prompt a real test example gets, with the examples of the first execution."""
-    from core import prompting
-    from core.evaluate import template_for
+def baseline_inputs(decide: str) -> dict:
+    """How the base models are asked: chat template, label words, calibration."""
+    cols = st.columns(3)
+    chat = cols[0].radio("Chat template", ["auto", "on", "off"], horizontal=True,
+                         help=HELP["chat"])
+    verbalizer = cols[1].text_input("Label words", placeholder="rotten=negative,fresh=positive",
+                                    help=HELP["verbalizer"]).strip() or None
+    calibrate = cols[2].checkbox("Calibrate (also)", True, disabled=decide != "score",
+                                 help=HELP["calibrate"])
+    return {"chat": chat, "verbalizer": verbalizer, "calibrate": calibrate}
+
+
+def show_preview(config: EvalConfig, model: str | None) -> bool:
+    """The prompt a real test example gets in the execution with the most shots, as `model`
+    reads it (its chat template included); plain text until a model is picked."""
+    from core.evaluate import preview_prompt
 
     try:
         splits, names = _splits(config.dataset, config.seed,
                                 (config.train_size, config.eval_size, config.test_size))
-        template = template_for(config)
-        shots = max(config.shots or (0,))
-        examples = prompting.choose_examples(splits["train"], shots, 0, names)
+        tokenizer = _tokenizer(model) if model else None
+        if tokenizer is None:
+            config = dataclasses.replace(config, chat="off")
+        text = preview_prompt(config, splits["train"], splits["test"]["text"].iloc[0], names,
+                              tokenizer)
     except WorkbenchError as error:
         st.error(plain(error))
         return False
-    with st.expander(f"Prompt preview ({shots}-shot, first test example)"):
-        st.code(prompting.preview(template, examples, splits["test"]["text"].iloc[0], names),
-                language=None)
+    shots = max(config.shots or (0,))
+    with st.expander(f"Prompt preview ({shots}-shot, first test example"
+                     f"{', as ' + plain(model) + ' reads it' if model else ''})"):
+        st.code(text, language=None)
     return True
+
+
+@st.cache_resource(max_entries=4, show_spinner=False)
+def _tokenizer(model: str):
+    """The tokenizer that renders the chat template; None for a model that cannot be found
+    (the comparison itself then says why)."""
+    from core.models import load_tokenizer, resolve_model
+
+    try:
+        return load_tokenizer(resolve_model(model))
+    except (WorkbenchError, OSError):
+        return None
