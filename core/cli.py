@@ -217,33 +217,36 @@ def run_train(args: argparse.Namespace) -> int:
 
     interrupts = Interrupts()
     quiet_libraries()
-    if args.resume:
+    main_process = distributed.rank() == 0
+    db = open_db() if main_process else None  # a damaged database is said before anything
+    # A run already recorded is continued ("" is an id that names no run, not "no id").
+    known = args.resume if args.resume is not None else args.run_id
+    if args.resume is not None:
         check_resume_alone(args)
-        prepared = engine.prepare_resume(open_db(), args.resume, bool(args.allow_changed_data))
+        prepared = engine.prepare_resume(db, args.resume, bool(args.allow_changed_data))
     else:
         check_flags_need_resume(args)
+        if known is not None and main_process:  # (the others would find it running already)
+            engine.check_continuable(db, known)
         prepared = engine.prepare(config_from_args(args))
     warning = learning_rate_warning(prepared.config)
-    for note in [*prepared.table.notes, *filter(None, [warning])] if distributed.rank() == 0 else ():
+    for note in [*prepared.table.notes, *filter(None, [warning])] if main_process else ():
         print(f"note: {note}", file=sys.stderr)
-    known = args.resume or args.run_id  # a run already recorded: continue it
-    if args.run_id and distributed.rank() == 0:  # (the others would find it running already)
-        engine.check_continuable(open_db(), args.run_id)
     # From here on a signal asks the run to stop: launched processes (and the main one's
     # launcher, which waits for them) each hear it and stop at the same step.
     interrupts.run_started()
     if launch.in_subprocess(prepared.config) and not distributed.launched():
         return launch.launch_from_terminal(prepared.config, known)
-    if distributed.rank() != 0:  # a process accelerate started beside the main one: train only
-        engine.execute(None, known or distributed.shared(lambda: None), prepared,
-                       interrupts.stop.is_set, resume=bool(known))
+    resuming = known is not None
+    if not main_process:  # a process accelerate started beside the main one: train only
+        engine.execute(None, known if resuming else distributed.shared(lambda: None), prepared,
+                       interrupts.stop.is_set, resume=resuming)
         return 0
-    db = open_db()
-    if args.resume:
+    if args.resume is not None:
         engine.claim_for_resume(db, args.resume)
-    run_id = known or distributed.shared(
+    run_id = known if resuming else distributed.shared(
         lambda: queries.create_run(db, prepared.config.to_dict(), data_hash=prepared.data_hash))
-    engine.execute(db, run_id, prepared, interrupts.stop.is_set, show_progress, resume=bool(known))
+    engine.execute(db, run_id, prepared, interrupts.stop.is_set, show_progress, resume=resuming)
     return report(db, run_id, interrupts.exit_code())
 
 
@@ -302,13 +305,17 @@ def run_eval(args: argparse.Namespace) -> int:
     config = EvalConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
     db = open_db()
 
+    shown = []  # whether a progress line is open (a refusal before any is one line)
+
     def progress(done: float, text: str) -> None:
+        shown.append(True)
         print(f"\r{done:6.1%} {text}".ljust(60), end="", file=sys.stderr, flush=True)
 
     try:
         ids = evaluate(config, db, progress)
     finally:
-        print(file=sys.stderr)  # end the progress line
+        if shown:
+            print(file=sys.stderr)  # end the progress line
     rows = queries.get_evaluations(db, ids)  # with the run's name, which labels its system
     for row in rows:
         print(f"evaluation {row['id']}: {row['mode']} ({row['shots']} shots, seed {row['seed']}) "

@@ -8,7 +8,9 @@ reproduce the seed systems (README: "The systems it reproduces").
 """
 
 import dataclasses
+import json
 import math
+import re
 import typing
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -293,6 +295,7 @@ def validate_numbers(config: TrainConfig) -> None:
          f"checkpoint steps cannot be negative (got {config.checkpoint_steps})"),
         (config.max_grad_norm > 0, f"max grad norm must be above 0 (got {config.max_grad_norm})"),
         (config.lora_r >= 1, f"LoRA rank must be at least 1 (got {config.lora_r})"),
+        (config.lora_alpha >= 1, f"LoRA alpha must be at least 1 (got {config.lora_alpha})"),
         (0 <= config.lora_dropout < 1, f"LoRA dropout must be in [0, 1) (got {config.lora_dropout})"),
         (config.probe_c > 0, f"probe C must be above 0 (got {config.probe_c})"),
         (config.probe_max_iter >= 10,
@@ -342,8 +345,20 @@ def to_yaml(config: TrainConfig) -> str:
     return yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
 
 
-def from_stored(data: dict) -> TrainConfig:
-    """A run's stored settings; ones an older workbench had and this one dropped are ignored."""
+STORED_ESSENTIALS = ("model", "method", "dataset")  # without them a default would stand in
+
+
+def from_stored(stored: str | dict) -> TrainConfig:
+    """A run's stored settings (JSON); ones an older workbench had and this one dropped are
+    ignored. Damaged ones are refused: a missing model must not resume as the default one."""
+    try:
+        data = json.loads(stored) if isinstance(stored, str) else stored
+    except json.JSONDecodeError:
+        data = None
+    missing = [k for k in STORED_ESSENTIALS if k not in data] if isinstance(data, dict) else None
+    if missing is None or missing:
+        lacking = f" (no {', '.join(missing)})" if missing else ""
+        raise WorkbenchError(f"the run's stored settings are damaged{lacking}; start a new run")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
     return TrainConfig(**{k: v for k, v in data.items() if k in known})
 
@@ -351,24 +366,52 @@ def from_stored(data: dict) -> TrainConfig:
 MAX_CONFIG_BYTES = 1 << 20  # a run.yaml is a few hundred bytes
 
 
-class _NoAliases(yaml.SafeLoader):
-    """YAML without anchors' aliases: a few lines of nested aliases expand to billions of
-    nodes (the "billion laughs"), and settings never need them."""
+class _StrictYaml(yaml.SafeLoader):
+    """YAML as a settings file needs it. No aliases: a few lines of nested aliases expand to
+    billions of nodes (the "billion laughs"). No key twice: the last would silently win.
+    Booleans are true / false only: YAML 1.1 also reads yes, no, on and off as booleans,
+    and `trust_remote_code: on` must not be how remote code gets turned on by accident."""
 
     def compose_node(self, parent, index):
         if self.check_event(yaml.AliasEvent):
-            raise WorkbenchError("aliases (*name) are not allowed in a config file")
+            raise WorkbenchError("aliases (*name) are not allowed")
         return super().compose_node(parent, index)
+
+    def construct_mapping(self, node, deep=False):
+        keys = [self.construct_object(key, deep=deep) for key, _ in node.value]
+        repeated = sorted({str(k) for k in keys if keys.count(k) > 1})
+        if repeated:
+            raise WorkbenchError(f"{', '.join(repeated)} given twice")
+        return super().construct_mapping(node, deep)
+
+
+_StrictYaml.yaml_implicit_resolvers = {
+    first: [(tag, regexp) for tag, regexp in resolvers if tag != "tag:yaml.org,2002:bool"]
+    for first, resolvers in yaml.SafeLoader.yaml_implicit_resolvers.items()}
+_StrictYaml.add_implicit_resolver("tag:yaml.org,2002:bool",
+                                  re.compile(r"^(?:true|True|TRUE|false|False|FALSE)$"),
+                                  list("tTfF"))
+
+
+def read_small_file(path: Path) -> str:
+    """A settings file's text: a regular file (a FIFO would hang, /dev/zero never end), read
+    no further than the limit whatever its size claims."""
+    if not path.is_file():
+        raise WorkbenchError("not found, or not a regular file" if not path.exists()
+                             else "not a regular file")
+    with path.open("rb") as handle:
+        raw = handle.read(MAX_CONFIG_BYTES + 1)
+    if len(raw) > MAX_CONFIG_BYTES:
+        raise WorkbenchError(f"over {MAX_CONFIG_BYTES // 1024} KiB, where a settings file "
+                             "holds a few settings")
+    return raw.decode("utf-8")
 
 
 def read_config_file(path: str | Path) -> dict:
     """A run.yaml's (or .json's) settings; unknown keys are an error. Types are checked
     with every other source's, by `resolve`."""
     try:
-        if Path(path).stat().st_size > MAX_CONFIG_BYTES:
-            raise WorkbenchError(f"over {MAX_CONFIG_BYTES // 1024} KiB, where a run.yaml "
-                                 "holds a few settings")
-        data = yaml.load(Path(path).read_text(encoding="utf-8"), Loader=_NoAliases) or {}
+        data = yaml.load(read_small_file(Path(path)), Loader=_StrictYaml) or {}
     except WorkbenchError as error:
         raise WorkbenchError(f"config file {path}: {error}") from None
     except (OSError, UnicodeDecodeError, yaml.YAMLError) as error:
@@ -377,7 +420,7 @@ def read_config_file(path: str | Path) -> dict:
     if not isinstance(data, dict):
         raise WorkbenchError(f"config file {path} must hold a mapping of settings")
     known = {f.name for f in dataclasses.fields(TrainConfig)}
-    unknown = sorted(set(data) - known)
+    unknown = sorted(str(key) for key in data if key not in known)
     if unknown:
         raise WorkbenchError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
     return data

@@ -57,6 +57,9 @@ def load_table(dataset: str, columns: dict | None = None) -> Table:
     `columns` maps canonical names to the file's columns, e.g. {"text": "review"}.
     """
     if dataset in DATASETS:
+        if columns:  # else silently ignored, and stored with the run as if they had counted
+            raise WorkbenchError(f"column names are for uploaded files; '{dataset}' is a "
+                                 "catalog data set with its own columns")
         spec = DATASETS[dataset]
         frame, notes = _load_bundled(spec) if spec.source == "bundled" else _load_hub(spec)
         table = _canonical(frame, spec.task, spec.columns or {}, list(spec.label_names), dataset)
@@ -102,8 +105,9 @@ def parse_upload(raw: bytes, name: str) -> pd.DataFrame:
         if name.lower().endswith((".jsonl", ".json")):
             frame = pd.read_json(io.StringIO(text), lines=name.lower().endswith(".jsonl"))
         else:
-            # Only an empty cell is missing: a label or text "None", "NA" or "null" is data.
-            frame = pd.read_csv(io.StringIO(text), keep_default_na=False)
+            # Only an empty cell is missing: a label or text "None", "NA" or "null" is data;
+            # and cells stay as written: labels "1" and "1.0" are two classes, not one number.
+            frame = pd.read_csv(io.StringIO(text), keep_default_na=False, dtype=str)
     except (ValueError, pd.errors.ParserError) as error:
         first_line = str(error).strip().splitlines()[0]
         raise WorkbenchError(f"{name} could not be parsed: {first_line}") from None
@@ -220,9 +224,9 @@ def _desirability(labels: pd.Series, source: str) -> pd.Series:
 
 def _label_names(labels: pd.Series, known: list) -> tuple[pd.Series, list[str]]:
     """Labels as strings, and the names in index order (integers keep their order)."""
-    if not pd.api.types.is_numeric_dtype(labels):
-        # A column of numbers with an empty cell was read as text (the empty cell kept as "");
-        # its rows are gone now, so numbers are numbers again, as when no cell was empty.
+    if known and not pd.api.types.is_numeric_dtype(labels):
+        # A catalog set's label indices read as text (an empty cell kept as ""): its rows are
+        # gone now, so the indices are numbers again. A file's labels stay as written.
         numbers = pd.to_numeric(labels, errors="coerce")
         labels = numbers if numbers.notna().all() else labels
     if known and pd.api.types.is_integer_dtype(labels):

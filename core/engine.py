@@ -98,7 +98,7 @@ def prepare_resume(db, run_id: str, allow_changed_data: bool = False) -> Prepare
     gone, or changed: a checkpoint's data position means nothing in other rows)."""
     run = run_in_status(db, run_id, RESUMABLE,
                         "only a stopped, failed or interrupted run can be resumed")
-    prepared = prepare(from_stored(json.loads(run["config"])))
+    prepared = prepare(from_stored(run["config"]))
     if run["data_hash"] and run["data_hash"] != prepared.data_hash and not allow_changed_data:
         raise WorkbenchError(f"the data of run {run_id} ('{prepared.config.dataset}') changed "
                              "since it started; start a new run, or resume it from the command "

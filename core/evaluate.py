@@ -6,6 +6,7 @@ its examples are used. A fine-tuned run therefore joins a comparison through
 the predictions it stored on that split; nothing is recomputed.
 """
 
+import dataclasses
 import json
 import time
 from dataclasses import dataclass, field
@@ -58,7 +59,7 @@ def evaluate(config: EvalConfig, db, on_progress=None) -> list[int]:
     if (config.model is None) == (config.run is None):
         raise WorkbenchError("give either a model to prompt or a fine-tuned run, not both")
     check_counts(config)
-    if config.run:
+    if config.run is not None:
         return [evaluate_run(config, db)]
     return evaluate_prompting(config, db, on_progress or (lambda done, text: None))
 
@@ -78,7 +79,7 @@ def evaluate_run(config: EvalConfig, db) -> int:
     index = {name: i for i, name in enumerate(names)}
     report = classification_metrics([index[r["reference"]] for r in rows],
                                     [index[r["prediction"]] for r in rows], names)
-    trained = from_stored(json.loads(run["config"]))
+    trained = from_stored(run["config"])
     split = split_name(trained.dataset, trained.seed, source["n"], len(rows))
     same = [e for e in finished if e["split"] == split and e["n"] == len(rows)]
     if same:  # compared on this split before: one run is one execution, never two copies
@@ -164,6 +165,19 @@ def prompting_style(config: EvalConfig, template: dict, names: list[str], tokeni
 
 
 def check_counts(config: EvalConfig) -> None:
+    from core.config import MAX_SEED, typed_value
+
+    for f in dataclasses.fields(config):  # the type check every training setting passes
+        if f.name != "shots":
+            typed_value(f, getattr(config, f.name))
+    checks = [(0 <= config.seed <= MAX_SEED, f"seed must be between 0 and {MAX_SEED} "
+                                              f"(got {config.seed})"),
+              (config.batch_size >= 1, f"batch size must be at least 1 (got {config.batch_size})"),
+              (config.max_new_tokens >= 1,
+               f"max new tokens must be at least 1 (got {config.max_new_tokens})")]
+    for ok, message in checks:
+        if not ok:
+            raise WorkbenchError(message)
     if not config.shots or min(config.shots) < 0:
         raise WorkbenchError("give at least one number of shots, none negative")
     if config.seeds < 1:

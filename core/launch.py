@@ -39,14 +39,37 @@ def check_launch(config: TrainConfig) -> None:
     if not methods.get(config.method).hf_trainer:  # the Trainer knows DDP; a plain loop does not
         raise WorkbenchError(f"method '{config.method}' trains in one process; several processes "
                              f"or an accelerate config need {', '.join(methods.trainer_methods())}")
-    if config.accelerate_config and not Path(config.accelerate_config).is_file():
-        raise WorkbenchError(f"accelerate config file not found: {config.accelerate_config}")
+    if config.accelerate_config:
+        check_accelerate_config(Path(config.accelerate_config))
     import torch
 
     devices = torch.cuda.device_count()
     if devices and config.processes > devices:
         raise WorkbenchError(f"{config.processes} processes need {config.processes} GPUs; this "
                              f"machine has {devices}")
+    cores = os.cpu_count() or 1
+    if not devices and config.processes > cores:  # each would want a core of its own
+        raise WorkbenchError(f"{config.processes} processes on the CPU need {config.processes} "
+                             f"cores; this machine has {cores}")
+
+
+def check_accelerate_config(path: Path) -> None:
+    """An accelerate config is a YAML (or JSON) mapping; anything else would fail inside
+    `accelerate launch`, after a launch file was written."""
+    import yaml
+
+    from core.config import read_small_file
+
+    if not path.exists():
+        raise WorkbenchError(f"accelerate config file not found: {path}")
+    try:
+        data = yaml.safe_load(read_small_file(path))
+    except (WorkbenchError, UnicodeDecodeError, yaml.YAMLError) as error:
+        raise WorkbenchError(f"accelerate config {path} cannot be read: "
+                             f"{' '.join(str(error).split())[:200]}") from None
+    if not isinstance(data, dict):
+        raise WorkbenchError(f"accelerate config {path} is not a mapping of settings (make one "
+                             "with `accelerate config`)")
 
 
 def launch_argv(config: TrainConfig, config_file: str, *train_args: str,

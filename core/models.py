@@ -73,7 +73,18 @@ def run_model_dir(model_id: str) -> Path | None:
     if not model_id or model_id in MODELS or paths.safe_name(model_id) != model_id:
         return None  # a hub id or a folder: never a run's id
     folder = paths.run_dir(model_id) / "model"
-    return folder if (folder / RUN_MODEL_FILE).is_file() else None
+    if not (folder / RUN_MODEL_FILE).is_file():
+        return None
+    return folder if recorded_run(model_id) else None
+
+
+def recorded_run(run_id: str) -> bool:
+    """Whether the database records this run: a folder alone (copied in, or left by a
+    deleted run) names no run, and is never used as one."""
+    from storage import queries
+    from storage.db import connect
+
+    return paths.db_path().is_file() and queries.get_run(connect(paths.db_path()), run_id) is not None
 
 
 def save_model(model, tokenizer, folder: Path, base: ModelSource, adapter: str,

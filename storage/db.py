@@ -13,6 +13,7 @@ worse than one line saying "make it writable".
 """
 
 import sqlite3
+import time
 from pathlib import Path
 
 from sqlite_utils import Database
@@ -59,9 +60,27 @@ def _open(path: Path) -> Database:
     db.enable_wal()
     db.execute("PRAGMA foreign_keys = ON")
     check_not_newer(db, path)
-    migrations.apply(db)
-    db.execute(f"PRAGMA user_version = {len(migrations.applied(db))}")
+    migrate(db)
     return db
+
+
+MIGRATION_TRIES = 5
+
+
+def migrate(db: Database) -> None:
+    """Apply the pending migrations. Two processes opening a new file at once (a CLI run and
+    a page) both migrate it; the one that loses the race gets "database is locked" at once
+    (SQLite cannot wait for a write lock a reader already holds), so it reads again what is
+    still pending and retries."""
+    for attempt in range(MIGRATION_TRIES):
+        try:
+            migrations.apply(db)
+            db.execute(f"PRAGMA user_version = {len(migrations.applied(db))}")
+            return
+        except sqlite3.OperationalError as error:
+            if "locked" not in str(error) or attempt == MIGRATION_TRIES - 1:
+                raise
+            time.sleep(0.2 * (attempt + 1))
 
 
 def check_file(path: Path) -> None:

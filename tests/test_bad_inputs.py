@@ -96,6 +96,12 @@ CASES = [
     ("max length beyond the positions", {"max_length": 4096}, "max length 4096 is beyond what"),
     ("text column is the label column", {"text_column": "label", "label_column": "label"},
      "the text and the label column are both 'label'"),
+    ("LoRA alpha 0", {"adapter": "lora", "lora_alpha": 0}, "LoRA alpha must be at least 1"),
+    ("columns for a catalog data set", {"dataset": "rt-reviews", "text_column": "review"},
+     "column names are for uploaded files"),
+    ("accelerate config that is no mapping", {"processes": 1, "method": "trainer",
+                                              "accelerate_config": "{tmp}/good.csv"},
+     "is not a mapping of settings"),
 ]
 
 

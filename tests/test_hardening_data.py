@@ -330,10 +330,26 @@ def saved_runs(home, tiny_classifier):
 
     source = resolve_model(tiny_classifier)
     model = AutoModelForSequenceClassification.from_pretrained(tiny_classifier)
+    db = connect(paths.db_path())
     for run_id in ("run-a", "run-b"):
         save_model(model, load_tokenizer(source), paths.run_dir(run_id) / "model", source, "none",
                    ["neg", "pos"])
+        db["runs"].insert({"id": run_id, "name": run_id, "model": tiny_classifier,
+                           "method": "trainer", "dataset": "d", "status": "completed",
+                           "config": "{}", "created_at": "2026-01-01"})
     return source
+
+
+def test_a_model_folder_without_its_run_is_not_a_run(saved_runs):
+    from core.export import export_model
+
+    db = connect(paths.db_path())
+    db.execute("delete from runs where id = 'run-b'")
+    db.conn.commit()
+
+    with pytest.raises(WorkbenchError, match="run run-b has no saved model"):
+        export_model("run-b")
+    assert not (paths.home() / "exports").exists()
 
 
 def test_an_export_is_not_overwritten_unless_asked(saved_runs):
@@ -416,10 +432,42 @@ def test_a_braces_template_evaluates_and_is_stored(tiny_causal, db, tmp_path):
         tmp_path / "s.csv", index=False)
     template = 'Review: {text} -> {"label": "pos"} or {"label": "neg"}?'
     config = EvalConfig(model=tiny_causal, dataset=str(tmp_path / "s.csv"), shots=(0,), seeds=1,
-                        limit=4, batch_size=4, template="custom", custom_template=template)
+                        limit=4, batch_size=4, template="custom", custom_template=template,
+                        calibrate=False)
 
     [evaluation_id] = evaluate(config, db)
 
     row = db["evaluations"].get(evaluation_id)
     assert row["n"] == 4 and template in row["template"]
     assert len(queries.evaluation_predictions(db, evaluation_id)) == 4
+
+
+def test_labels_stay_as_written_in_a_csv(tmp_path):
+    from core.data import load_table
+
+    rows = "".join(f"text {i},{label}\n" for i, label in enumerate(["1", "1.0", "01"] * 10))
+    (tmp_path / "labels.csv").write_text("text,label\n" + rows)
+
+    table = load_table(str(tmp_path / "labels.csv"))
+
+    assert sorted(table.label_names) == ["01", "1", "1.0"]  # not one number, 1
+
+
+def _open_and_list(path: str) -> None:
+    connect(path).table_names()
+
+
+def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
+    """A CLI run and a page creating workbench.db together both migrate it: the loser of the
+    race once failed with "database is locked"."""
+    import multiprocessing
+
+    for attempt in range(5):
+        path = str(tmp_path / f"try{attempt}" / "workbench.db")
+        processes = [multiprocessing.Process(target=_open_and_list, args=(path,)) for _ in range(4)]
+        for process in processes:
+            process.start()
+        for process in processes:
+            process.join(60)
+        assert [p.exitcode for p in processes] == [0, 0, 0, 0]
+        assert "runs" in connect(path).table_names()

@@ -131,6 +131,14 @@ def test_an_encoder_run_saved_without_label_names_is_named_as_such(home):
 
     from core import paths
 
+    from storage import queries
+    from storage.db import connect
+
+    db = connect(paths.db_path())
+    db["runs"].insert({"id": "20250101-000000-abcdef", "model": "minilm-l6", "method": "trainer",
+                       "dataset": "rt-reviews", "status": "completed", "config": "{}",
+                       "created_at": "2025-01-01"})
+    assert queries.get_run(db, "20250101-000000-abcdef") is not None
     folder = paths.run_dir("20250101-000000-abcdef") / "model"
     folder.mkdir(parents=True)
     (folder / "workbench.json").write_text(json.dumps({"kind": "encoder", "base": "minilm-l6"}))

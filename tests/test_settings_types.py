@@ -30,6 +30,10 @@ YAML_CASES = [
     ("lr: .nan\n", "lr must be a finite number (got nan)"),
     ("max_steps: 99999999999999999999\n", "max steps 99999999999999999999 is out of range"),
     (BILLION_LAUGHS, "aliases (*name) are not allowed"),
+    ("trust_remote_code: yes\n", "trust remote code must be true or false (got the text 'yes')"),
+    ("packing: on\n", "packing must be true or false (got the text 'on')"),
+    ("max_steps: 3\nmax_steps: 5\n", "max_steps given twice"),
+    ("1: 2\nfoo: 1\n", "unknown setting(s) 1, foo"),
     ("lr: [unclosed\n", "cannot read config file"),
 ]
 
@@ -122,3 +126,52 @@ def test_a_flag_left_out_is_not_given(tmp_path):
     settled = config_from_args(args)
 
     assert (settled.lr, settled.adapter, settled.seed) == (0.001, "lora", 7)
+
+
+@pytest.mark.parametrize("name", ["/dev/zero", "folder", "fifo"])
+def test_a_config_that_is_not_a_regular_file_is_refused_without_reading_it(name, home, tmp_path,
+                                                                          capsys):
+    import os
+
+    (tmp_path / "folder").mkdir()
+    os.mkfifo(tmp_path / "fifo")  # reading it would wait for a writer forever
+    path = name if name.startswith("/") else str(tmp_path / name)
+
+    assert main(["train", "--config", path]) == 2
+
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and "not a regular file" in err
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize("flag", ["--resume", "--run-id"])
+def test_an_empty_run_id_names_no_run_and_starts_nothing(flag, home, capsys):
+    assert main(["train", flag, ""]) == 2
+    assert "no run with id ''" in capsys.readouterr().err
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--model", "smollm2-135m", "--seed", "-1"], "seed must be between 0 and"),
+    (["--model", "smollm2-135m", "--seed", "4294967296"], "seed must be between 0 and"),
+    (["--model", "smollm2-135m", "--batch-size", "0"], "batch size must be at least 1"),
+    (["--model", "smollm2-135m", "--test-size", "inf"], "test size must be a finite number"),
+    (["--run", ""], "no run with id"),
+])
+def test_bad_evaluation_flags_are_one_line_exit_2(flags, message, home, capsys):
+    assert main(["eval", *flags]) == 2
+    err = capsys.readouterr().err
+    assert err.startswith("error: ") and err.count("\n") == 1 and message in err, err
+
+
+@pytest.mark.parametrize("stored, message", [
+    ("not json", "stored settings are damaged"), (None, "stored settings are damaged"),
+    ('{"method": "trainer", "dataset": "rt-reviews"}', "stored settings are damaged (no model)")])
+def test_damaged_stored_settings_refuse_a_resume(stored, message, home, capsys):
+    db = connect(paths.db_path())
+    run_id = queries.create_run(db, {"model": "m", "method": "trainer", "dataset": "d"})
+    db["runs"].update(run_id, {"status": "stopped", "config": stored})
+
+    assert main(["train", "--resume", run_id]) == 2
+    assert message in capsys.readouterr().err
+    assert queries.get_run(db, run_id)["status"] == "stopped"

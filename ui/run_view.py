@@ -46,7 +46,10 @@ def render_run(db, run_id: str) -> None:
         render_results(db, run_id)
     if causal and status in ("completed", "stopped"):
         export_button(run)
-    config_panel(from_stored(json.loads(run["config"])), key=run_id)
+    try:
+        config_panel(from_stored(run["config"]), key=run_id)
+    except WorkbenchError as error:
+        st.warning(plain(error))
     log_panel(run_id)
 
 
