@@ -185,4 +185,4 @@ def test_hand_edited_links_are_ignored_not_a_traceback(db):
     assert not app("playground.py", comparison="abc").run().exception
     page = app("review.py", reviewer="ann", source="playground", rubric="x", item="-1").run()
     assert not page.exception and not page.progress and not page.radio  # nothing to score
-    assert [w.value for w in page.warning] == ["No such rubric: x", "No such item: \\-1"]  # escaped
+    assert [w.value for w in page.warning] == ["No such rubric: “x”", "No such item: “\\-1”"]  # escaped

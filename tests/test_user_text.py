@@ -46,7 +46,7 @@ def test_a_run_id_with_a_trailing_dot_names_no_run_and_deletes_nothing(db):
     page = app("runs.py", run=f"{real}.").run()
 
     assert not page.exception
-    assert [w.value for w in page.warning] == [f"No such run: {real}."]
+    assert [w.value for w in page.warning] == [f"No such run: “{real}.”"]
     assert "Delete for good" not in buttons(page) and not page.subheader
     with pytest.raises(ValueError, match="not a run id"):  # never mapped onto <id>'s folder
         paths.run_dir(f"{real}.")
@@ -66,11 +66,11 @@ def test_an_unknown_comparison_or_item_offers_nothing_to_act_on(db):
                         ("abc", "abc")):
         page = app("playground.py", comparison=wrong).run()
         assert not page.exception
-        assert [w.value for w in page.warning] == [f"No such comparison: {said}"]
+        assert [w.value for w in page.warning] == [f"No such comparison: “{said}”"]
         assert "Save for review" not in buttons(page) and "Latest comparison" not in [
             h.value for h in page.subheader]
     page = app("review.py", reviewer="ann", source="playground", item="1").run()
-    assert [w.value for w in page.warning] == ["No such item: 1"]
+    assert [w.value for w in page.warning] == ["No such item: “1”"]
     assert "Save scores" not in buttons(page)
 
 
@@ -94,7 +94,7 @@ def test_a_run_named_with_markdown_and_a_crafted_url_are_shown_as_text(db):
 
     page = app("runs.py", run=IMAGE).run()
     [warning] = [w.value for w in page.warning]
-    assert warning == "No such run: !\\[x\\](http\u2060:\u2060//example.invalid/x.png)"
+    assert warning == "No such run: “!\\[x\\](http\u2060:\u2060//example.invalid/x.png)”"
     assert "Delete for good" not in buttons(page)
 
 

@@ -56,7 +56,8 @@ def from_url(name: str, find: Callable, what: str, number: bool = False):
     key = (int(text) if text.isascii() and text.isdigit() else None) if number else text
     found = None if key is None else find(key)
     if found is None:
-        st.warning(f"No such {what}: {plain(text[:100])}")
+        # Quoted: an id's own last character (a trailing dot) must not read as punctuation.
+        st.warning(f"No such {what}: “{plain(text[:100])}”")
     return found
 
 

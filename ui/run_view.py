@@ -23,7 +23,7 @@ STATUS_ICONS = {"queued": ":material/hourglass_top:", "running": ":material/dire
 def render_run(db, run_id: str) -> None:
     run = queries.get_run(db, run_id)
     if run is None:
-        st.warning(f"No such run: {plain(run_id)} (it may have been deleted).")
+        st.warning(f"No such run: “{plain(run_id)}” (it may have been deleted).")
         return
     status = run["status"]
     st.subheader(f"{STATUS_ICONS.get(status, '')} {plain(run['name'])}")
