@@ -16,6 +16,17 @@ LABEL_WORDS = ["very", "good", "bad", "text", "label", "classify", "each", "as",
                "pos", "neg", "answer"]
 
 
+def assert_nothing_written() -> None:
+    """Bad input leaves no run row and no run folder behind."""
+    from core import paths
+    from storage import queries
+    from storage.db import connect
+
+    if paths.db_path().exists():
+        assert queries.list_runs(connect(paths.db_path())) == []
+    assert not (paths.home() / "runs").exists()
+
+
 @pytest.fixture
 def home(tmp_path, monkeypatch):
     path = tmp_path / "home"

@@ -7,6 +7,7 @@ import shutil
 from pathlib import Path
 
 import pytest
+from conftest import assert_nothing_written
 import torch
 from safetensors.torch import load_file
 
@@ -15,8 +16,6 @@ from core.cli import main
 from core.config import TrainConfig
 from core.errors import WorkbenchError
 from core.jobs import JobManager
-from storage import queries
-from storage.db import connect
 
 GOOD_ROWS = "text,label\n" + "".join(f"good film {i},pos\nbad film {i},neg\n" for i in range(20))
 
@@ -135,12 +134,6 @@ def base(tiny_encoder: str, tmp: Path) -> dict:
 def as_flags(settings: dict) -> list[str]:
     return [part for name, value in settings.items()
             for part in ("--" + name.replace("_", "-"), str(value))]
-
-
-def assert_nothing_written() -> None:
-    if paths.db_path().exists():
-        assert queries.list_runs(connect(paths.db_path())) == []
-    assert not (paths.home() / "runs").exists()
 
 
 def test_the_table_names_at_least_twenty_distinct_bad_inputs():

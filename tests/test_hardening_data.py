@@ -9,6 +9,7 @@ from pathlib import Path
 
 import pandas as pd
 import pytest
+from conftest import assert_nothing_written
 from streamlit.testing.v1 import AppTest
 
 from conftest import sentiment_frame
@@ -152,8 +153,7 @@ def test_a_text_column_taken_for_the_label_is_refused_before_anything_is_written
         manager.start(config)
 
     assert "the label column 'review' has" in one_line(refused)
-    assert queries.list_runs(connect(paths.db_path())) == []
-    assert not (paths.home() / "runs").exists()
+    assert_nothing_written()
 
 
 def test_many_classes_with_many_rows_each_are_still_classification(tmp_path):

@@ -12,6 +12,7 @@ import time
 from pathlib import Path
 
 import pytest
+from conftest import assert_nothing_written
 
 from core import checkpoints, engine, paths
 from core.cli import main
@@ -111,9 +112,7 @@ def test_a_signal_before_the_run_exists_writes_nothing(number, code, home, tiny_
 
     err = capsys.readouterr().err
     assert err == "training interrupted; nothing was written\n"
-    if paths.db_path().exists():
-        assert queries.list_runs(connect(paths.db_path())) == []
-    assert not (paths.home() / "runs").exists()
+    assert_nothing_written()
 
 
 def test_a_failing_database_write_ends_the_run_failed_with_the_disk_advice(db, tiny_config,

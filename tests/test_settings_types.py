@@ -5,6 +5,7 @@ is one line, exit 2, and nothing written; flags the user gave always count."""
 import dataclasses
 
 import pytest
+from conftest import assert_nothing_written
 
 from core import paths
 from core.cli import build_parser, config_from_args, main
@@ -36,12 +37,6 @@ YAML_CASES = [
     ("1: 2\nfoo: 1\n", "unknown setting(s) 1, foo"),
     ("lr: [unclosed\n", "cannot read config file"),
 ]
-
-
-def assert_nothing_written() -> None:
-    if paths.db_path().exists():
-        assert queries.list_runs(connect(paths.db_path())) == []
-    assert not (paths.home() / "runs").exists()
 
 
 @pytest.mark.parametrize("text, message", YAML_CASES, ids=[m for _, m in YAML_CASES])
