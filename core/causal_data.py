@@ -181,7 +181,7 @@ def classification_items(tokenizer, frame, table, config, instruction) -> tuple[
     return "classify", dict(
         prompts=classification_prompts(tokenizer, frame["text"], names, config.max_length),
         texts=list(frame["text"]), truth=frame["label"].map({n: i for i, n in enumerate(names)})
-        .to_numpy(), label_names=names)
+        .to_numpy(), label_names=names, judge=config.judge)
 
 
 def summarisation_items(tokenizer, frame, table, config, instruction) -> tuple[str, dict]:
@@ -209,8 +209,9 @@ def unpaired_items(tokenizer, frame, table, config, instruction) -> tuple[str, d
     return summarisation_items(tokenizer, renamed, table, config, instruction)
 
 
-# How each task's test split is judged: (judge, its inputs) - classify by the answer
-# named, summarise by ROUGE and perplexity against references, prefer by likelihood.
+# How each task's test split is judged: (judge, its inputs) - classify by the label scored
+# likeliest or the answer named, summarise by ROUGE and perplexity against references,
+# prefer by likelihood.
 TEST_ITEMS = {"classification": classification_items, "summarisation": summarisation_items,
               "preference": preference_items, "unpaired": unpaired_items}
 

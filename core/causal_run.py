@@ -3,7 +3,8 @@ TRL trainer, save, then judge the tuned model and the original on the same test 
 ("Original vs Tuned", S4).
 
 The tuned model is judged first. The original is the same model with its
-adapters switched off, or, after a full fine-tune, the base loaded again.
+adapters switched off, or, after a full fine-tune, the base loaded again; both by
+the same judge (`judge`: labels scored or answers generated) on the same prompts.
 """
 
 from pathlib import Path
@@ -49,6 +50,14 @@ def judge_original(model, tokenizer, prepared: Prepared, dtype: str, should_stop
     return judge(base, tokenizer, prepared, should_stop)
 
 
+def template_label(prepared: Prepared) -> str:
+    """The evaluations' `template`: the training prompt and how answers were decided, in the
+    prompting evaluations' form ("plain (score)"), so that scored and generated judgements of
+    labelled data are told apart wherever evaluations are listed."""
+    how = prepared.config.judge if prepared.table.task == "classification" else "generate"
+    return f"{prepared.config.method} prompt ({how})"
+
+
 def fit_and_evaluate_causal(prepared: Prepared, hooks: Hooks, out_dir: Path,
                             resume_from: Path | None) -> Outcome:
     from core.causal_models import load_for_training
@@ -70,7 +79,7 @@ def fit_and_evaluate_causal(prepared: Prepared, hooks: Hooks, out_dir: Path,
     save_model(model, tokenizer, out_dir / "model", prepared.source, config.adapter)
     if not finished:
         return Outcome(False, summary=summary)
-    template = f"{config.method} prompt (generate)"
+    template = template_label(prepared)
     tuned = judge(model, tokenizer, prepared, hooks.should_stop)
     original = judge_original(model, tokenizer, prepared, dtype, hooks.should_stop)
     return Outcome(True, [

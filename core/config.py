@@ -22,6 +22,7 @@ from core.errors import WorkbenchError
 from core.trackers import check_trackers, trackers
 
 ADAPTERS = ("none", "lora", "qlora")
+JUDGES = ("score", "generate")  # how a causal run's classification test answers are decided
 
 
 def _f(default, help_text, **extra):
@@ -85,6 +86,12 @@ class TrainConfig:
                           "ORPO's odds-ratio weight).")
     max_new_tokens: int = _f(64, "Tokens generated per test example when judging summaries and "
                                  "responses (class labels need only a few).")
+    judge: str = _f("score", "How a causal run's test answers on labelled data are judged, for "
+                             "the tuned and the original model alike: score = the label whose "
+                             "answer the model finds likeliest (every example gets a label, and "
+                             "its probability); generate = the model writes an answer, parsed "
+                             "back to a label (answers naming none count as wrong). Summaries "
+                             "and preference pairs keep their own judges.", choices=JUDGES)
     gradient_checkpointing: bool = _f(False, "Recompute activations in the backward pass: less "
                                              "memory, about a third more time.")
     pooling: str = _f("cls", "probe: 'cls' (first token) or 'mean' (mean of the tokens).",
@@ -258,6 +265,8 @@ def validate_choices(config: TrainConfig) -> None:
         raise WorkbenchError(f"unknown adapter '{config.adapter}'; choose from {', '.join(ADAPTERS)}")
     if config.adapter not in spec.adapters:
         raise WorkbenchError(adapter_refusal(spec, config.adapter))
+    if config.judge not in JUDGES:
+        raise WorkbenchError(f"unknown judge '{config.judge}'; choose from {', '.join(JUDGES)}")
     if config.pooling not in ("cls", "mean"):
         raise WorkbenchError(f"pooling must be 'cls' or 'mean', not '{config.pooling}'")
     check_trackers(config.report_to)

@@ -105,8 +105,8 @@ def test_sft_learns_the_labels_and_stores_original_vs_tuned(db, causal_config):
     assert tuned["accuracy"] >= 0.9 > original["accuracy"]
     per_class = json.loads(tuned["per_class"])
     assert set(per_class) == {"neg", "pos"} and all("accuracy" in v for v in per_class.values())
-    outputs = [p["output"] for p in queries.evaluation_predictions(db, tuned["id"])]
-    assert all(o.strip() in ("neg", "pos") for o in outputs)
+    predictions = queries.evaluation_predictions(db, tuned["id"])  # scored: every one a label
+    assert tuned["unparseable"] == 0 and all(p["prediction"] in ("neg", "pos") for p in predictions)
 
 
 def test_a_lora_run_saves_adapters_and_loads_by_its_id(db, causal_config):

@@ -119,6 +119,7 @@ def original_vs_tuned(evaluations: list[dict]) -> pd.DataFrame:
                 row[f"accuracy on {name}"] = figures["accuracy"]
             if e["unparseable"] is not None:
                 row["answers naming no label"] = e["unparseable"]
+            row["judged by"] = e["template"]
         row.update({k: e[k] for k in ("rouge1", "rouge2", "rougeL", "perplexity")
                     if e.get(k) is not None})
         rows.append(row)
@@ -136,7 +137,8 @@ def render_results(db, run_id: str) -> None:
         for evaluation in evaluations:
             with st.expander(f"{ORIGINAL_VS_TUNED.get(evaluation['mode'])}: predictions"):
                 predictions = pd.DataFrame(queries.evaluation_predictions(db, evaluation["id"]))
-                st.dataframe(predictions[["input", "reference", "prediction", "output"]],
+                st.dataframe(predictions[["input", "reference", "prediction", "score", "output"]]
+                             .dropna(axis=1, how="all"),
                              hide_index=True)
         return
     for evaluation in evaluations:

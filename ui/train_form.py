@@ -7,8 +7,8 @@ import streamlit as st
 
 from core import methods
 from core.catalog import DATASETS, MODELS
-from core.config import (PRESET_TITLES, PRESETS, TrainConfig, learning_rate_warning, settle,
-                         with_method_defaults)
+from core.config import (JUDGES, PRESET_TITLES, PRESETS, TrainConfig, learning_rate_warning,
+                         settle, with_method_defaults)
 from core.data import (MAX_UPLOAD_BYTES, TASK_COLUMNS, guess_task, load_table, parse_upload,
                        store_upload)
 from core.errors import WorkbenchError
@@ -258,9 +258,12 @@ def causal_inputs(base: TrainConfig, key) -> dict:
         "max_new_tokens": cols[2].number_input("Max new tokens", 1, 4096, base.max_new_tokens,
                                                help=HELP["max_new_tokens"], key=key("new-tokens")),
     }
-    cols = st.columns(2)
+    cols = st.columns(3)
     values["clean_text"] = cols[0].toggle("Clean text", base.clean_text,
                                           help=HELP["clean_text"], key=key("clean"))
+    values["judge"] = cols[2].radio("Judge labelled test answers by", list(JUDGES),
+                                    horizontal=True, index=list(JUDGES).index(base.judge),
+                                    help=HELP["judge"], key=key("judge"))
     values["gradient_checkpointing"] = cols[1].toggle(
         "Gradient checkpointing", base.gradient_checkpointing,
         help=HELP["gradient_checkpointing"], key=key("checkpointing"))
