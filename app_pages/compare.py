@@ -3,38 +3,36 @@
 import streamlit as st
 
 from core.errors import WorkbenchError
-from core.evaluate import EvalConfig, evaluate
 from storage import queries
 from ui import charts
-from ui.common import from_url, open_db, plain, show_crash
+from ui.common import from_url, jobs, open_db, plain
 from ui.compare import by_system, disagreements, summary_table, summed_confusion, systems_of
 from ui.compare_form import comparison_form
+from ui.evaluation_job import history, show_job
+from ui.live import LIVE
 
 st.title("Prompting vs fine-tuning")
 db = open_db()
+job = from_url("job", lambda number: queries.get_evaluation_job(db, number), "comparison",
+               number=True)
 
-with st.expander("New comparison", expanded=not queries.list_splits(db)):
-    chosen = comparison_form(db)
-if chosen:
-    configs, runs = chosen
-    bar = st.progress(0.0, text="Loading…")
+with st.expander("New comparison", expanded=not queries.list_splits(db) and job is None):
+    comparison = comparison_form(db)
+if comparison:
+    # Queued in the job manager (behind any training): it runs in the background, and the
+    # URL names it, so leaving the page or reloading it loses nothing.
     try:
-        ids = []
-        for number, config in enumerate(configs):
-            def progress(done, text, number=number, name=config.model):
-                bar.progress((number + done) / len(configs), text=f"{name}: {text}")
-            ids += evaluate(config, db, progress)
-        limit = configs[0].limit if configs else 200
-        ids += [i for run in runs for i in evaluate(EvalConfig(run=run, limit=limit), db)]
+        job_id = jobs().compare(comparison)
     except WorkbenchError as error:
         st.error(plain(error))
         st.stop()
-    except Exception as error:  # a crash: say what, keep the page; finished executions are stored
-        show_crash("The evaluation", error)
-        st.stop()
-    bar.empty()
-    st.query_params["split"] = db["evaluations"].get(ids[0])["split"]
-    st.session_state["compared"] = systems_of(db, ids)  # asked for: picked below
+    st.query_params.pop("split", None)
+    st.query_params["job"] = str(job_id)
+    st.rerun()
+if job is not None:
+    show_job(job)
+history(db)
+ended = job is not None and job["status"] not in LIVE and job["evaluation_ids"]
 
 splits = queries.list_splits(db)
 if not splits:
@@ -42,9 +40,10 @@ if not splits:
             "`python -m core eval --model smollm2-135m --dataset rt-reviews --shots 0,1,3`.")
     st.stop()
 names = [s["split"] for s in splits]
-wanted = from_url("split", lambda text: text if text in names else None, "evaluation split")
-# Both pickers start empty (a first entry once compared every run unasked); the URL and a
-# comparison just run are the user's own picks.
+wanted = from_url("split", lambda text: text if text in names else None, "evaluation split") \
+    or (job["split"] if ended else None)
+# Both pickers start empty (a first entry once compared every run unasked); the URL and the
+# comparison it names are the user's own picks.
 split = st.selectbox("Evaluations scored on the same examples", names,
                      index=names.index(wanted) if wanted in names else None,
                      placeholder="Choose the examples the systems were scored on",
@@ -57,7 +56,8 @@ evaluations = queries.split_evaluations(db, split)
 systems = by_system(evaluations)
 label = {key: runs[0]["label"] for key, runs in systems.items()}
 picked = st.multiselect("Systems to compare", list(systems), format_func=label.get,
-                        default=[k for k in st.session_state.get("compared", []) if k in systems],
+                        default=[k for k in (systems_of(db, job["evaluation_ids"]) if ended else [])
+                                 if k in systems],
                         help="Each fine-tuned run is a system of its own; the seeds of a "
                              "prompting setting are the executions of one system.")
 if not picked:

@@ -7,6 +7,7 @@ import streamlit as st
 from core.errors import WorkbenchError
 from storage import queries
 from ui.common import from_url, jobs, open_db, plain
+from ui.live import job_title
 from ui.playground import (choose_input, choose_models, choose_settings, model_cache,
                            run_side_by_side, save_panel, saved_list, settings_of, show_outputs)
 
@@ -17,7 +18,9 @@ models = choose_models(db)
 chosen = choose_input()
 settings = choose_settings()
 if jobs().active():
-    st.caption(f"Run {jobs().active()} is training on this machine: outputs come slower meanwhile.")
+    working = job_title(db, jobs().active())
+    st.caption(plain(f"{working[0].upper()}{working[1:]} is working on this machine: outputs "
+                     "come slower meanwhile."))
 if st.button("Run side by side", type="primary", disabled=not (models and chosen)):
     request, reference = chosen
     try:

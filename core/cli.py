@@ -289,7 +289,10 @@ def result_line(evaluation: dict) -> str:
         return (f"{who}: ROUGE-1 {evaluation['rouge1']:.4f}, ROUGE-2 {evaluation['rouge2']:.4f}, "
                 f"ROUGE-L {evaluation['rougeL']:.4f}, perplexity {evaluation['perplexity']:.2f}")
     line = f"{who} accuracy {evaluation['accuracy']:.4f}"
-    return line + (f", macro F1 {evaluation['f1']:.4f}" if evaluation["f1"] is not None else "")
+    line += f", macro F1 {evaluation['f1']:.4f}" if evaluation["f1"] is not None else ""
+    if evaluation.get("unparseable"):
+        line += f", {plural(evaluation['unparseable'], 'answer')} naming no label"
+    return line + (f" [{evaluation['template']}]" if evaluation.get("template") else "")
 
 
 def plural(count: int, noun: str) -> str:
@@ -297,35 +300,50 @@ def plural(count: int, noun: str) -> str:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    from core.evaluate import EvalConfig, evaluate, summarise
+    """One comparison, recorded as a job like the pages' (its row says how it ended); Ctrl-C
+    or SIGTERM stops it before the next batch, keeping the executions that finished."""
+    from core import evaluation_jobs
+    from core.evaluate import EvalConfig, summarise
     from storage import queries
 
+    interrupts = Interrupts()
     quiet_libraries()
     fields = {f.name for f in dataclasses.fields(EvalConfig)}
     config = EvalConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
     db = open_db()
-
-    shown = []  # whether a progress line is open (a refusal before any is one line)
+    comparison = evaluation_jobs.Comparison(*([[config], []] if config.model else
+                                              [[], [config.run]]), limit=config.limit)
+    evaluation_jobs.check_comparison(db, comparison)
+    job_id = evaluation_jobs.create(db, comparison, status="running")
+    interrupts.run_started()
+    shown = []  # whether a progress line is open
 
     def progress(done: float, text: str) -> None:
         shown.append(True)
         print(f"\r{done:6.1%} {text}".ljust(60), end="", file=sys.stderr, flush=True)
 
     try:
-        ids = evaluate(config, db, progress)
+        evaluation_jobs.execute(db, job_id, comparison, interrupts.stop.is_set, progress)
     finally:
         if shown:
             print(file=sys.stderr)  # end the progress line
-    rows = queries.get_evaluations(db, ids)  # with the run's name, which labels its system
-    for row in rows:
+    job = queries.get_evaluation_job(db, job_id)
+    rows = queries.get_evaluations(db, job["evaluation_ids"]) if job["evaluation_ids"] else []
+    for row in rows:  # with the run's name, which labels its system
         print(f"evaluation {row['id']}: {row['mode']} ({row['shots']} shots, seed {row['seed']}) "
               f"accuracy {row['accuracy']:.4f} F1 {row['f1']:.4f}", file=sys.stderr)
-    for system in summarise(rows).to_dict("records"):
+    for system in summarise(rows).to_dict("records") if rows else ():
         run = f" (run {system['run']})" if system["run"] else ""
         print(f"{system['label']}{run}: accuracy {system['accuracy']:.4f} ± "
               f"{system['accuracy_std']:.4f} over {plural(system['executions'], 'execution')}",
               file=sys.stderr)
-    print(" ".join(str(i) for i in ids))
+    if job["status"] == "stopped":
+        print(f"comparison {job_id}: {job['error']}", file=sys.stderr)
+        return interrupts.exit_code()
+    if job["status"] == "failed":
+        print(f"error: comparison {job_id} failed: {job['error']}", file=sys.stderr)
+        return EXIT_FAILED
+    print(" ".join(str(i) for i in job["evaluation_ids"]))
     return 0
 
 

@@ -54,62 +54,117 @@ class EvalConfig:
     test_size: float | None = _f(None, "Split sizes, as for training.")
 
 
-def evaluate(config: EvalConfig, db, on_progress=None) -> list[int]:
-    """Run every execution the config asks for; returns the evaluation ids stored."""
+def evaluate(config: EvalConfig, db, on_progress=None, on_stored=None) -> list[int]:
+    """Run every execution the config asks for; returns the evaluation ids stored. Each id
+    also goes to `on_stored` as soon as it is stored: a caller that stops the work midway
+    (an exception from `on_progress`) knows the executions that finished."""
+    stored = []
+
+    def keep(evaluation_id: int) -> None:
+        stored.append(evaluation_id)
+        if on_stored:
+            on_stored(evaluation_id)
+
+    check_source(config)
+    if config.run is not None:
+        keep(evaluate_run(config, db))
+    else:
+        evaluate_prompting(config, db, on_progress or (lambda done, text: None), keep)
+    return stored
+
+
+def check(config: EvalConfig, db) -> None:
+    """Refuse (WorkbenchError) what would fail before any model is loaded: the job manager
+    checks a comparison with this before queuing it, so bad input is said at once."""
+    check_source(config)
+    if config.run is not None:
+        fine_tuned_source(db, config.run)
+    else:
+        prepare_prompting(config)
+
+
+def check_source(config: EvalConfig) -> None:
     if (config.model is None) == (config.run is None):
         raise WorkbenchError("give either a model to prompt or a fine-tuned run, not both")
     check_counts(config)
-    if config.run is not None:
-        return [evaluate_run(config, db)]
-    return evaluate_prompting(config, db, on_progress or (lambda done, text: None))
+
+
+def fine_tuned_source(db, run_id: str) -> tuple[dict, list[dict]]:
+    """The run and its fine-tuned evaluations (the first holds its test predictions)."""
+    run = queries.get_run(db, run_id)
+    if run is None:
+        raise WorkbenchError(f"no run with id {run_id}")
+    finished = [e for e in queries.run_evaluations(db, run_id) if e["mode"] == "fine-tuned"]
+    if run["status"] != "completed" or not finished:
+        raise WorkbenchError(f"run {run_id} is {run['status']}; only a completed run has "
+                             "test predictions to compare")
+    return run, finished
 
 
 def evaluate_run(config: EvalConfig, db) -> int:
     """A fine-tuned run on the first `limit` examples of its test split, from its predictions."""
-    run = queries.get_run(db, config.run)
-    if run is None:
-        raise WorkbenchError(f"no run with id {config.run}")
-    finished = [e for e in queries.run_evaluations(db, config.run) if e["mode"] == "fine-tuned"]
-    if run["status"] != "completed" or not finished:
-        raise WorkbenchError(f"run {config.run} is {run['status']}; only a completed run has "
-                             "test predictions to compare")
+    run, finished = fine_tuned_source(db, config.run)
     source = finished[0]
     rows = queries.evaluation_predictions(db, source["id"])[: config.limit]
     names = json.loads(source["labels"])
     index = {name: i for i, name in enumerate(names)}
-    report = classification_metrics([index[r["reference"]] for r in rows],
-                                    [index[r["prediction"]] for r in rows], names)
+    # A generated answer that named no label was stored without a prediction: it is wrong.
+    predicted = [index.get(r["prediction"], -1) for r in rows]
+    report = classification_metrics([index[r["reference"]] for r in rows], predicted, names)
     trained = from_stored(run["config"])
     split = split_name(trained.dataset, trained.seed, source["n"], len(rows))
     same = [e for e in finished if e["split"] == split and e["n"] == len(rows)]
     if same:  # compared on this split before: one run is one execution, never two copies
         return same[0]["id"]
-    report["unparseable"] = 0
+    report["unparseable"] = predicted.count(-1)
     return store(db, {"run_id": run["id"], "model": f"{run['model']} ({run['method']} run)",
                       "dataset": trained.dataset, "mode": "fine-tuned", "shots": 0,
-                      "seed": trained.seed, "template": None, "split": split}, report,
+                      "seed": trained.seed, "template": source["template"], "split": split},
+                 report,
                  [{k: r[k] for k in ("idx", "input", "reference", "prediction", "score", "output")}
                   for r in rows])
 
 
-def evaluate_prompting(config: EvalConfig, db, on_progress) -> list[int]:
+@dataclass
+class Prepared:
+    """A prompting config checked: its template, data, splits and test examples, and model."""
+    template: dict
+    table: object
+    splits: dict
+    test: object
+    source: object
+
+
+def prepare_prompting(config: EvalConfig) -> Prepared:
     from core import prompting
-    from core.models import load_causal, load_tokenizer, resolve_model
+    from core.models import resolve_model
 
     template = template_for(config)
     if config.decide not in ("score", "generate"):
         raise WorkbenchError(f"decide must be 'score' or 'generate', not '{config.decide}'")
+    if config.chat not in ("auto", "on", "off"):
+        raise WorkbenchError(f"chat must be auto, on or off, not '{config.chat}'")
     columns = {k: v for k, v in {"text": config.text_column, "label": config.label_column}.items() if v}
     table = load_table(config.dataset, columns)
     if table.task != "classification":
         raise WorkbenchError(f"'{config.dataset}' is not a labelled data set")
-    sizes = (config.train_size, config.eval_size, config.test_size)
-    splits = split_table(table, config.seed, *sizes)
-    test = splits["test"].iloc[: config.limit]
+    prompting.verbaliser(config.verbalizer, table.label_names)
+    splits = split_table(table, config.seed, config.train_size, config.eval_size,
+                         config.test_size)
     source = resolve_model(config.model)
     if source.kind != "causal":
         raise WorkbenchError(f"'{config.model}' is an encoder; prompting needs a causal model")
-    tokenizer, model = load_tokenizer(source), load_causal(source)
+    return Prepared(template, table, splits, splits["test"].iloc[: config.limit], source)
+
+
+def evaluate_prompting(config: EvalConfig, db, on_progress, keep) -> None:
+    from core import prompting
+    from core.models import load_causal, load_tokenizer
+
+    prepared = prepare_prompting(config)
+    table, splits, test, template = (prepared.table, prepared.splits, prepared.test,
+                                     prepared.template)
+    tokenizer, model = load_tokenizer(prepared.source), load_causal(prepared.source)
     names, texts = table.label_names, list(test["text"])
     style = prompting_style(config, template, names, tokenizer)
     # Calibration reads the prompt's bias from content-free inputs, scored with the texts.
@@ -117,9 +172,18 @@ def evaluate_prompting(config: EvalConfig, db, on_progress) -> list[int]:
     content_free = list(prompting.CONTENT_FREE) if config.calibrate and scoring else []
     truth = test["label"].map({n: i for i, n in enumerate(names)}).to_numpy()
     split = split_name(config.dataset, config.seed, len(splits["test"]), len(test))
-    stored, started, decided = [], time.monotonic(), {}
+    started, decided = time.monotonic(), {}
     executions = planned_executions(config)
     for number, (shots, seed) in enumerate(executions):
+        mode = {0: "zero-shot", 1: "one-shot"}.get(shots, "few-shot")
+        variants = ["", "calibrated"] if content_free else [""]
+        earlier = queries.find_prompting_evaluations(
+            db, config.model, split, shots, seed,
+            [template_label(config, style, variant) for variant in variants])
+        if len(earlier) == len(variants):  # asked before: the same prompt, the same verdicts
+            for evaluation_id in earlier:  # (a second copy would pose as a second execution)
+                keep(evaluation_id)
+            continue
         examples = prompting.choose_examples(splits["train"], shots, seed, names)
         prompt = prompting.build_prompt(style, examples, texts + content_free, tokenizer)
 
@@ -134,11 +198,10 @@ def evaluate_prompting(config: EvalConfig, db, on_progress) -> list[int]:
         if key not in decided:
             decided[key] = decide(model, tokenizer, prompt, config, style, len(content_free),
                                   progress)
-        mode = {0: "zero-shot", 1: "one-shot"}.get(shots, "few-shot")
         for label, (predicted, scores, outputs) in decided[key].items():
             report = classification_metrics(truth, predicted, names)
             report["unparseable"] = int((predicted < 0).sum())
-            stored.append(store(
+            keep(store(
                 db, {"run_id": None, "model": config.model, "dataset": config.dataset,
                      "mode": mode, "shots": shots, "seed": seed,
                      "template": template_label(config, style, label), "split": split},
@@ -146,7 +209,6 @@ def evaluate_prompting(config: EvalConfig, db, on_progress) -> list[int]:
                 [{"idx": i, "input": texts[i], "reference": names[truth[i]],
                   "prediction": names[p] if p >= 0 else None, "score": scores[i],
                   "output": outputs[i] if outputs else None} for i, p in enumerate(predicted)]))
-    return stored
 
 
 def planned_executions(config: EvalConfig) -> list[tuple[int, int]]:
@@ -158,8 +220,6 @@ def planned_executions(config: EvalConfig) -> list[tuple[int, int]]:
 def prompting_style(config: EvalConfig, template: dict, names: list[str], tokenizer):
     from core import prompting
 
-    if config.chat not in ("auto", "on", "off"):
-        raise WorkbenchError(f"chat must be auto, on or off, not '{config.chat}'")
     return prompting.Style(template, tuple(names), prompting.verbaliser(config.verbalizer, names),
                            prompting.uses_chat(config.chat, tokenizer))
 

@@ -1,13 +1,17 @@
-"""The job manager: a queue of runs trained one at a time in a background thread.
+"""The job manager: one queue of training runs and comparisons, worked one at a time in a
+background thread, so the two never compete for the CPU unannounced.
 
 One instance per server process (the UI reaches it through an
-`st.cache_resource` getter). Its API (start / resume / stop / active / queued)
-is the same whether a run trains in the worker thread or, when it asks for
-several processes, in `accelerate launch` subprocesses (core.launch).
-A launch while a run trains is checked at once (bad input is refused with
+`st.cache_resource` getter). Its API (start / resume / compare / stop / active /
+queued) is the same whether a run trains in the worker thread or, when it asks
+for several processes, in `accelerate launch` subprocesses (core.launch).
+A launch while another job works is checked at once (bad input is refused with
 nothing written), stored `queued`, and starts by itself when its turn comes;
-a queued run can be cancelled. The training thread never touches the UI: it
-writes to SQLite through its own connection.
+a queued job can be cancelled. The worker never touches the UI: it writes to
+SQLite through its own connection.
+
+A job's key is its run's id, or `comparison_key(N)` for comparison N (the
+`evaluation_jobs` row).
 """
 
 import shutil
@@ -16,13 +20,26 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import engine, launch, paths
+from core import engine, evaluation_jobs, launch, paths
 from core.config import TrainConfig
 from core.errors import WorkbenchError
+from core.evaluation_jobs import Comparison
 from storage import queries
 from storage.db import connect
 
 CANCELLED = "Cancelled while waiting in the queue; resume it to train it."
+COMPARISON_CANCELLED = "Cancelled while waiting in the queue; nothing was scored."
+COMPARISON_PREFIX = "comparison "
+
+
+def comparison_key(job_id: int) -> str:
+    return f"{COMPARISON_PREFIX}{job_id}"
+
+
+def comparison_of(key: str | None) -> int | None:
+    """The comparison a job key names; None for a run's id (or no key)."""
+    return int(key.removeprefix(COMPARISON_PREFIX)) if key and key.startswith(
+        COMPARISON_PREFIX) else None
 
 
 @dataclass
@@ -31,18 +48,33 @@ class Job:
     prepared: engine.Prepared
     resume: bool = False
 
+    @property
+    def key(self) -> str:
+        return self.run_id
+
+
+@dataclass
+class ComparisonJob:
+    job_id: int
+    comparison: Comparison
+
+    @property
+    def key(self) -> str:
+        return comparison_key(self.job_id)
+
 
 class JobManager:
     def __init__(self, db_path: Path):
         self.db_path = db_path
         self._lock = threading.Lock()
-        self._queue: deque[Job] = deque()
-        self._run_id: str | None = None
+        self._queue: deque[Job | ComparisonJob] = deque()
+        self._key: str | None = None
         self._stop = threading.Event()
         self._thread: threading.Thread | None = None
         # A new manager means a new server process: whatever the last one was running or
         # had queued died with it, and must not look alive (such runs can be resumed).
         queries.mark_interrupted(connect(db_path))
+        queries.mark_evaluations_interrupted(connect(db_path))
 
     def start(self, config: TrainConfig) -> str:
         """Check the config (raises WorkbenchError, nothing written), then queue it to train."""
@@ -61,19 +93,31 @@ class JobManager:
             engine.claim_for_resume(db, run_id)
             self._enqueue(Job(run_id, prepared, resume=True))
 
-    def stop(self, run_id: str) -> bool:
-        """Stop the training run after its current step, or cancel a queued one.
-
-        False if the run is neither training nor queued here."""
+    def compare(self, comparison: Comparison) -> int:
+        """Check a comparison (raises WorkbenchError, nothing written), then queue it; its id."""
+        db = connect(self.db_path)
+        evaluation_jobs.check_comparison(db, comparison)
         with self._lock:
-            if run_id == self._run_id:
+            job_id = evaluation_jobs.create(db, comparison)
+            self._enqueue(ComparisonJob(job_id, comparison))
+        return job_id
+
+    def stop(self, key: str) -> bool:
+        """Stop the job working now (a run after its current step, a comparison before its
+        next batch), or cancel a queued one. False if it is neither working nor queued here."""
+        with self._lock:
+            if key == self._key:
                 self._stop.set()
                 return True
-            job = next((j for j in self._queue if j.run_id == run_id), None)
+            job = next((j for j in self._queue if j.key == key), None)
             if job is None:
                 return False
             self._queue.remove(job)
-        queries.finish_run(connect(self.db_path), run_id, "stopped", error=CANCELLED)
+        db = connect(self.db_path)
+        if isinstance(job, ComparisonJob):
+            queries.finish_evaluation_job(db, job.job_id, "stopped", error=COMPARISON_CANCELLED)
+        else:
+            queries.finish_run(db, key, "stopped", error=CANCELLED)
         return True
 
     def delete(self, run_id: str) -> None:
@@ -83,7 +127,7 @@ class JobManager:
         to it (`run_dir` refuses one that is not a run id's shape).
         """
         with self._lock:
-            if run_id == self._run_id or run_id in self.queued():
+            if run_id == self._key or run_id in self.queued():
                 raise WorkbenchError(f"run {run_id} is training or queued; stop or cancel it "
                                      "before deleting it")
             folder = paths.run_dir(run_id)
@@ -92,17 +136,17 @@ class JobManager:
             shutil.rmtree(folder, ignore_errors=True)
 
     def active(self) -> str | None:
-        """The id of the run training now, if any."""
-        return self._run_id
+        """The key of the job working now (a run's id, or a comparison's key), if any."""
+        return self._key
 
     def queued(self) -> list[str]:
-        """Ids of the runs waiting, next first."""
-        return [job.run_id for job in list(self._queue)]
+        """Keys of the jobs waiting, next first."""
+        return [job.key for job in list(self._queue)]
 
-    def position(self, run_id: str) -> int | None:
-        """1 for the next run to start; None if the run is not waiting."""
+    def position(self, key: str) -> int | None:
+        """1 for the next job to start; None if the job is not waiting."""
         waiting = self.queued()
-        return waiting.index(run_id) + 1 if run_id in waiting else None
+        return waiting.index(key) + 1 if key in waiting else None
 
     def wait(self, timeout: float | None = None) -> None:
         """Block until the queue is empty and the last run has ended (tests, shutdown)."""
@@ -123,12 +167,23 @@ class JobManager:
         while True:
             with self._lock:
                 if not self._queue:
-                    self._run_id = self._thread = None
+                    self._key = self._thread = None
                     return
                 job = self._queue.popleft()
-                self._run_id = job.run_id
+                self._key = job.key
                 self._stop.clear()
-            self._train(job)
+            if isinstance(job, ComparisonJob):
+                self._compare(job)
+            else:
+                self._train(job)
+
+    def _compare(self, job: ComparisonJob) -> None:
+        try:
+            evaluation_jobs.execute(connect(self.db_path), job.job_id, job.comparison,
+                                    self._stop.is_set)
+        except Exception as error:  # execute stores its own failures; this is the database failing
+            queries.finish_evaluation_job(connect(self.db_path), job.job_id, "failed",
+                                          error=f"{type(error).__name__}: {error}")
 
     def _train(self, job: Job) -> None:
         try:

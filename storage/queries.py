@@ -96,18 +96,27 @@ def finish_run(db: Database, run_id: str, status: str, error: str | None = None,
 
 INTERRUPTED = ("The process training this run ended before the run did (killed, crashed, or "
                "the machine restarted); resume it to continue from its last checkpoint.")
+EVALUATION_INTERRUPTED = ("The process running this comparison ended before it did (killed, "
+                          "crashed, or the machine restarted); the executions it finished are "
+                          "kept: start it again for the rest.")
 
 
 def mark_interrupted(db: Database, run_id: str | None = None) -> list[str]:
     """Runs still `running` or `queued` whose process has died (all, or the one named): say so.
     Every read of a run's status comes through here first, so a killed process's run reads
     `interrupted` at once, wherever it is looked at."""
-    where = "status in ('running', 'queued')" + (" and id = ?" if run_id else "")
-    rows = db.query(f"select id, owner from runs where {where}", [run_id] if run_id else [])
-    ids = [r["id"] for r in rows if not owner_alive(r["owner"])]
+    ids = _dead_owners(db, "runs", run_id)
     for dead in ids:
         finish_run(db, dead, "interrupted", error=INTERRUPTED)
     return ids
+
+
+def _dead_owners(db: Database, table: str, key=None) -> list:
+    """Ids of the rows of `table` still `running` or `queued` whose owner process has died."""
+    where = "status in ('running', 'queued')" + (" and id = ?" if key is not None else "")
+    rows = db.query(f"select id, owner from {table} where {where}",
+                    [key] if key is not None else [])
+    return [r["id"] for r in rows if not owner_alive(r["owner"])]
 
 
 def get_run(db: Database, run_id: str) -> dict | None:
@@ -202,6 +211,19 @@ WITH_RUN_NAME = ("select evaluations.*, runs.name as run_name from evaluations "
 
 def split_evaluations(db: Database, split: str) -> list[dict]:
     return list(db.query(WITH_RUN_NAME + "where split = ? order by evaluations.id", [split]))
+
+
+def find_prompting_evaluations(db: Database, model: str, split: str, shots: int, seed: int,
+                               templates: list[str]) -> list[int]:
+    """Ids of the prompting executions already stored with these settings, one per template
+    found (the first of each), in the order of `templates`."""
+    found = []
+    for template in templates:
+        rows = list(db.query("select id from evaluations where run_id is null and model = ? "
+                             "and split = ? and shots = ? and seed = ? and template = ? "
+                             "order by id limit 1", [model, split, shots, seed, template]))
+        found += [rows[0]["id"]] if rows else []
+    return found
 
 
 def get_evaluations(db: Database, ids: list[int]) -> list[dict]:
@@ -311,3 +333,53 @@ def reviews_with_targets(db: Database, rubric_id: int | None = None,
     if conditions:
         sql += " where " + " and ".join(conditions)
     return [dict(r, scores=json.loads(r["scores"])) for r in db.query(sql + " order by r.id", params)]
+
+
+# Comparisons as jobs (core.evaluation_jobs): queued, running and ended like runs.
+
+def create_evaluation_job(db: Database, name: str, settings: dict, status: str = "queued") -> int:
+    return db["evaluation_jobs"].insert({
+        "name": name, "status": status, "settings": json.dumps(settings), "progress": 0.0,
+        "evaluation_ids": "[]", "owner": this_process(), "created_at": now(),
+        "started_at": now() if status == "running" else None}).last_pk
+
+
+def update_evaluation_job(db: Database, job_id: int, **fields) -> None:
+    """Progress, the evaluations stored so far, or `running` (with its start)."""
+    if "evaluation_ids" in fields:
+        fields["evaluation_ids"] = json.dumps(fields["evaluation_ids"])
+    if fields.get("status") == "running":
+        fields.update(started_at=now(), owner=this_process())
+    db["evaluation_jobs"].update(job_id, fields)
+
+
+def finish_evaluation_job(db: Database, job_id: int, status: str, error: str | None = None,
+                          traceback: str | None = None) -> None:
+    if status not in FINISHED_STATUSES:
+        raise ValueError(f"not a final status: {status}")
+    db["evaluation_jobs"].update(job_id, {"status": status, "finished_at": now(),
+                                          "error": error, "traceback": traceback})
+
+
+def mark_evaluations_interrupted(db: Database, job_id: int | None = None) -> None:
+    """As `mark_interrupted`, for comparisons."""
+    for dead in _dead_owners(db, "evaluation_jobs", job_id):
+        finish_evaluation_job(db, dead, "interrupted", error=EVALUATION_INTERRUPTED)
+
+
+def _evaluation_job(row: dict) -> dict:
+    return dict(row, settings=json.loads(row["settings"]),
+                evaluation_ids=json.loads(row["evaluation_ids"] or "[]"))
+
+
+def get_evaluation_job(db: Database, job_id: int) -> dict | None:
+    mark_evaluations_interrupted(db, job_id)
+    rows = list(db.query("select * from evaluation_jobs where id = ?", [job_id]))
+    return _evaluation_job(rows[0]) if rows else None
+
+
+def list_evaluation_jobs(db: Database, limit: int = 50) -> list[dict]:
+    """The latest comparisons, newest first."""
+    mark_evaluations_interrupted(db)
+    return [_evaluation_job(r) for r in
+            db.query("select * from evaluation_jobs order by id desc limit ?", [limit])]

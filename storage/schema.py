@@ -191,3 +191,18 @@ def add_playground_and_review(db):
 def add_data_fingerprint(db):
     # A digest of the rows a run trained on: a resume refuses data that changed since.
     db["runs"].add_column("data_hash", str)
+
+
+@migrations()
+def add_evaluation_jobs(db):
+    # A comparison is a job in the queue training uses: its state, live progress and the
+    # evaluations it stored, so that leaving the page loses nothing and a stop keeps the
+    # executions already finished.
+    db["evaluation_jobs"].create(
+        {"id": int, "name": str, "status": str,
+         "settings": str,  # JSON: {"configs": [EvalConfig...], "runs": [...], "limit": N}
+         "progress": float, "progress_text": str,
+         "evaluation_ids": str,  # JSON list, in the order they were stored
+         "split": str, "error": str, "traceback": str, "owner": str,
+         "created_at": str, "started_at": str, "finished_at": str},
+        pk="id", not_null={"status", "settings", "created_at"})

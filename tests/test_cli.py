@@ -64,7 +64,9 @@ def test_an_evaluation_that_crashes_ends_in_one_line(home, capsys, monkeypatch):
     code = main(["eval", "--model", "smollm2-135m", "--limit", "5"])
     err = capsys.readouterr().err
     assert code == 1
-    assert err.strip() == "error: the evaluation failed: RuntimeError: tokenizer exploded"
+    assert err.strip() == "error: comparison 1 failed: RuntimeError: tokenizer exploded"
+    job = queries.get_evaluation_job(connect(paths.db_path()), 1)  # recorded like a comparison from the page
+    assert job["status"] == "failed" and "tokenizer exploded" in job["traceback"]
 
 
 def test_a_summarisation_run_reports_rouge_for_both_models(home, tiny_causal, tmp_path, capsys):

@@ -1,5 +1,6 @@
 """The comparison page (AppTest): stored comparisons reopen, and a new one runs from the form."""
 
+import time
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -56,16 +57,35 @@ def fill_form(tiny_causal) -> AppTest:
     return page.run()
 
 
-def test_a_new_comparison_runs_from_the_form_and_opens(db, tiny_causal):
+def job_in_url(page) -> int:
+    number = page.query_params["job"]
+    return int(number[0] if isinstance(number, list) else number)
+
+
+def finished(db, job_id: int, timeout: float = 120) -> dict:
+    """The comparison's row once it has ended (it runs in the job manager's thread)."""
+    deadline = time.monotonic() + timeout
+    while (job := queries.get_evaluation_job(db, job_id))["status"] in ("queued", "running"):
+        assert time.monotonic() < deadline, f"comparison {job_id} still {job['status']}"
+        time.sleep(0.2)
+    return job
+
+
+def test_a_new_comparison_runs_as_a_job_and_opens_when_done(db, tiny_causal):
     page = fill_form(tiny_causal)
     assert "Text:" in page.code[0].value  # the prompt preview shows a real example
     next(b for b in page.button if b.label == "Compare").click().run()
     assert not page.exception and not page.error
+    job = finished(db, job_in_url(page))
+    assert job["status"] == "completed"
     # zero-shot and one-shot, one execution each, each also calibrated: four systems
-    assert db["evaluations"].count == 4
-    split = page.query_params["split"]
-    assert (split[0] if isinstance(split, list) else split).endswith("first 10")
-    assert len(page.dataframe[0].value) == 4  # the systems just compared are picked
+    assert len(job["evaluation_ids"]) == db["evaluations"].count == 4
+    page.run()  # the page a reload shows: the comparison named by the URL, its systems picked
+    assert not page.exception
+    assert any("Completed: 4 executions" in s.value for s in page.success)
+    assert page.selectbox[-1].value.endswith("first 10") or any(
+        sb.value and str(sb.value).endswith("first 10") for sb in page.selectbox)
+    assert len(page.dataframe[0].value) == 4
 
 
 def test_a_crashing_evaluation_shows_a_message_not_a_traceback_wall(db, tiny_causal, monkeypatch):
@@ -77,5 +97,18 @@ def test_a_crashing_evaluation_shows_a_message_not_a_traceback_wall(db, tiny_cau
     monkeypatch.setattr(core.evaluate, "evaluate_prompting", crash)
     page = fill_form(tiny_causal)
     next(b for b in page.button if b.label == "Compare").click().run()
+    job = finished(db, job_in_url(page))
+    assert (job["status"], job["error"]) == ("failed", "RuntimeError: tokenizer exploded")
+    page.run()
     assert not page.exception
-    assert page.error[0].value == "The evaluation failed: RuntimeError: tokenizer exploded"
+    shown = page.error[0].value.replace("\u2060", "")  # plain() keeps colons from being markup
+    assert shown == "The comparison failed: RuntimeError: tokenizer exploded"
+
+
+def test_a_comparison_that_cannot_run_is_refused_at_once_with_nothing_queued(db, tiny_causal):
+    page = fill_form(tiny_causal)
+    page.text_input[0].input("nobody/no-such-model").run()
+    next(b for b in page.button if b.label == "Compare").click().run()
+    assert not page.exception
+    assert "no-such-model" in page.error[0].value
+    assert db["evaluation_jobs"].count == 0 and "job" not in page.query_params

@@ -7,8 +7,9 @@ import streamlit as st
 
 from core import methods
 from core.catalog import DATASETS, MODELS
-from core.evaluate import EvalConfig
 from core.errors import WorkbenchError
+from core.evaluate import EvalConfig
+from core.evaluation_jobs import Comparison
 from storage import queries
 from ui.common import plain
 
@@ -16,8 +17,8 @@ HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(EvalConfig)}
 TEMPLATES = ["plain", "role", "cot", "custom"]
 
 
-def comparison_form(db) -> tuple[list[EvalConfig], list[str]] | None:
-    """(prompting configs, fine-tuned run ids) when the user presses Compare, else None."""
+def comparison_form(db) -> Comparison | None:
+    """The comparison to queue when the user presses Compare, else None."""
     labelled = [d for d, spec in DATASETS.items() if spec.task == "classification"]
     dataset = st.selectbox("Data set", labelled, help=HELP["dataset"])
     completed = [r for r in queries.list_runs(db) if r["status"] == "completed"]
@@ -55,7 +56,7 @@ def comparison_form(db) -> tuple[list[EvalConfig], list[str]] | None:
     configs = [dataclasses.replace(base, model=m) for m in [*models, *([other] if other else [])]]
     if not st.button("Compare", type="primary", disabled=not (configs or runs)):
         return None
-    return configs, runs
+    return Comparison(configs, runs, int(limit))
 
 
 def split_of(runs: list[dict]) -> dict:

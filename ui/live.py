@@ -7,6 +7,7 @@ so a finished run costs nothing to keep open.
 
 import streamlit as st
 
+from core.jobs import comparison_of
 from storage import queries
 from ui.common import jobs, open_db, plain
 from ui.run_view import STATUS_ICONS, log_panel, render_curves, render_run
@@ -68,13 +69,25 @@ def live_panel(run_id: str) -> None:
     log_panel(run_id)
 
 
-def waiting_line(run_id: str) -> None:
-    position, active = jobs().position(run_id), jobs().active()
+def waiting_line(key: str) -> None:
+    """Where a queued job (a run's id, or a comparison's key) stands in the queue."""
+    position, active = jobs().position(key), jobs().active()
     if position is None:
         st.info("Starting…")
         return
-    ahead = f"behind run {active}" + (f" and {position - 1} queued before it" if position > 1 else "")
-    st.info(f"Waiting in the queue: number {position}, {ahead}. It starts by itself.")
+    db = open_db()
+    ahead = f"behind {job_title(db, active)}" + (
+        f" and {position - 1} queued before it" if position > 1 else "")
+    st.info(f"Waiting in the queue: number {position}, {plain(ahead)}. It starts by itself.")
+
+
+def job_title(db, key: str | None) -> str:
+    """'run <its name>' or 'comparison N': what the queue holds, as a user knows it."""
+    number = comparison_of(key)
+    if number is not None:
+        return f"comparison {number}"
+    run = queries.get_run(db, key) if key else None
+    return f"run {run['name'] if run else key}"
 
 
 def stop_button(run: dict) -> None:
@@ -90,17 +103,27 @@ def stop_button(run: dict) -> None:
 
 
 def queue_panel() -> None:
-    """The runs waiting to train, in order, each with a link and a Cancel button."""
+    """The runs and comparisons waiting, in order, each with a link and a Cancel button."""
     waiting = jobs().queued()
     if not waiting:
         return
     db = open_db()
-    st.markdown(f"**Queue**: {len(waiting)} waiting behind run {jobs().active()}")
-    for position, run_id in enumerate(waiting, start=1):
-        run = queries.get_run(db, run_id)
+    st.markdown("**Queue**: " + plain(f"{len(waiting)} waiting behind "
+                                      f"{job_title(db, jobs().active())}"))
+    for position, key in enumerate(waiting, start=1):
         left, right = st.columns([5, 1])
-        left.markdown(f"{position}. [{plain(run['name'])}](?run={run_id}) · "
-                      + " · ".join(plain(run[k]) for k in ("method", "model", "dataset")))
-        if right.button("Cancel", key=f"cancel-{run_id}"):
-            jobs().stop(run_id)
+        left.markdown(f"{position}. " + queue_entry(db, key))
+        if right.button("Cancel", key=f"cancel-{key}"):
+            jobs().stop(key)
             st.rerun()
+
+
+def queue_entry(db, key: str) -> str:
+    """A queued job as a link to the page that watches it."""
+    number = comparison_of(key)
+    if number is not None:
+        job = queries.get_evaluation_job(db, number)
+        return f"[Comparison {number}](compare?job={number}) · {plain(job['name'])}"
+    run = queries.get_run(db, key)
+    return (f"[{plain(run['name'])}](?run={key}) · "
+            + " · ".join(plain(run[k]) for k in ("method", "model", "dataset")))

@@ -1,0 +1,120 @@
+"""Issue 16, item 1: a comparison is a job in the queue training uses, stored with its state,
+progress and evaluations; a stop keeps the executions that finished."""
+
+import time
+
+import pytest
+
+from core import evaluation_jobs, paths
+from core.evaluate import EvalConfig
+from core.evaluation_jobs import Comparison
+from core.jobs import JobManager, comparison_key
+from storage import queries
+
+
+def prompting(model: str, dataset: str, **settings) -> EvalConfig:
+    return EvalConfig(model=model, dataset=dataset, text_column="review",
+                      label_column="sentiment", limit=10, batch_size=4, **settings)
+
+
+@pytest.fixture
+def comparison(tiny_causal, sentiment_csv) -> Comparison:
+    # 0-shot once, 1- and 2-shot under two seeds each: five executions, each also calibrated
+    return Comparison([prompting(tiny_causal, str(sentiment_csv), shots=(0, 1, 2), seeds=2)],
+                      limit=10)
+
+
+def test_a_queued_comparison_runs_in_the_background_and_stores_what_it_scored(db, comparison):
+    manager = JobManager(paths.db_path())
+    job_id = manager.compare(comparison)
+    manager.wait(120)
+    job = queries.get_evaluation_job(db, job_id)
+    assert job["status"] == "completed" and job["progress"] == 1.0
+    assert job["evaluation_ids"] == [e["id"] for e in db["evaluations"].rows]
+    assert len(job["evaluation_ids"]) == 10
+    assert job["split"].endswith("first 10") and job["name"].endswith("0/1/2-shot on "
+                                                                      + comparison.configs[0].dataset)
+    assert Comparison.from_dict(job["settings"]) == comparison  # what was asked, kept
+
+
+def test_a_stopped_comparison_keeps_the_executions_that_finished(db, comparison):
+    job_id = evaluation_jobs.create(db, comparison)
+    # Stop as soon as the first prompt's executions (plain and calibrated) are stored.
+    evaluation_jobs.execute(db, job_id, comparison, lambda: db["evaluations"].count >= 2)
+    job = queries.get_evaluation_job(db, job_id)
+    assert job["status"] == "stopped"
+    assert job["evaluation_ids"] == [e["id"] for e in db["evaluations"].rows]
+    assert len(job["evaluation_ids"]) == 2  # of 10: the rest were never started
+    assert job["error"] == "Stopped; the 2 executions finished before the stop are kept."
+
+
+def test_training_and_comparisons_share_one_queue(db, tiny_config, comparison):
+    manager = JobManager(paths.db_path())
+    run_id = manager.start(tiny_config)
+    job_id = manager.compare(comparison)
+    assert manager.position(comparison_key(job_id)) == 1  # waits for the run: never beside it
+    assert queries.get_evaluation_job(db, job_id)["status"] == "queued"
+    manager.wait(300)
+    run, job = queries.get_run(db, run_id), queries.get_evaluation_job(db, job_id)
+    assert run["status"] == job["status"] == "completed"
+    assert job["started_at"] >= run["finished_at"]
+
+
+def test_a_queued_comparison_can_be_cancelled_and_scores_nothing(db, tiny_config, comparison):
+    manager = JobManager(paths.db_path())
+    manager.start(tiny_config)
+    job_id = manager.compare(comparison)
+    assert manager.stop(comparison_key(job_id))
+    manager.wait(300)
+    job = queries.get_evaluation_job(db, job_id)
+    assert job["status"] == "stopped" and job["evaluation_ids"] == []
+    assert "nothing was scored" in job["error"]
+    assert not [e for e in db["evaluations"].rows if e["run_id"] is None]
+
+
+@pytest.mark.parametrize("bad, message", [
+    (Comparison(), "at least one model to prompt or one fine-tuned run"),
+    (Comparison(runs=["20260101-000000-abcdef"]), "no run with id"),
+    (Comparison([EvalConfig(model="nobody/no-such-model")]), "no-such-model"),
+    (Comparison([EvalConfig(model="smollm2-135m", verbalizer="awful=bad")]), "not a label"),
+])
+def test_a_comparison_that_cannot_run_is_refused_with_nothing_written(db, bad, message):
+    manager = JobManager(paths.db_path())
+    with pytest.raises(Exception, match=message):
+        manager.compare(bad)
+    assert db["evaluation_jobs"].count == 0 and manager.active() is None
+
+
+def test_a_comparison_whose_process_died_reads_interrupted(db, comparison):
+    job_id = evaluation_jobs.create(db, comparison, status="running")
+    db["evaluation_jobs"].update(job_id, {"owner": "1:0"})  # a process that is not there
+    job = queries.get_evaluation_job(db, job_id)
+    assert job["status"] == "interrupted" and "executions it finished are kept" in job["error"]
+
+
+def test_progress_is_stored_while_the_comparison_runs(db, comparison, monkeypatch):
+    monkeypatch.setattr(evaluation_jobs, "PROGRESS_SECONDS", 0.0)
+    seen = []
+    job_id = evaluation_jobs.create(db, comparison)
+
+    def watch() -> bool:  # what a page polling the row reads, each batch
+        job = queries.get_evaluation_job(db, job_id)
+        seen.append((job["status"], job["progress"], job["progress_text"]))
+        return False
+
+    started = time.monotonic()
+    evaluation_jobs.execute(db, job_id, comparison, watch)
+    assert time.monotonic() - started < 120
+    assert {status for status, _, _ in seen} == {"running"}
+    fractions = [fraction for _, fraction, _ in seen]
+    assert fractions == sorted(fractions) and any(0 < f < 1 for f in fractions)
+    assert any("2-shot, seed 1" in (text or "") for _, _, text in seen)
+
+
+def test_a_comparison_asked_again_reuses_its_executions_instead_of_copying_them(db, comparison):
+    first, again = (evaluation_jobs.create(db, comparison) for _ in range(2))
+    evaluation_jobs.execute(db, first, comparison, lambda: False)
+    evaluation_jobs.execute(db, again, comparison, lambda: False)
+    ids = queries.get_evaluation_job(db, first)["evaluation_ids"]
+    assert queries.get_evaluation_job(db, again)["evaluation_ids"] == ids
+    assert db["evaluations"].count == len(ids) == 10  # zero-shot is still one execution
