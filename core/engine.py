@@ -148,7 +148,11 @@ class _RunLog:
 
     def __call__(self, row: dict) -> None:
         diverged = non_finite_losses(row)
-        row = {k: (None if isinstance(v, float) and not np.isfinite(v) else v) for k, v in row.items()}
+        non_finite = {k: str(v) for k, v in row.items()
+                      if isinstance(v, float) and not np.isfinite(v)}
+        row = {k: (None if k in non_finite else v) for k, v in row.items()}
+        if non_finite:  # SQLite would store NaN as NULL: name them, for the charts
+            row["non_finite"] = json.dumps(non_finite)
         if row.get("time") is not None:
             row["time"] += self.time_offset
         queries.log_metrics(self.db, self.run_id, row)

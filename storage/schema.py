@@ -206,3 +206,10 @@ def add_evaluation_jobs(db):
          "split": str, "error": str, "traceback": str, "owner": str,
          "created_at": str, "started_at": str, "finished_at": str},
         pk="id", not_null={"status", "settings", "created_at"})
+
+
+@migrations()
+def add_non_finite_metrics(db):
+    # SQLite stores NaN as NULL: a diverged step's values are named here ({"loss": "nan"}),
+    # so the charts can show where a curve went non-finite instead of a silent gap.
+    db["metrics"].add_column("non_finite", str)

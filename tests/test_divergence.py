@@ -3,6 +3,7 @@ with the step, the value and what to change; a learning rate far from the method
 is said before launch."""
 
 import dataclasses
+import json
 
 import pytest
 
@@ -11,6 +12,7 @@ from core.cli import main
 from core.config import learning_rate_warning, resolve
 from core.failures import Diverged, divergence_advice
 from storage import queries
+from ui.charts import curve_figure
 
 
 @pytest.mark.parametrize("method", ["loop", "trainer"])
@@ -25,6 +27,11 @@ def test_a_huge_learning_rate_ends_the_run_failed_with_the_divergence_line(db, t
     assert run["error"].startswith("the run diverged at step ")
     assert "lower the learning rate (now 1e+09)" in run["error"]
     assert queries.run_evaluations(db, run_id) == []  # no test figures from NaN weights
+    last = queries.run_metrics(db, run_id)[-1]  # stored as what it was, not a silent NULL
+    named = json.loads(last["non_finite"])
+    assert {"loss", "grad_norm"} & named.keys() and set(named.values()) <= {"nan", "inf", "-inf"}
+    figure = curve_figure([last], {"loss": "train loss", "grad_norm": "grad norm"}, "loss")
+    assert figure.layout.shapes and "at step" in figure.layout.annotations[0].text
 
 
 def test_the_cli_exits_non_zero_with_the_divergence_line(home, tiny_config, capsys):

@@ -111,14 +111,13 @@ def test_a_writer_thread_and_a_reader_do_not_lock_each_other(tmp_path):
     writer = threading.Thread(target=write)
     writer.start()
     reader = connect(path)
-    reads = 0
-    while writer.is_alive():
+    while True:  # read at least once, however soon a fast writer is done (a busy machine)
         queries.run_metrics(reader, run_id)
-        reads += 1
+        if not writer.is_alive():
+            break
     writer.join()
     assert errors == []
     assert len(queries.run_metrics(reader, run_id)) == 300
-    assert reads > 0
 
 
 def test_an_old_file_is_migrated_and_keeps_its_rows(tmp_path):

@@ -1,6 +1,7 @@
 """Plotly figures built from plain rows of the database; no streamlit here."""
 
 import html
+import json
 
 import pandas as pd
 import plotly.express as px
@@ -20,18 +21,34 @@ def shown(text) -> str:
 def curve_figure(metrics: list[dict], columns: dict[str, str], title: str) -> go.Figure | None:
     """Lines of the given metric columns against the step; None when none has a point yet."""
     frame = pd.DataFrame(metrics)
+    broken = non_finite_steps(metrics, columns)
     present = [c for c in columns if c in frame and frame[c].notna().any()]
-    if not present:
+    if not present and not broken:
         return None
     figure = go.Figure()
     for column in present:
         points = frame[frame[column].notna()]
         figure.add_scatter(x=points["step"], y=points[column], mode="lines+markers",
                            name=columns[column])
+    for step, text in broken:  # a NaN or infinite value has no point to draw: mark its step
+        figure.add_vline(x=step, line_dash="dash", line_color="#d62728",
+                         annotation_text=shown(text), annotation_font_color="#d62728")
+    present = present or [c for c in columns if c in frame]
     figure.update_layout(title=title, xaxis_title="step", height=300,
                          yaxis_range=lone_value_range(frame[present].stack().dropna()),
                          margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND)
     return figure
+
+
+def non_finite_steps(metrics: list[dict], columns: dict[str, str]) -> list[tuple[int, str]]:
+    """(step, 'loss nan at step 7') for each row whose charted values were NaN or infinite."""
+    marks = []
+    for row in metrics:
+        named = json.loads(row.get("non_finite") or "{}")
+        found = [f"{columns[c]} {named[c]}" for c in columns if c in named]
+        if found:
+            marks.append((row["step"], f"{', '.join(found)} at step {row['step']}"))
+    return marks
 
 
 def lone_value_range(values: pd.Series) -> list[float] | None:
