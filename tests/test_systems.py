@@ -156,3 +156,22 @@ def test_comparing_a_run_twice_on_one_split_stores_it_once(tiny_config, db):
 
     assert first == again
     assert len([e for e in queries.run_evaluations(db, run_id) if e["n"] == 20]) == 1
+
+
+class ChatTokenizer:
+    chat_template = "{{ messages }}"
+
+
+def test_the_measured_best_prompt_is_the_default_and_each_part_can_be_overridden():
+    from core.evaluate import EvalConfig, prompting_style, template_for
+
+    def style(**settings):
+        config = EvalConfig(dataset="rt-reviews", **settings)
+        return prompting_style(config, template_for(config), LABELS, ChatTokenizer())
+
+    best = style(model="smollm2-135m")  # README: plain text, negative / positive, calibrated
+    assert (best.chat, best.words) == (False, ("negative", "positive"))
+    assert style(model="smollm2-135m", chat="on").chat is True
+    assert style(model="smollm2-135m", verbalizer="").words == ("rotten", "fresh")
+    assert style(model="/some/instruct-model").chat is True  # no measurement: its template
+    assert EvalConfig().calibrate is True

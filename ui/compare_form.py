@@ -49,7 +49,7 @@ def comparison_form(db) -> Comparison | None:
     base = EvalConfig(dataset=dataset, shots=tuple(sorted(shots)), seeds=int(seeds), limit=int(limit),
                       template=template, custom_template=custom, decide=decide,
                       max_new_tokens=64 if template == "cot" else 8,
-                      **baseline_inputs(decide),
+                      **baseline_inputs(dataset, decide),
                       **split_of([r for r in finished if r["id"] in runs]))
     if not show_preview(base, ([*models, *([other] if other else [])] or [None])[0]):
         return None
@@ -79,13 +79,15 @@ def _splits(dataset: str, seed: int, sizes: tuple):
     return split_table(table, seed, *sizes), table.label_names
 
 
-def baseline_inputs(decide: str) -> dict:
+def baseline_inputs(dataset: str, decide: str) -> dict:
     """How the base models are asked: chat template, label words, calibration."""
     cols = st.columns(3)
     chat = cols[0].radio("Chat template", ["auto", "on", "off"], horizontal=True,
                          help=HELP["chat"])
-    verbalizer = cols[1].text_input("Label words", placeholder="rotten=negative,fresh=positive",
-                                    help=HELP["verbalizer"]).strip() or None
+    default = DATASETS[dataset].label_words or ""  # the measured words, shown and editable
+    verbalizer = cols[1].text_input("Label words", default, key=f"label-words-{dataset}",
+                                    placeholder="rotten=negative,fresh=positive",
+                                    help=HELP["verbalizer"]).strip()
     calibrate = cols[2].checkbox("Calibrate (also)", True, disabled=decide != "score",
                                  help=HELP["calibrate"])
     return {"chat": chat, "verbalizer": verbalizer, "calibrate": calibrate}
@@ -100,6 +102,7 @@ def show_preview(config: EvalConfig, model: str | None) -> bool:
         splits, names = _splits(config.dataset, config.seed,
                                 (config.train_size, config.eval_size, config.test_size))
         tokenizer = _tokenizer(model) if model else None
+        config = dataclasses.replace(config, model=model)  # its default chat setting
         if tokenizer is None:
             config = dataclasses.replace(config, chat="off")
         text = preview_prompt(config, splits["train"], splits["test"]["text"].iloc[0], names,
