@@ -189,7 +189,8 @@ class Interrupts:
     it to stop: at the next step while training (checkpoint first), before the next forward
     pass while judging. Either way it ends `stopped`, exit 128 + the signal's number."""
 
-    def __init__(self):
+    def __init__(self, stopping: str = "stopping the run (a checkpoint first)…"):
+        self.stopping = stopping
         self.stop = threading.Event()
         self.signal = None
         self.run_exists = False
@@ -201,7 +202,7 @@ class Interrupts:
         if not self.run_exists:
             raise Interrupted(number)
         if not self.stop.is_set():
-            print("stopping the run (a checkpoint first)…", file=sys.stderr, flush=True)
+            print(self.stopping, file=sys.stderr, flush=True)
         self.stop.set()
 
     def run_started(self) -> None:
@@ -306,7 +307,8 @@ def run_eval(args: argparse.Namespace) -> int:
     from core.evaluate import EvalConfig, summarise
     from storage import queries
 
-    interrupts = Interrupts()
+    # (on a line of its own: the progress line is open)
+    interrupts = Interrupts("\nstopping the comparison before its next batch…")
     quiet_libraries()
     fields = {f.name for f in dataclasses.fields(EvalConfig)}
     config = EvalConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
@@ -330,8 +332,9 @@ def run_eval(args: argparse.Namespace) -> int:
     job = queries.get_evaluation_job(db, job_id)
     rows = queries.get_evaluations(db, job["evaluation_ids"]) if job["evaluation_ids"] else []
     for row in rows:  # with the run's name, which labels its system
-        print(f"evaluation {row['id']}: {row['mode']} ({row['shots']} shots, seed {row['seed']}) "
-              f"accuracy {row['accuracy']:.4f} F1 {row['f1']:.4f}", file=sys.stderr)
+        print(f"evaluation {row['id']}: {row['mode']} ({plural(row['shots'], 'shot')}, seed "
+              f"{row['seed']}, {row['template'] or 'fine-tuned'}) accuracy "
+              f"{row['accuracy']:.4f} F1 {row['f1']:.4f}", file=sys.stderr)
     for system in summarise(rows).to_dict("records") if rows else ():
         run = f" (run {system['run']})" if system["run"] else ""
         print(f"{system['label']}{run}: accuracy {system['accuracy']:.4f} ± "

@@ -7,6 +7,7 @@ the predictions it stored on that split; nothing is recomputed.
 """
 
 import dataclasses
+import hashlib
 import json
 import time
 from dataclasses import dataclass, field
@@ -180,15 +181,15 @@ def evaluate_prompting(config: EvalConfig, db, on_progress, keep) -> None:
     executions = planned_executions(config)
     for number, (shots, seed) in enumerate(executions):
         mode = {0: "zero-shot", 1: "one-shot"}.get(shots, "few-shot")
-        variants = ["", "calibrated"] if content_free else [""]
-        earlier = queries.find_prompting_evaluations(
-            db, config.model, split, shots, seed,
-            [template_label(config, style, variant) for variant in variants])
-        if len(earlier) == len(variants):  # asked before: the same prompt, the same verdicts
+        examples = prompting.choose_examples(splits["train"], shots, seed, names)
+        keys = {variant: prompt_key(config, split, template_label(config, style, variant),
+                                    examples)
+                for variant in (["", "calibrated"] if content_free else [""])}
+        earlier = queries.find_by_prompt_keys(db, list(keys.values()))
+        if len(earlier) == len(keys):  # asked before: the same prompt, the same verdicts
             for evaluation_id in earlier:  # (a second copy would pose as a second execution)
                 keep(evaluation_id)
             continue
-        examples = prompting.choose_examples(splits["train"], shots, seed, names)
         prompt = prompting.build_prompt(style, examples, texts + content_free, tokenizer)
 
         def progress(fraction, number=number):
@@ -208,11 +209,22 @@ def evaluate_prompting(config: EvalConfig, db, on_progress, keep) -> None:
             keep(store(
                 db, {"run_id": None, "model": config.model, "dataset": config.dataset,
                      "mode": mode, "shots": shots, "seed": seed,
-                     "template": template_label(config, style, label), "split": split},
+                     "template": template_label(config, style, label), "split": split,
+                     "prompt_key": keys[label]},
                 report,
                 [{"idx": i, "input": texts[i], "reference": names[truth[i]],
                   "prediction": names[p] if p >= 0 else None, "score": scores[i],
                   "output": outputs[i] if outputs else None} for i, p in enumerate(predicted)]))
+
+
+def prompt_key(config: EvalConfig, split: str, label: str, examples) -> str:
+    """What decides an execution's verdicts, as a digest: the model, the prompt setting and
+    how it decides (`label`), the test examples (`split`), the examples shown (their rows in
+    the training data, which its size changes) and, generating, the answer length."""
+    answer = config.max_new_tokens if config.decide == "generate" else None
+    setting = [config.model, label, split, [int(i) for i in examples.index],
+               [config.train_size, config.eval_size, config.test_size], answer]
+    return hashlib.sha256(json.dumps(setting).encode()).hexdigest()
 
 
 def planned_executions(config: EvalConfig) -> list[tuple[int, int]]:

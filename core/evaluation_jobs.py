@@ -93,6 +93,8 @@ def execute(db, job_id: int, comparison: Comparison, should_stop, echo=None) -> 
 
 
 def stopped_line(kept: int) -> str:
+    if not kept:
+        return "Stopped before any execution finished; nothing was stored."
     return (f"Stopped; the {kept} execution{'s' * (kept != 1)} finished before the stop "
             f"{'are' if kept != 1 else 'is'} kept.")
 

@@ -75,7 +75,12 @@ def migrate(db: Database) -> None:
     for attempt in range(MIGRATION_TRIES):
         try:
             migrations.apply(db)
-            db.execute(f"PRAGMA user_version = {len(migrations.applied(db))}")
+            applied = len(migrations.applied(db))
+            # Only when it changes: setting it is a write, and every page rerun opens a
+            # connection; a write there made a worker's transaction fail "database is
+            # locked" at once (a stale read snapshot cannot wait for the lock).
+            if schema_version(db) != applied:
+                db.execute(f"PRAGMA user_version = {applied}")
             return
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or attempt == MIGRATION_TRIES - 1:

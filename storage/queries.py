@@ -213,15 +213,13 @@ def split_evaluations(db: Database, split: str) -> list[dict]:
     return list(db.query(WITH_RUN_NAME + "where split = ? order by evaluations.id", [split]))
 
 
-def find_prompting_evaluations(db: Database, model: str, split: str, shots: int, seed: int,
-                               templates: list[str]) -> list[int]:
-    """Ids of the prompting executions already stored with these settings, one per template
-    found (the first of each), in the order of `templates`."""
+def find_by_prompt_keys(db: Database, keys: list[str]) -> list[int]:
+    """Ids of the prompting executions already stored under these keys, one per key found
+    (the first of each), in the order of `keys`."""
     found = []
-    for template in templates:
-        rows = list(db.query("select id from evaluations where run_id is null and model = ? "
-                             "and split = ? and shots = ? and seed = ? and template = ? "
-                             "order by id limit 1", [model, split, shots, seed, template]))
+    for key in keys:
+        rows = list(db.query("select id from evaluations where prompt_key = ? order by id "
+                             "limit 1", [key]))
         found += [rows[0]["id"]] if rows else []
     return found
 

@@ -213,3 +213,11 @@ def add_non_finite_metrics(db):
     # SQLite stores NaN as NULL: a diverged step's values are named here ({"loss": "nan"}),
     # so the charts can show where a curve went non-finite instead of a silent gap.
     db["metrics"].add_column("non_finite", str)
+
+
+@migrations()
+def add_prompt_key(db):
+    # A digest of everything that decides a prompting execution's verdicts (model, prompt
+    # setting, the examples shown, the test split, answer length): asked again, it is reused.
+    db["evaluations"].add_column("prompt_key", str)
+    db["evaluations"].create_index(["prompt_key"])

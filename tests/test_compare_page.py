@@ -112,3 +112,31 @@ def test_a_comparison_that_cannot_run_is_refused_at_once_with_nothing_queued(db,
     assert not page.exception
     assert "no-such-model" in page.error[0].value
     assert db["evaluation_jobs"].count == 0 and "job" not in page.query_params
+
+
+def test_a_url_naming_no_comparison_says_so_as_text(db):
+    for value in ("99999999999999999999999", "9" * 5000, "abc", "-1", "7"):
+        page = AppTest.from_file(PAGE, default_timeout=120)
+        page.query_params["job"] = value
+        page.run()
+        assert not page.exception, value
+        assert page.warning[0].value.startswith("No such comparison: “"), value
+
+
+def test_a_comparison_whose_run_was_deleted_says_so(db):
+    from core import evaluation_jobs
+    from core.evaluation_jobs import Comparison
+    from tests.test_systems import finished_run
+
+    run_id = finished_run(db, "gone", 58)
+    job_id = evaluation_jobs.create(db, Comparison(runs=[run_id]), status="running")
+    queries.update_evaluation_job(db, job_id, evaluation_ids=[e["id"] for e in
+                                                              queries.run_evaluations(db, run_id)])
+    queries.finish_evaluation_job(db, job_id, "completed")
+    queries.delete_run(db, run_id)
+    page = AppTest.from_file(PAGE, default_timeout=120)
+    page.query_params["job"] = str(job_id)
+    page.run()
+    assert not page.exception
+    assert page.warning[0].value == "1 of its 1 executions were deleted since (with their runs)."
+    assert page.success[0].value == "Completed: 1 execution."

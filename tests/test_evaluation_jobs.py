@@ -1,6 +1,7 @@
 """Issue 16, item 1: a comparison is a job in the queue training uses, stored with its state,
 progress and evaluations; a stop keeps the executions that finished."""
 
+import dataclasses
 import time
 
 import pytest
@@ -118,3 +119,41 @@ def test_a_comparison_asked_again_reuses_its_executions_instead_of_copying_them(
     ids = queries.get_evaluation_job(db, first)["evaluation_ids"]
     assert queries.get_evaluation_job(db, again)["evaluation_ids"] == ids
     assert db["evaluations"].count == len(ids) == 10  # zero-shot is still one execution
+    # Settings that change the prompt or the answer are other executions, never reused.
+    for changed in ({"train_size": 0.5}, {"decide": "generate", "max_new_tokens": 2},
+                    {"decide": "generate", "max_new_tokens": 3}):
+        other = Comparison([dataclasses.replace(comparison.configs[0], shots=(0,), **changed)])
+        evaluation_jobs.execute(db, evaluation_jobs.create(db, other), other, lambda: False)
+    assert db["evaluations"].count == 10 + 2 + 1 + 1
+
+
+def test_pages_opening_the_database_never_fail_a_comparison(db, tiny_config):
+    """A page opens a connection every rerun and every poll; that once wrote to the file and
+    failed comparisons "database is locked" (5 to 8 of 30 with a poller every 10 ms)."""
+    import threading
+
+    from core import engine
+    from storage.db import connect
+
+    run_id = engine.train(tiny_config, db)
+    polling = threading.Event()
+    polling.set()
+
+    def poll():
+        while polling.is_set():
+            connect(paths.db_path())
+            time.sleep(0.005)
+
+    poller = threading.Thread(target=poll)
+    poller.start()
+    try:
+        statuses = []
+        for limit in range(1, 31):
+            comparison = Comparison(runs=[run_id], limit=limit)
+            job_id = evaluation_jobs.create(db, comparison)
+            evaluation_jobs.execute(db, job_id, comparison, lambda: False)
+            statuses.append(queries.get_evaluation_job(db, job_id)["status"])
+    finally:
+        polling.clear()
+        poller.join()
+    assert statuses == ["completed"] * 30

@@ -151,3 +151,14 @@ def test_a_file_from_a_newer_workbench_is_refused_unchanged(tmp_path):
     db.close()
     with pytest.raises(WorkbenchError, match="newer version of the workbench"):
         connect(tmp_path / "w.db")
+
+
+def test_opening_a_connection_writes_nothing(tmp_path):
+    """Pages open a connection every rerun: a write there (it once set the schema version
+    every time) failed a background job's transaction with "database is locked"."""
+    path = tmp_path / "w.db"
+    watcher = connect(path)
+    before = watcher.execute("PRAGMA data_version").fetchone()[0]
+    for _ in range(3):
+        connect(path)
+    assert watcher.execute("PRAGMA data_version").fetchone()[0] == before

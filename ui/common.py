@@ -53,7 +53,9 @@ def from_url(name: str, find: Callable, what: str, number: bool = False):
     text = st.query_params.get(name)
     if text is None:
         return None
-    key = (int(text) if text.isascii() and text.isdigit() else None) if number else text
+    # Whole numbers SQLite can hold (a longer one overflowed its INTEGER, a traceback).
+    whole = text.isascii() and text.isdigit() and len(text) <= 18
+    key = (int(text) if whole else None) if number else text
     found = None if key is None else find(key)
     if found is None:
         # Quoted: an id's own last character (a trailing dot) must not read as punctuation.

@@ -53,8 +53,13 @@ def heading(job: dict) -> None:
 def ended(job: dict) -> None:
     heading(job)
     kept = len(job["evaluation_ids"])
+    ids = job["evaluation_ids"]
+    gone = kept - (len(queries.get_evaluations(open_db(), ids)) if ids else 0)
+    if gone:  # a run deleted since takes its evaluations with it
+        st.warning(f"{gone} of its {kept} executions were deleted since (with their runs).")
     if job["status"] == "completed":
-        st.success(f"Completed: {kept} execution{'s' * (kept != 1)}, shown below.")
+        st.success(f"Completed: {kept} execution{'s' * (kept != 1)}"
+                   + (", shown below." if gone < kept else "."))
     elif job["status"] == "failed":
         st.error(plain(f"The comparison failed: {job['error']}"))
         if job["traceback"]:
