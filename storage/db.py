@@ -12,6 +12,7 @@ writes as soon as a page opens, and a page that lists runs but fails on every bu
 worse than one line saying "make it writable".
 """
 
+import os
 import sqlite3
 import time
 from pathlib import Path
@@ -96,6 +97,9 @@ def check_file(path: Path) -> None:
     thread's, say), and let another connection read a half-written state."""
     if not path.is_file():
         return
+    if not (os.access(path, os.W_OK) and os.access(path.parent, os.W_OK)):
+        # Said here, not by a write: opening a connection writes nothing (see `migrate`).
+        raise WorkbenchError(f"{path} {FILE_ERRORS['readonly']}")
     size = path.stat().st_size
     if size == 0:
         check_no_runs(path)
