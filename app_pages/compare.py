@@ -36,8 +36,11 @@ ended = job is not None and job["status"] not in LIVE and job["evaluation_ids"]
 
 splits = queries.list_splits(db)
 if not splits:
-    st.info("No evaluations yet: choose models and runs above and press Compare, or run "
-            "`python -m core eval --model smollm2-135m --dataset rt-reviews --shots 0,1,3`.")
+    if job is not None and job["status"] in LIVE:  # asked for already: not "press Compare"
+        st.info("Its results appear here when it ends.")
+    else:
+        st.info("No evaluations yet: choose models and runs above and press Compare, or run "
+                "`python -m core eval --model smollm2-135m --dataset rt-reviews --shots 0,1,3`.")
     st.stop()
 names = [s["split"] for s in splits]
 wanted = from_url("split", lambda text: text if text in names else None, "evaluation split") \

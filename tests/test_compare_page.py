@@ -140,3 +140,16 @@ def test_a_comparison_whose_run_was_deleted_says_so(db):
     assert not page.exception
     assert page.warning[0].value == "1 of its 1 executions were deleted since (with their runs)."
     assert page.success[0].value == "Completed: 1 execution."
+
+
+def test_a_running_comparison_does_not_ask_the_user_to_press_compare(db):
+    from core import evaluation_jobs
+    from core.evaluation_jobs import Comparison
+
+    job_id = evaluation_jobs.create(db, Comparison(runs=["20260101-000000-abcdef"]),
+                                    status="running")  # owned by this (live) process
+    page = AppTest.from_file(PAGE, default_timeout=120)
+    page.query_params["job"] = str(job_id)
+    page.run(timeout=120)
+    assert not page.exception
+    assert [i.value for i in page.info] == ["Its results appear here when it ends."]
