@@ -6,7 +6,8 @@ import streamlit as st
 # on every page load (the only request the app would make outside its own origin).
 st.set_page_config(page_title="Finetune Workbench", page_icon="🛠️", layout="wide")
 navigation = st.navigation([
-    st.Page("app_pages/train.py", title="Train", icon=":material/rocket_launch:", default=True),
+    st.Page("app_pages/home.py", title="Home", icon=":material/home:", default=True),
+    st.Page("app_pages/train.py", title="Train", icon=":material/rocket_launch:"),
     st.Page("app_pages/compare.py", title="Compare", icon=":material/compare_arrows:"),
     st.Page("app_pages/playground.py", title="Playground", icon=":material/view_column:"),
     st.Page("app_pages/review.py", title="Review", icon=":material/rate_review:"),

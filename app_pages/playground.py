@@ -8,20 +8,24 @@ from core.errors import WorkbenchError
 from storage import queries
 from ui.common import from_url, jobs, open_db, plain
 from ui.live import job_title
-from ui.playground import (choose_input, choose_models, choose_settings, model_cache,
-                           run_side_by_side, save_panel, saved_list, settings_of, show_outputs)
+from ui.playground import (ASKED, Asked, choose_input, choose_models, choose_settings,
+                           model_cache, run_side_by_side, save_panel, saved_list, settings_of,
+                           show_outputs)
+from ui.runs_table import run_names
 
 st.title("Playground")
 db = open_db()
+names = run_names(db)
 
 models = choose_models(db)
-chosen = choose_input()
+chosen = choose_input(db, models)
 settings = choose_settings()
+asked = st.session_state.get(ASKED)
 if jobs().active():
     working = job_title(db, jobs().active())
     st.caption(plain(f"{working[0].upper()}{working[1:]} is working on this machine: outputs "
                      "come slower meanwhile."))
-if st.button("Run side by side", type="primary", disabled=not (models and chosen)):
+if st.button("Run side by side", type="primary", disabled=asked is not None or not (models and chosen)):
     request, reference = chosen
     try:
         request.check()
@@ -29,12 +33,22 @@ if st.button("Run side by side", type="primary", disabled=not (models and chosen
     except WorkbenchError as error:
         st.error(plain(error))
         st.stop()
-    outputs, failures = run_side_by_side(models, request, settings)
-    st.session_state["failures"] = failures
+    st.session_state[ASKED] = Asked(models, request, reference, settings)
+    st.rerun()  # drawn again with the button off while the models answer
+
+if asked is not None:
+    st.caption("Generating… A click meanwhile does not stop it: the models answer first, then "
+               "'Run side by side' is back.")
+    run_side_by_side(asked, names)
+    del st.session_state[ASKED]  # before saving: a rerun from here on must not answer it again
+    st.session_state["failures"] = [f"{names.get(m, m)}: {why}" for m, why in asked.failures.items()]
+    outputs = [asked.outputs[m] for m in asked.models if m in asked.outputs]
     if outputs:
+        request = asked.request
         st.query_params["comparison"] = queries.save_comparison(
-            db, {"input": request.text, "reference": reference, "task": request.task,
-                 "settings": dataclasses.asdict(settings)}, outputs)
+            db, {"input": request.text, "reference": asked.reference, "task": request.task,
+                 "labels": list(request.label_names), "instruction": request.instruction,
+                 "settings": dataclasses.asdict(asked.settings)}, outputs)
     st.rerun()
 
 for failure in st.session_state.pop("failures", []):
@@ -50,16 +64,17 @@ if stored:
         st.text(comparison["input"])
         if comparison["reference"]:
             st.caption(f"Reference: {plain(comparison['reference'])}")
-    show_outputs(outputs)
+    show_outputs(outputs, names)
     save_panel(db, comparison)
 
-saved_list(db)
+saved_list(db, names)
 with st.expander("Loaded models"):
     cache = model_cache()
     st.caption(f"Kept in memory for the next input: {cache.used() / 1e9:.2f} of "
                f"{cache.budget / 1e9:.1f} GB; the least recently used go first when the next "
                "would not fit.")
-    st.dataframe([{"model": m, "GB": b / 1e9} for m, b in cache.contents()], hide_index=True)
+    st.dataframe([{"model": names.get(m, m), "GB": b / 1e9} for m, b in cache.contents()],
+                 hide_index=True)
     if st.button("Unload all"):
         cache.clear()
         st.rerun()

@@ -5,8 +5,8 @@ import streamlit as st
 from core.review import group_items
 from storage import queries
 from ui.common import open_db
-from ui.review import (choose_rubric, choose_source, export_button, my_reviews, navigation,
-                       position, remembered, results, score_item, source_label)
+from ui.review import (by_run_name, choose_rubric, choose_source, export_button, my_reviews,
+                       navigation, position, remembered, results, score_item, source_label)
 
 st.title("Review")
 db = open_db()
@@ -31,7 +31,7 @@ with scoring:
     if not reviewer:
         st.info("Type your name to start: model names stay hidden until you have scored an item.")
     else:
-        items = group_items(queries.review_targets(db, source))
+        items = group_items(by_run_name(db, queries.review_targets(db, source)))
         mine = my_reviews(db, reviewer, rubric_id, source)
         index = position(items, mine)
         if index is not None:  # None: the URL names no item, and nothing is offered to score

@@ -8,7 +8,7 @@ from storage.schema import RUN_STATUSES
 from ui import charts
 from ui.common import from_url, jobs, open_db, plain
 from ui.live import watch
-from ui.runs_table import config_diff, metrics_csv, predictions_csv, runs_frame
+from ui.runs_table import config_diff, metrics_csv, predictions_csv, run_labels, runs_frame
 
 st.title("Runs")
 if "deleted" in st.session_state:
@@ -29,29 +29,37 @@ for column, name in zip(filters, ["status", "method", "model", "dataset"]):
     chosen = column.multiselect(name.capitalize(), sorted(table[name].unique()), key=f"filter-{name}")
     if chosen:
         table = table[table[name].isin(chosen)]
+# Between the filters and the table: the table's toolbar, shown on hover above its top right
+# corner, covered the last filter when the table came right under them.
+st.caption("Select one run to open it, several to compare them. Click a header to sort.")
 # Keyed by the runs listed: a selection is of row positions, which must not carry over to
 # another list (after a delete or a new run the same position is another run).
 picked = st.dataframe(
     table, hide_index=True, on_select="rerun", selection_mode="multi-row",
     key=f"runs_table-{hash(tuple(table['id']))}",
-    column_config={"test_accuracy": st.column_config.NumberColumn("test accuracy", format="%.3f"),
+    column_config={"id": st.column_config.TextColumn(help="The run's id: `python -m core eval --run ID`"),
+                   "test_accuracy": st.column_config.NumberColumn("test accuracy", format="%.3f"),
                    "test_f1": st.column_config.NumberColumn("test F1", format="%.3f"),
                    "duration": st.column_config.NumberColumn("duration (s)", format="%d")})
 selected = list(table.iloc[picked.selection.rows]["id"])
-st.caption("Select one run to open it, several to compare them. Click a header to sort.")
 
 if len(selected) > 1:
     by_id = {r["id"]: r for r in runs}
-    curves = {by_id[i]["name"]: queries.run_metrics(db, i) for i in selected}
+    labels = run_labels(runs)
+    curves = {i: queries.run_metrics(db, i) for i in selected}
     left, right = st.columns(2)
     for column, (metric, title) in zip([left, right, left, right], [
             ("loss", "Training loss"), ("eval_loss", "Validation loss"),
             ("eval_accuracy", "Validation accuracy"), ("learning_rate", "Learning rate")]):
-        figure = charts.overlay_figure(curves, metric, title)
+        figure = charts.overlay_figure(curves, labels, metric, title)
         if figure is not None:
             column.plotly_chart(figure)
     st.subheader("Settings that differ")
-    st.dataframe(config_diff([by_id[i] for i in selected]).astype(str))
+    differences = config_diff([by_id[i] for i in selected], labels)
+    if differences.empty:
+        st.write("All settings are equal.")
+    else:
+        st.dataframe(differences.astype(str))
     st.stop()
 
 run = (queries.get_run(db, selected[0]) if selected
@@ -67,7 +75,8 @@ actions[0].download_button("Metrics (CSV)", metrics_csv(db, run_id), f"{run_id}-
 actions[1].download_button("Predictions (CSV)", predictions_csv(db, run_id),
                            f"{run_id}-predictions.csv", mime="text/csv")
 with actions[2].popover("Delete run"):
-    st.write("Deletes the run's metrics, evaluations, predictions, reviews and saved model.")
+    st.write(f"Deletes run {plain(run['name'])}: its metrics, evaluations, predictions, reviews "
+             "and saved model. This cannot be undone.")
     if st.button("Delete for good", type="primary", key=f"delete-{run_id}"):
         try:
             jobs().delete(run_id)

@@ -5,7 +5,7 @@ import streamlit as st
 from core.errors import WorkbenchError
 from storage import queries
 from ui.common import from_url, jobs, open_db, plain, show_crash
-from ui.live import queue_panel, watch
+from ui.live import queue_entry, queue_panel, watch
 from ui.run_config import config_panel
 from ui.train_form import config_form, estimate_panel
 
@@ -20,8 +20,8 @@ def new_run() -> None:
     manager = jobs()
     active = manager.active()
     if active:
-        st.info(f"Run {active} is training ([watch it](?run={active})); one run trains at a time, "
-                "so a run launched now waits in the queue and starts by itself.")
+        st.info(f"Running now: {queue_entry(open_db(), active)}. One job runs at a time, so a "
+                "run launched now waits in the queue and starts by itself.")
         queue_panel()
     if not st.button("Add to queue" if active else "Launch", type="primary"):
         return

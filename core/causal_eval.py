@@ -19,6 +19,7 @@ import os
 import numpy as np
 import torch
 
+from core import progress
 from core.causal_data import completion_text, encode_prompt, token_count
 from core.metrics import classification_metrics
 from core.prompting import generate_batches, parse_answer
@@ -106,6 +107,7 @@ def completion_logprobs(model, tokenizer, prompt_rows: list[list[int]], completi
             positions = torch.arange(len(head) - 1, len(head) + len(tail) - 1, device=device)
             picked = logprobs[r, positions, torch.tensor(tail, device=device)]
             results.append((picked.sum().item(), len(tail)))
+        progress.advance(len(heads))
     return results
 
 
@@ -136,6 +138,7 @@ def answer_logprobs(model, tokenizer, prompt_rows: list[list[int]], answers: lis
         chunk = order[start:start + batch_size]
         scores[chunk] = _answers_after(model, prefix, shared,
                                        [prompt_rows[i][shared:] for i in chunk], tails, pad)
+        progress.advance(len(chunk))
     return scores
 
 

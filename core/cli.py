@@ -134,9 +134,14 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def print_catalog(entries, columns) -> None:
-    rows = [[str(getattr(e, c) if getattr(e, c) is not None else "-") for c in columns]
-            for e in entries]
-    widths = [max(len(c), *(len(r[i]) for r in rows)) for i, c in enumerate(columns)]
+    print_table(columns, [{c: getattr(e, c) for c in columns} for e in entries])
+
+
+def print_table(columns: list[str], records: list[dict]) -> None:
+    """Aligned columns ("-" for nothing): a run's name holds spaces, so space alone cannot
+    tell one column from the next."""
+    rows = [[str(r[c]) if r[c] is not None else "-" for c in columns] for r in records]
+    widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
     for row in [columns, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
@@ -150,10 +155,8 @@ def open_db():
 def print_runs() -> None:
     from storage.queries import list_runs
 
-    runs = list_runs(open_db())
-    columns = ["id", "status", "model", "method", "adapter", "dataset", "test_accuracy"]
-    for row in [columns] + [[str(r[c]) if r[c] is not None else "-" for c in columns] for r in runs]:
-        print("  ".join(row))
+    columns = ["id", "name", "status", "model", "method", "adapter", "dataset", "test_accuracy"]
+    print_table(columns, list_runs(open_db()))
 
 
 def quiet_libraries() -> None:

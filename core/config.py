@@ -20,6 +20,7 @@ import yaml
 from core import methods
 from core.errors import WorkbenchError
 from core.trackers import check_trackers, trackers
+from storage.run_names import MAX_NAME, checked_name
 
 ADAPTERS = ("none", "lora", "qlora")
 JUDGES = ("score", "generate")  # how a causal run's classification test answers are decided
@@ -39,7 +40,8 @@ class TrainConfig:
                               "qlora = LoRA over a 4-bit (nf4) base, causal models on a CUDA GPU.",
                       choices=ADAPTERS)
     dataset: str = _f("rt-reviews", "Catalog id, hub data set name, or a CSV / JSONL file.")
-    name: str | None = _f(None, "A name for the run; defaults to its id.")
+    name: str | None = _f(None, f"A name for the run (at most {MAX_NAME} characters); defaults to "
+                                "'<model> · <method> · <data set> · N'.")
     text_column: str | None = _f(None, "Column holding the text (uploaded files).")
     label_column: str | None = _f(None, "Column holding the label (uploaded files).")
     train_size: float | None = _f(None, "Training examples: a count, or a fraction in (0, 1). "
@@ -174,6 +176,9 @@ def resolve(config: TrainConfig) -> TrainConfig:
     config = with_method_defaults(config)
     validate_numbers(config)
     methods.get(config.method).check(config)
+    if config.name is not None:  # refused before launch, not once the run is being recorded
+        config = dataclasses.replace(config, name=checked_name(config.name)
+                                     if config.name.strip() else None)
     if config.max_steps and config.logging_steps > config.max_steps:
         # Otherwise a short run would log no row at all, and draw no curve.
         config = dataclasses.replace(config, logging_steps=config.max_steps)

@@ -23,6 +23,7 @@ import pandas as pd
 from core import paths
 from core.catalog import DATASETS, DatasetSpec, package_dir
 from core.errors import WorkbenchError
+from core.network import offline_error
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 TASK_COLUMNS = {
@@ -298,9 +299,9 @@ def _load_hub(spec: DatasetSpec) -> tuple[pd.DataFrame, list[str]]:
     try:
         loaded = datasets.load_dataset(spec.hub_name, spec.hub_config)
     except Exception as error:  # the hub raises many kinds; all mean "not available"
-        raise WorkbenchError(f"data set '{spec.id}' could not be loaded from the Hugging Face hub "
-                             f"({type(error).__name__}); offline, use a bundled data set or upload "
-                             "a file") from None
+        raise offline_error(error, spec.id, "data set") or WorkbenchError(
+            f"data set '{spec.id}' could not be loaded from the Hugging Face hub "
+            f"({type(error).__name__}); use a bundled data set or upload a file") from None
     # Pool every split that has labels; the workbench makes its own seeded splits.
     frames = {name: split.to_pandas() for name, split in loaded.items()}
     labelled = {name: f for name, f in frames.items()

@@ -5,6 +5,8 @@ import torch
 from torch.utils.data import DataLoader, Dataset
 from transformers import DataCollatorWithPadding
 
+from core import progress
+
 
 class EncodedTexts(Dataset):
     """Texts tokenised once, without padding: batches are padded to their longest item."""
@@ -52,6 +54,7 @@ def predict(model, loader) -> tuple[float, np.ndarray]:
         losses.append(float(out.loss))
         weights.append(len(batch["labels"]))
         probs.append(torch.softmax(out.logits.float(), dim=-1).cpu().numpy())
+        progress.advance(len(batch["labels"]))
     model.train(was_training)
     loss = float(np.average(losses, weights=weights)) if losses else float("nan")
     return loss, np.concatenate(probs) if probs else np.zeros((0, 0))

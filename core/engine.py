@@ -18,9 +18,9 @@ from typing import Callable
 
 import numpy as np
 
-from core import checkpoints, methods, paths
+from core import checkpoints, methods, paths, progress
 from core.config import TrainConfig, from_stored, resolve
-from core.data import fingerprint, load_table, split_table
+from core.data import DEFAULT_FRACTIONS, fingerprint, load_table, split_counts, split_table
 from core.distributed import rank
 from core.errors import WorkbenchError
 from core.failures import Diverged, failure_reason
@@ -49,12 +49,9 @@ def prepare(config: TrainConfig) -> Prepared:
         from core.causal_data import clean_table
 
         table = clean_table(table)
-    if config.eval_size is None and spec.causal:
-        config = dataclasses.replace(config, eval_size=causal_eval_size(len(table.frame)))
+    config = with_eval_default(config, len(table.frame))
+    check_splits_fit(config, len(table.frame))
     splits = split_table(table, config.seed, config.train_size, config.eval_size, config.test_size)
-    if config.early_stopping_patience and splits["eval"].empty:
-        raise WorkbenchError("early stopping watches the validation loss: give the validation "
-                             "split at least one example, or set patience to 0")
     return Prepared(config, source, table, splits, fingerprint(table.frame))
 
 
@@ -66,6 +63,37 @@ def causal_eval_size(rows: int) -> int:
     each evaluation runs every example through the model (twice for DPO's reference), and
     on a CPU 1,280 rt-reviews pairs took DPO over ten minutes per evaluation."""
     return min(round(0.1 * rows), CAUSAL_EVAL_CAP)
+
+
+def with_eval_default(config: TrainConfig, rows: int) -> TrainConfig:
+    """A causal model's validation size, where none is given, as `causal_eval_size` caps it."""
+    if config.eval_size is None and methods.get(config.method).causal:
+        return dataclasses.replace(config, eval_size=causal_eval_size(rows))
+    return config
+
+
+def check_splits_fit(config: TrainConfig, rows: int) -> dict[str, int]:
+    """The examples each split takes from `rows`; a WorkbenchError saying the sizes and the
+    rows when they cannot fit. `prepare` checks it after Launch, the Train form before."""
+    config = with_eval_default(config, rows)
+    counts = split_counts(rows, config.train_size, config.eval_size, config.test_size)
+    if config.early_stopping_patience and counts["eval"] == 0:
+        raise WorkbenchError("early stopping watches the validation loss: give the validation "
+                             "split at least one example, or set patience to 0")
+    return counts
+
+
+def fitting_split_sizes(config: TrainConfig, rows: int) -> dict[str, int]:
+    """Split counts that pass `check_splits_fit` for `rows`: 70 / 10 / 20 % for train /
+    validation / test, at least one validation and one test example (early stopping needs
+    the first), a causal model's validation capped as by default."""
+    test = max(1, round(DEFAULT_FRACTIONS["test"] * rows))
+    validation = causal_eval_size(rows) if methods.get(config.method).causal else \
+        round(DEFAULT_FRACTIONS["eval"] * rows)
+    validation = max(1, validation)
+    fitted = dataclasses.replace(config, train_size=rows - validation - test,
+                                 eval_size=validation, test_size=test)
+    return check_splits_fit(fitted, rows)
 
 
 def check_method_suits_model(config: TrainConfig, source: ModelSource) -> None:
@@ -188,7 +216,9 @@ def execute(db, run_id: str, prepared: Prepared, should_stop: Callable[[], bool]
     kept = queries.rewind_metrics(db, run_id, checkpoints.step_of(start) if start else 0)
     log = _RunLog(db, run_id, on_metrics, time_offset=max([m["time"] or 0 for m in kept], default=0))
     try:
-        outcome = fit_and_evaluate(prepared, Hooks(log=log, should_stop=should_stop), out_dir, start)
+        with progress.listening(lambda phase: queries.set_phase(db, run_id, phase)):
+            outcome = fit_and_evaluate(prepared, Hooks(log=log, should_stop=should_stop), out_dir,
+                                       start)
         if start:
             outcome.summary["resumed_from_step"] = checkpoints.step_of(start)
         if prepared.table.notes:  # rows left out of the data, with why (kept with the run)

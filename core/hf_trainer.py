@@ -115,6 +115,7 @@ def training_arguments(config, output_dir: str, has_eval: bool, args_class=Train
         **evaluation_schedule(config, has_eval),
         save_total_limit=2,  # the best and the latest
         logging_steps=config.logging_steps,
+        logging_first_step=True,  # the page shows measured progress from the first step on
         logging_nan_inf_filter=False,  # a NaN loss is the news: the run diverged (engine)
         seed=config.seed,
         data_seed=config.seed,

@@ -18,6 +18,7 @@ from dataclasses import dataclass
 from core import methods
 from core.config import TrainConfig
 from core.models import ModelSource, local_dir
+from core.network import hub_download
 
 BYTES_FP32 = 4
 NF4_BITS = 4.127  # 4-bit weights plus double-quantised block scales (QLoRA paper)
@@ -72,8 +73,9 @@ def architecture(source: ModelSource, trust_remote_code: bool = False, **overrid
     """The model's transformers config, read from its files (no weights)."""
     from transformers import AutoConfig
 
-    return AutoConfig.from_pretrained(_config_dir(source), trust_remote_code=trust_remote_code,
-                                      **overrides)
+    with hub_download(source.id, "model"):
+        return AutoConfig.from_pretrained(_config_dir(source), trust_remote_code=trust_remote_code,
+                                          **overrides)
 
 
 def _config_dir(source: ModelSource) -> str:

@@ -12,9 +12,10 @@ import shutil
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import paths
+from core import paths, progress
 from core.catalog import MODELS, ModelSpec, kind_of, package_dir
 from core.errors import WorkbenchError
+from core.network import hub_download
 
 
 @dataclass(frozen=True)
@@ -126,7 +127,9 @@ def _load_config(model_id: str, trust_remote_code: bool):
     if folder.exists() and not (folder / "config.json").is_file():
         raise WorkbenchError(f"model '{model_id}' is a folder without a transformers config.json")
     try:
-        return AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code)
+        # Said as what it was taken for: a mistyped folder is looked for on the hub too.
+        with hub_download(model_id, "model", unknown=True):
+            return AutoConfig.from_pretrained(model_id, trust_remote_code=trust_remote_code)
     except ValueError as error:
         if "trust_remote_code" in str(error):
             raise WorkbenchError(f"model '{model_id}' runs its own code; tick 'trust remote code' "
@@ -145,6 +148,7 @@ def local_dir(source: ModelSource) -> str:
         return source.location
     cache = paths.model_cache_dir() / source.id
     if not (cache / "model.safetensors").exists():
+        progress.say(f"converting {source.id} to safetensors (once: later loads take a second)")
         if source.spec.chunked:
             _convert_chunked(source.spec, cache)
         else:
@@ -192,8 +196,9 @@ def pretrained_weights(auto_class, source: ModelSource, trust_remote_code: bool 
     if source.adapter_of:
         return _merged_run_model(auto_class, source, trust_remote_code, **kwargs)
     try:
-        return auto_class.from_pretrained(local_dir(source), use_safetensors=True,
-                                          trust_remote_code=trust_remote_code, **kwargs)
+        with hub_download(source.id, "model"):
+            return auto_class.from_pretrained(local_dir(source), use_safetensors=True,
+                                              trust_remote_code=trust_remote_code, **kwargs)
     except OSError as error:
         if "safetensors" in str(error).lower():
             raise WorkbenchError(f"model '{source.id}' has no safetensors weights; the workbench "
@@ -220,7 +225,9 @@ def match_vocabulary(model, tokenizer) -> None:
 def load_tokenizer(source: ModelSource, trust_remote_code: bool = False):
     from transformers import AutoTokenizer
 
-    tokenizer = AutoTokenizer.from_pretrained(local_dir(source), trust_remote_code=trust_remote_code)
+    with hub_download(source.id, "model"):
+        tokenizer = AutoTokenizer.from_pretrained(local_dir(source),
+                                                  trust_remote_code=trust_remote_code)
     if tokenizer.pad_token is None:
         # A dedicated pad token would grow the vocabulary; for classification the
         # end-of-text token serves, as padded positions are masked out anyway.

@@ -33,6 +33,13 @@ TASKS = {
 TASK_OF_DATA = {"classification": "classify", "summarisation": "summarise", "preference": "chat"}
 
 
+def describe_prompt(task: str, label_names=(), instruction: str | None = None) -> str:
+    """A prompt in words: its task, and the labels or the instruction it offered the model."""
+    offered = {"classify": label_names and f"Labels: {', '.join(label_names)}",
+               "summarise": instruction and f"Instruction: {instruction}"}.get(task)
+    return f"{TASKS[task]}\n{offered}" if offered else TASKS[task]
+
+
 def _f(default, help_text):
     return field(default=default, metadata={"help": help_text})
 
@@ -246,9 +253,13 @@ def classify(loaded: Loaded, request: Request) -> Result:
 
 
 def stream(loaded: Loaded, request: Request, settings: GenerationSettings) -> Iterator[str | Result]:
-    """Generate in a thread, yielding the text as the streamer hands it over."""
+    """Generate in a thread, yielding the text as the streamer hands it over.
+
+    Closing the generator early (a page rerun drops it mid-answer) stops the generation too,
+    rather than leaving it to use the machine until its last token.
+    """
     import torch
-    from transformers import TextIteratorStreamer
+    from transformers import StoppingCriteriaList, TextIteratorStreamer
 
     from core.causal_data import encode_prompt
 
@@ -257,12 +268,15 @@ def stream(loaded: Loaded, request: Request, settings: GenerationSettings) -> It
     ids = torch.tensor([encode_prompt(tokenizer, prompt)], device=model.device)
     streamer = TextIteratorStreamer(tokenizer, skip_prompt=True, skip_special_tokens=True)
     done: dict = {}
+    abandoned = threading.Event()
 
     def generate():
         try:
             torch.manual_seed(settings.seed)
-            done["ids"] = model.generate(input_ids=ids, attention_mask=torch.ones_like(ids),
-                                         streamer=streamer, **sampling(settings, tokenizer))
+            done["ids"] = model.generate(
+                input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
+                stopping_criteria=StoppingCriteriaList([lambda *_, **__: abandoned.is_set()]),
+                **sampling(settings, tokenizer))
         except Exception as error:  # raised again below, in the caller's thread
             done["error"] = error
             streamer.end()
@@ -271,11 +285,14 @@ def stream(loaded: Loaded, request: Request, settings: GenerationSettings) -> It
     worker = threading.Thread(target=generate, name=f"playground-{loaded.id}", daemon=True)
     worker.start()
     text, first = "", None
-    for piece in streamer:
-        if piece:
-            first = first or time.perf_counter() - started
-            text += piece
-            yield text
+    try:
+        for piece in streamer:
+            if piece:
+                first = first or time.perf_counter() - started
+                text += piece
+                yield text
+    finally:  # the end of the text, or the caller's stop
+        abandoned.set()
     worker.join()
     if "error" in done:
         raise done["error"]

@@ -22,6 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
+from core import progress
 from core.errors import WorkbenchError
 
 TEMPLATES = {
@@ -310,6 +311,7 @@ def generate_batches(model, tokenizer, rows: list[list[int]], max_new_tokens: in
         generated = model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
                                    max_new_tokens=max_new_tokens, pad_token_id=pad)
         outputs += tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)
+        progress.advance(len(batch))
         if on_progress:
             on_progress(min(start + batch_size, len(rows)) / len(rows))
     return outputs

@@ -9,6 +9,7 @@ over units of (output, criterion) that two or more reviewers scored.
 """
 
 import hashlib
+import json
 import random
 from collections import Counter
 from dataclasses import asdict, dataclass
@@ -52,6 +53,7 @@ class Item:
     input: str
     reference: str | None
     outputs: tuple[Output, ...]
+    prompt: str  # what the models were asked besides the input, in words
 
 
 def criteria_from(rows: list[dict]) -> list[Criterion]:
@@ -92,8 +94,22 @@ def group_items(targets: list[dict]) -> list[Item]:
     for row in targets:
         items.setdefault(row["item"], []).append(row)
     return [Item(key, rows[0]["input"], rows[0]["reference"],
-                 tuple(Output(r["kind"], r["target_id"], r["model"], r["text"]) for r in rows))
+                 tuple(Output(r["kind"], r["target_id"], r["model"], r["text"]) for r in rows),
+                 prompt_of(rows[0]))
             for key, rows in items.items()]
+
+
+def prompt_of(target: dict) -> str:
+    """The prompt a review target's output answered, in words. A playground output's is stored
+    with its comparison; a prediction's is its run's: classify where it scored labels, else
+    its data set's instruction, or none (the input as a chat message)."""
+    from core.causal_data import INSTRUCTIONS
+    from core.playground import describe_prompt
+
+    labels = json.loads(target["labels"] or "[]")
+    instruction = target["instruction"] or INSTRUCTIONS.get(target["dataset"])
+    task = target["task"] or ("classify" if labels else "summarise" if instruction else "chat")
+    return describe_prompt(task, labels, instruction)
 
 
 def blind_order(count: int, reviewer: str, item: str) -> list[int]:

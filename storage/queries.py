@@ -8,6 +8,9 @@ import uuid
 import psutil
 from sqlite_utils import Database
 
+from core.errors import WorkbenchError
+from storage.run_names import checked_name, default_name
+
 FINISHED_STATUSES = ("completed", "failed", "stopped", "interrupted")
 
 
@@ -42,7 +45,7 @@ def create_run(db: Database, config: dict, status: str = "queued",
     db["runs"].insert(
         {
             "id": run_id,
-            "name": config.get("name") or run_id,
+            "name": run_name(db, config),
             "model": config["model"],
             "method": config["method"],
             "adapter": config.get("adapter", "none"),
@@ -57,13 +60,38 @@ def create_run(db: Database, config: dict, status: str = "queued",
     return run_id
 
 
+def run_name(db: Database, config: dict) -> str:
+    """The name the config gives (spaces around it dropped; its length was checked with the
+    other settings, by core.config), else the readable default."""
+    given = (config.get("name") or "").strip()
+    if given:
+        return given
+    taken = [row["name"] for row in db.query("select name from runs")]
+    return default_name(config["model"], config["method"], config["dataset"], taken)
+
+
+def rename_run(db: Database, run_id: str, name: str) -> str:
+    """Give a run (in any status) a new name; the name kept, without its outer spaces."""
+    name = checked_name(name)
+    with db.conn:
+        cursor = db.conn.execute("update runs set name = ? where id = ?", [name, run_id])
+    if cursor.rowcount == 0:
+        raise WorkbenchError(f"no run {run_id} to rename (it may have been deleted)")
+    return name
+
+
 def mark_running(db: Database, run_id: str, output_dir: str, total_steps: int | None = None) -> None:
     """Running, in this process; a resumed run keeps its first start and sheds its last ending."""
     run = get_run(db, run_id)
     db["runs"].update(run_id, {"status": "running", "started_at": run["started_at"] or now(),
                                "finished_at": None, "error": None, "traceback": None,
                                "owner": this_process(), "output_dir": output_dir,
-                               "total_steps": total_steps})
+                               "total_steps": total_steps, "phase": None})
+
+
+def set_phase(db: Database, run_id: str, phase: str) -> None:
+    """What the run does now (core.progress): shown by the pages while it runs."""
+    db["runs"].update(run_id, {"phase": phase})
 
 
 def claim(db: Database, run_id: str, statuses: tuple[str, ...]) -> bool:
@@ -144,6 +172,15 @@ def log_metrics(db: Database, run_id: str, row: dict) -> None:
 
 def run_metrics(db: Database, run_id: str) -> list[dict]:
     return list(db.query("select * from metrics where run_id = ? order by step, id", [run_id]))
+
+
+def metrics_after(db: Database, run_id: str, after_id: int) -> tuple[list[dict], int]:
+    """The run's metrics rows stored after row `after_id`, and how many rows it has in all
+    (a watching page reads only what is new; the count tells it rows were rewound)."""
+    rows = list(db.query("select * from metrics where run_id = ? and id > ? order by id",
+                         [run_id, after_id]))
+    count = db.execute("select count(*) from metrics where run_id = ?", [run_id]).fetchone()[0]
+    return rows, count
 
 
 def add_evaluation(db: Database, evaluation: dict, predictions: list[dict]) -> int:
@@ -321,8 +358,8 @@ def reviews_with_targets(db: Database, rubric_id: int | None = None,
                          source: str | None = None) -> list[dict]:
     """Every review joined to what it scored (model, input, output), optionally narrowed."""
     sql = ("select r.id, r.reviewer, r.rubric_id, r.scores, r.comment, r.created_at, "
-           "r.updated_at, t.kind, t.target_id, t.source, t.item, t.model, t.input, t.reference, "
-           "t.text as output from reviews r join review_targets t on "
+           "r.updated_at, t.kind, t.target_id, t.source, t.item, t.model, t.run_id, t.input, "
+           "t.reference, t.text as output from reviews r join review_targets t on "
            "(t.kind = 'output' and t.target_id = r.output_id) or "
            "(t.kind = 'prediction' and t.target_id = r.prediction_id)")
     narrowed = {"r.rubric_id": rubric_id, "t.source": source}
@@ -381,3 +418,18 @@ def list_evaluation_jobs(db: Database, limit: int = 50) -> list[dict]:
     mark_evaluations_interrupted(db)
     return [_evaluation_job(r) for r in
             db.query("select * from evaluation_jobs order by id desc limit ?", [limit])]
+
+
+def overview(db: Database) -> dict:
+    """What the workbench holds, for the home page: runs by status, comparisons, saved
+    playground comparisons, and outputs no one has reviewed yet."""
+    mark_interrupted(db)
+    statuses = dict(db.execute("select status, count(*) from runs group by status").fetchall())
+    unreviewed = db.execute(
+        "select count(*) from review_targets t where not exists (select 1 from reviews r where "
+        "(t.kind = 'output' and r.output_id = t.target_id) or "
+        "(t.kind = 'prediction' and r.prediction_id = t.target_id))").fetchone()[0]
+    return {"runs": sum(statuses.values()), "statuses": statuses,
+            "comparisons": db["evaluation_jobs"].count,
+            "playground": db.execute("select count(*) from comparisons where saved = 1").fetchone()[0],
+            "unreviewed": unreviewed}

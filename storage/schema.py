@@ -221,3 +221,34 @@ def add_prompt_key(db):
     # setting, the examples shown, the test split, answer length): asked again, it is reused.
     db["evaluations"].add_column("prompt_key", str)
     db["evaluations"].create_index(["prompt_key"])
+
+
+@migrations()
+def add_run_phase(db):
+    # What a running run does now ("loading the model", "judging the test split: 48 / 200"),
+    # so the page says it instead of guessing from the metrics.
+    db["runs"].add_column("phase", str)
+
+
+@migrations()
+def add_review_prompts(db):
+    # The review page shows the prompt each output answered and names runs by their names:
+    # a comparison keeps what its prompt offered besides the input (classify's labels, as a
+    # JSON list; summarise's instruction), and review_targets gives each output's prompt and
+    # run (a prediction's task is left to the engine: it follows from its labels and data set).
+    db["comparisons"].add_column("labels", str)
+    db["comparisons"].add_column("instruction", str)
+    db.create_view("review_targets", """
+        select 'output' as kind, o.id as target_id, 'playground' as source,
+               'comparison ' || c.id as item, c.id as ordinal, c.input, c.reference, o.model, o.output as text,
+               c.task, c.labels, c.instruction, null as dataset, r.id as run_id
+        from comparison_outputs o join comparisons c on c.id = o.comparison_id
+        left join runs r on r.id = o.model
+        where c.saved = 1
+        union all
+        select 'prediction', p.id, e.split, e.split || ' #' || p.idx, p.idx, p.input, p.reference,
+               e.model || ' (' || e.mode || coalesce(', run ' || e.run_id, '') || ')', p.output,
+               null, e.labels, null, e.dataset, e.run_id
+        from predictions p join evaluations e on e.id = p.evaluation_id
+        where p.output is not null and e.split is not null
+    """, replace=True)

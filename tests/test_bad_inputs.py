@@ -40,8 +40,8 @@ CASES = [
     ("not UTF-8", {"dataset": "{tmp}/latin.csv"}, "is not UTF-8 text"),
     ("JSONL cut short", {"dataset": "{tmp}/broken.jsonl"}, "broken.jsonl could not be parsed"),
     ("file over the size limit", {"dataset": "{tmp}/huge.csv"}, "the limit is 200 MiB"),
-    ("hub data set offline", {"dataset": "nobody/no-such-data"}, "could not be loaded from the "
-                                                                 "Hugging Face hub"),
+    ("hub data set offline", {"dataset": "nobody/no-such-data"},
+     "data set 'nobody/no-such-data' could not be downloaded from the Hugging Face hub"),
     # columns
     ("text column missing", {"text_column": "body"}, "column 'body' not found"),
     ("label column missing", {"label_column": "stars"}, "column 'stars' not found"),
@@ -66,7 +66,8 @@ CASES = [
     ("early stopping without validation", {"eval_size": 0, "early_stopping_patience": 2},
      "early stopping watches the validation loss"),
     # model ids and methods
-    ("unknown model offline", {"model": "nobody/no-such-model"}, "not in the catalog"),
+    ("unknown model offline", {"model": "nobody/no-such-model"}, "not in the catalog nor a local "
+                                                                 "folder, and could not be downloaded"),
     ("folder that is no model", {"model": "{tmp}"}, "is a folder without a transformers config.json"),
     ("pickled weights only", {"model": "{tmp}/pickled"}, "has no safetensors weights"),
     ("remote code not ticked", {"model": "{tmp}/remote-code"}, "runs its own code; tick 'trust "
@@ -98,6 +99,7 @@ CASES = [
     ("LoRA alpha 0", {"adapter": "lora", "lora_alpha": 0}, "LoRA alpha must be at least 1"),
     ("columns for a catalog data set", {"dataset": "rt-reviews", "text_column": "review"},
      "column names are for uploaded files"),
+    ("run name over 100 characters", {"name": "x" * 101}, "a run's name is at most 100 characters"),
     ("accelerate config that is no mapping", {"processes": 1, "method": "trainer",
                                               "accelerate_config": "{tmp}/good.csv"},
      "is not a mapping of settings"),

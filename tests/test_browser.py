@@ -8,18 +8,13 @@ stops it, and finds it `stopped` on the Runs page. Screenshots go to test-output
 import json
 import os
 import re
-import socket
-import subprocess
-import sys
 import time
-import urllib.request
 from pathlib import Path
 
 import pytest
+from app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, Server
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
-ROOT = Path(__file__).resolve().parents[1]
-CHROMIUM = "/usr/bin/chromium"
 OUTPUT = ROOT / "test-output"
 
 if not Path(CHROMIUM).exists():
@@ -27,40 +22,6 @@ if not Path(CHROMIUM).exists():
         raise RuntimeError("CI must install Debian's chromium for the browser test")
     pytest.skip("Debian's chromium is not installed (apt-get install chromium)",
                 allow_module_level=True)
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return sock.getsockname()[1]
-
-
-class Server:
-    """`streamlit run app.py` on a free local port, over one $WORKBENCH_HOME."""
-
-    def __init__(self, home: Path):
-        self.home, self.process, self.url = home, None, None
-
-    def start(self) -> str:
-        port = free_port()
-        env = {**os.environ, "WORKBENCH_HOME": str(self.home), "HF_HUB_OFFLINE": "1"}
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "streamlit", "run", "app.py", "--server.port", str(port)],
-            cwd=ROOT, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-        self.url = f"http://127.0.0.1:{port}"
-        deadline = time.monotonic() + 60
-        while time.monotonic() < deadline:
-            try:
-                if urllib.request.urlopen(f"{self.url}/_stcore/health", timeout=1).status == 200:
-                    return self.url
-            except OSError:
-                time.sleep(0.3)
-        self.process.kill()
-        raise AssertionError("the server did not start within 60 s")
-
-    def kill(self) -> None:
-        self.process.kill()  # SIGKILL: no clean-up, as in a crash
-        self.process.wait(15)
 
 
 @pytest.fixture
@@ -78,9 +39,7 @@ def browser():
 
     with sync_playwright() as playwright:
         browser = playwright.chromium.launch(
-            executable_path=CHROMIUM,
-            args=["--no-sandbox", "--disable-gpu", "--disable-background-networking",
-                  "--disable-component-update", "--disable-sync", "--no-first-run"])
+            executable_path=CHROMIUM, args=CHROMIUM_ARGS)
         yield browser
         browser.close()
 
@@ -91,39 +50,129 @@ def chart_points(page) -> int:
 
 def launch(page, url) -> str:
     """Launch a run with the Train page's defaults; its id, from the URL."""
-    page.goto(url)
+    page.goto(f"{url}/train")
     page.get_by_role("button", name="Launch").click(timeout=90_000)
     page.wait_for_url(re.compile(r"\?run="), timeout=60_000)
     return page.url.split("run=")[1]
 
 
-def test_launch_watch_reload_stop_in_a_real_browser(server, browser):
-    OUTPUT.mkdir(exist_ok=True)
-    url = server.start()
-    page = browser.new_page(viewport={"width": 1400, "height": 1600})
-    run_id = launch(page, url)
+def status_text(page) -> str:
+    """The live panel's status line (the progress bar's text); "" while none is drawn."""
+    try:  # the fragment redraws it every few seconds: it may be gone for a moment
+        return page.locator('[data-testid="stProgress"]').first.inner_text(timeout=1000) \
+            .replace("\u2060", "")
+    except PlaywrightTimeout:
+        return ""
 
-    page.wait_for_function("document.querySelectorAll('.js-plotly-plot .scatterlayer .point')"
-                           ".length >= 2", timeout=120_000)
-    first = chart_points(page)
-    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .scatterlayer .point')"
-                           f".length > {first}", timeout=120_000)
-    page.screenshot(path=str(OUTPUT / "train-page.png"), full_page=True)
 
-    page.reload()
-    page.get_by_text(run_id).first.wait_for(timeout=60_000)
+def follow_phases(page, shots: str) -> list[str]:
+    """The status lines a run shows until it trains ("training step N of M"), a screenshot at
+    each new phase; returns them in order, each with the seconds since the first."""
+    seen, started, deadline = [], time.monotonic(), time.monotonic() + 300
+    while not (seen and seen[-1][1].startswith("training step")):
+        assert time.monotonic() < deadline, f"never showed a training step: {seen}"
+        text = status_text(page)
+        phase = text.split(":")[0] if text and not text.startswith("training step") else text
+        if text and (not seen or seen[-1][0] != phase):
+            seen.append((phase, text, time.monotonic() - started))
+            page.screenshot(path=str(OUTPUT / f"{shots}-{len(seen)}.png"), full_page=True)
+        page.wait_for_timeout(200)
+    return seen
+
+
+def stop(page, run_id: str) -> None:
     # By its key: while the page's script runs, Streamlit's own header shows a "Stop" (which
     # stops the script, not the run); a click by name alone could land there.
     page.locator(f".st-key-stop-{run_id} button").click(timeout=60_000)
-    try:  # a stop saves a checkpoint (weights and optimiser) and the model: allow a slow disk
-        page.get_by_text("Resume from step").first.wait_for(timeout=120_000)
-    finally:
-        page.screenshot(path=str(OUTPUT / "after-stop.png"), full_page=True)
+    # A stop saves a checkpoint (weights and optimiser) and the model: allow a slow disk.
+    page.get_by_text("Resume from step").first.wait_for(timeout=120_000)
 
-    page.goto(f"{url}/runs?run={run_id}")
-    page.get_by_text("1 runs: 1 stopped").wait_for(timeout=60_000)
-    page.get_by_text(run_id).first.wait_for(timeout=30_000)
-    page.screenshot(path=str(OUTPUT / "runs-page.png"), full_page=True)
+
+def trained_steps(page) -> int:
+    found = re.match(r"training step ([\d,]+)", status_text(page))
+    return int(found.group(1).replace(",", "")) if found else 0
+
+
+def wait_for_step(page, step: int) -> None:
+    deadline = time.monotonic() + 300
+    while trained_steps(page) < step:
+        assert time.monotonic() < deadline, f"never reached step {step}: {status_text(page)}"
+        page.wait_for_timeout(500)
+
+
+def select_table_rows(page, rows: list[int]) -> None:
+    """Tick rows of the Runs table (a canvas grid): its row-marker column, row by row."""
+    grid = page.locator('[data-testid="stDataFrame"]').first
+    grid.wait_for(timeout=60_000)
+    box = grid.bounding_box()
+    for row in rows:
+        page.mouse.click(box["x"] + 18, box["y"] + 35 * (row + 1) + 17)
+        settled(page)
+
+
+def test_first_hour_home_launch_phases_names_stop_and_run_compare(server, browser):
+    OUTPUT.mkdir(exist_ok=True)
+    url = server.start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(url)
+    page.get_by_text("Outputs waiting for review").wait_for(timeout=60_000)
+    page.get_by_text("Offline: the Hugging Face hub cannot be reached").wait_for()
+    page.screenshot(path=str(OUTPUT / "home.png"), full_page=True)
+    page.get_by_role("button", name="1 · Train").click()
+    page.get_by_role("button", name="Launch").click(timeout=90_000)
+    page.wait_for_url(re.compile(r"\?run="), timeout=60_000)
+    first = page.url.split("run=")[1]
+
+    phases = follow_phases(page, "phase")
+    names = [phase for phase, _, _ in phases]
+    # Loading minilm-l6 and tokenising take a second or two: the 2 s poll may see them or not.
+    assert set(names[:-1]) <= {"starting…", "loading the model", "tokenising 1,700 examples",
+                               "training"}, names
+    training = next(t for phase, _, t in phases if phase.startswith("training"))
+    assert phases[-1][2] - training < 20, phases  # the first step shows within seconds
+    name = "minilm-l6 · trainer · rt-reviews · 1"
+    page.get_by_text(name).first.wait_for()
+
+    page.wait_for_function("document.querySelectorAll('.js-plotly-plot .scatterlayer .point')"
+                           ".length >= 2", timeout=120_000)
+    points = chart_points(page)
+    page.wait_for_function(f"document.querySelectorAll('.js-plotly-plot .scatterlayer .point')"
+                           f".length > {points}", timeout=120_000)
+    page.screenshot(path=str(OUTPUT / "train-page.png"), full_page=True)
+
+    # A second launch while the first trains waits in the queue; stopping the first starts it.
+    page.get_by_role("button", name="New run").click()
+    page.get_by_role("spinbutton", name="Seed").fill("7", timeout=90_000)  # another line
+    page.get_by_role("spinbutton", name="Seed").press("Enter")
+    settled(page)
+    page.get_by_role("button", name="Add to queue").click(timeout=90_000)
+    page.wait_for_url(lambda address: "run=" in address and first not in address, timeout=60_000)
+    second = page.url.split("run=")[1]
+    page.get_by_text("Waiting in the queue").wait_for(timeout=60_000)
+    page.screenshot(path=str(OUTPUT / "phase-queued.png"), full_page=True)
+
+    page.goto(f"{url}/train?run={first}")  # a reload finds the run again, by its name
+    page.get_by_text(name).first.wait_for(timeout=60_000)
+    try:
+        stop(page, first)
+    finally:
+        page.screenshot(path=str(OUTPUT / "phase-stopped.png"), full_page=True)
+    page.goto(f"{url}/train?run={second}")
+    follow_phases(page, "second-phase")
+    wait_for_step(page, 20)  # loss rows at steps 1, 10 and 20: a line to compare
+    stop(page, second)
+
+    page.goto(f"{url}/runs")
+    page.get_by_text("2 runs: 2 stopped").wait_for(timeout=60_000)
+    page.locator('[data-testid="stDataFrame"]').get_by_text(name).wait_for(state="attached")
+    select_table_rows(page, [0, 1])
+    page.get_by_text("Settings that differ").wait_for(timeout=60_000)
+    page.screenshot(path=str(OUTPUT / "run-compare.png"), full_page=True)
+    legend = page.locator(".js-plotly-plot .legendtext").all_text_contents()
+    assert {name, "minilm-l6 · trainer · rt-reviews · 2"} <= set(legend), legend
+    colours = page.locator(".js-plotly-plot").first.locator(".scatterlayer .trace path.js-line")
+    strokes = {path.evaluate("p => getComputedStyle(p).stroke") for path in colours.all()}
+    assert len(strokes) == 2, strokes
 
 
 def test_a_killed_server_shows_its_run_interrupted_after_a_restart(server, browser):

@@ -32,7 +32,8 @@ def test_local_folder_is_resolved_with_its_kind(tiny_encoder):
 
 
 def test_unknown_hub_id_offline_is_a_clear_error():
-    with pytest.raises(WorkbenchError, match="not in the catalog, not a local folder"):
+    with pytest.raises(WorkbenchError, match=r"model 'nobody/no-such-model' is not in the catalog "
+                                             r"nor a local folder, and could not be downloaded"):
         resolve_model("nobody/no-such-model")
 
 

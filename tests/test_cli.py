@@ -32,12 +32,26 @@ def test_train_prints_the_run_id_and_records_a_completed_run(home, tiny_config):
     result = cli("train", "--model", tiny_config.model, "--method", "loop",
                  "--dataset", tiny_config.dataset, "--text-column", "review",
                  "--label-column", "sentiment", "--max-steps", "20", "--lr", "5e-3",
-                 "--train-size", "120", "--eval-size", "40", "--test-size", "40", home=home)
+                 "--train-size", "120", "--eval-size", "40", "--test-size", "40",
+                 "--name", " tiny loop ", home=home)
     assert result.returncode == 0, result.stderr
     run_id = result.stdout.strip()
     run = queries.get_run(connect(paths.db_path()), run_id)
     assert run["status"] == "completed" and run["test_accuracy"] is not None
+    assert run["name"] == "tiny loop"
     assert "test accuracy" in result.stderr
+
+
+def test_runs_are_listed_by_name_beside_their_id_in_aligned_columns(home, capsys):
+    assert main(["runs"]) == 0  # none yet: the header alone
+    assert capsys.readouterr().out.split()[:3] == ["id", "name", "status"]
+    run_id = queries.create_run(connect(paths.db_path()), {"model": "minilm-l6",
+                                                           "method": "trainer",
+                                                           "dataset": "rt-reviews"})
+    assert main(["runs"]) == 0
+    header, row = capsys.readouterr().out.splitlines()
+    assert row.startswith(run_id) and "minilm-l6 · trainer · rt-reviews · 1" in row
+    assert row.index("queued") == header.index("status")
 
 
 def test_bad_input_exits_non_zero_with_one_line_in_a_real_process(home):
@@ -45,7 +59,7 @@ def test_bad_input_exits_non_zero_with_one_line_in_a_real_process(home):
     assert result.returncode == 2
     assert result.stdout == ""
     assert result.stderr.strip().count("\n") == 0
-    assert result.stderr.startswith("error: model 'nobody/no-such-model'")
+    assert result.stderr.startswith("error: model 'nobody/no-such-model' is not in the catalog")
 
 
 def test_eval_prints_evaluation_ids_and_refuses_an_encoder(home, capsys, tmp_path):

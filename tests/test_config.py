@@ -92,6 +92,13 @@ def test_config_file_with_an_unknown_setting_is_refused(tmp_path):
         read_config_file(path)
 
 
+def test_a_run_name_is_kept_without_outer_spaces_a_blank_one_is_none_a_long_one_refused():
+    assert resolve(TrainConfig(name="  my run ")).name == "my run"
+    assert resolve(TrainConfig(name="   ")).name is None  # the run gets the default name
+    with pytest.raises(WorkbenchError, match="at most 100 characters"):
+        resolve(TrainConfig(name="x" * 101))
+
+
 @pytest.mark.parametrize("preset", sorted(PRESETS))
 def test_every_preset_survives_the_yaml_round_trip(tmp_path, preset):
     config = settle({"name": "ünïcode run"}, preset)

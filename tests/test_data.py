@@ -1,5 +1,7 @@
 """Loading data sets and splitting them: bundled data, uploads, sizes, stratification."""
 
+import dataclasses
+
 import numpy as np
 import pandas as pd
 import pytest
@@ -36,6 +38,36 @@ def test_absolute_sizes_and_fractions_mix():
 def test_sizes_larger_than_the_data_are_refused_with_the_arithmetic():
     with pytest.raises(WorkbenchError, match=r"300 \+ validation 100 \+ test 2500 = 2900 .* has 1000"):
         split_counts(1000, train=300, eval=100, test=2500)
+
+
+def test_a_presets_sizes_that_do_not_fit_a_small_file_are_refused_and_defaults_that_do_pass():
+    from core.config import settle
+    from core.engine import check_splits_fit, fitting_split_sizes
+
+    config = settle(preset="quick-cpu")  # 1,000 / 200 / 500
+    with pytest.raises(WorkbenchError, match=r"= 1700 examples, but the data has 200"):
+        check_splits_fit(config, 200)
+    sizes = fitting_split_sizes(config, 200)
+    assert sizes == {"test": 40, "eval": 20, "train": 140}
+    fitted = dataclasses.replace(config, train_size=sizes["train"], eval_size=sizes["eval"],
+                                 test_size=sizes["test"])
+    assert check_splits_fit(fitted, 200) == sizes
+
+
+def test_default_sizes_cap_a_causal_validation_and_keep_one_example_where_early_stopping_needs_it():
+    from core.config import settle
+    from core.engine import CAUSAL_EVAL_CAP, check_splits_fit, fitting_split_sizes
+
+    causal = settle(preset="quick-sft")
+    assert fitting_split_sizes(causal, 5000) == {"test": 1000, "eval": CAUSAL_EVAL_CAP,
+                                                 "train": 3800}
+    watching = dataclasses.replace(settle(preset="quick-cpu"), early_stopping_patience=2,
+                                   train_size=None, eval_size=0, test_size=None)
+    with pytest.raises(WorkbenchError, match="early stopping watches the validation loss"):
+        check_splits_fit(watching, 4)
+    assert fitting_split_sizes(watching, 4) == {"test": 1, "eval": 1, "train": 2}
+    with pytest.raises(WorkbenchError):  # two rows hold no training, validation and test split
+        fitting_split_sizes(watching, 2)
 
 
 def test_stratified_take_keeps_class_shares():
@@ -127,5 +159,6 @@ def test_missing_file_is_named(tmp_path):
 
 
 def test_unknown_hub_data_set_offline_is_a_clear_error():
-    with pytest.raises(WorkbenchError, match="could not be loaded from the Hugging Face hub"):
+    with pytest.raises(WorkbenchError, match="could not be downloaded from the Hugging Face hub "
+                                             ".HF_HUB_OFFLINE is set"):
         load_table("someone/no-such-data-set")

@@ -1,5 +1,6 @@
 """Pages rendered by Streamlit's AppTest over a real database."""
 
+import json
 from pathlib import Path
 
 from streamlit.testing.v1 import AppTest
@@ -50,19 +51,58 @@ def test_runs_page_opens_the_run_named_in_the_url(db):
     assert [m.value for m in page.metric][:2] == ["0.750", "0.800"]
 
 
+def test_a_run_is_renamed_from_its_page_and_an_empty_name_refused(db):
+    run_id = recorded_run(db)
+    page = app("runs.py", run=run_id).run()
+    name_box = lambda: next(t for t in page.text_input if t.label == "Run name")  # noqa: E731
+    name_box().input("  better name ")
+    next(b for b in page.button if b.label == "Save").click().run()
+    assert not page.exception and not page.error
+    assert queries.get_run(db, run_id)["name"] == "better name"
+    assert "better name" in page.subheader[0].value
+
+    assert name_box().value == "better name"
+    name_box().input(" ")
+    next(b for b in page.button if b.label == "Save").click().run()
+    assert "cannot be empty" in page.error[0].value
+    assert queries.get_run(db, run_id)["name"] == "better name"
+
+
+def test_a_running_run_is_renamed_from_its_live_panel(db):
+    run_id = queries.create_run(db, {"model": "minilm-l6", "method": "trainer",
+                                     "dataset": "rt-reviews"})
+    queries.mark_running(db, run_id, "/out")  # owned by this process: it stays running
+    page = app("runs.py", run=run_id).run()
+    box = next(t for t in page.text_input if t.label == "Run name")
+    assert box.value == "minilm-l6 · trainer · rt-reviews · 1"  # the default
+    box.input("live rename")
+    next(b for b in page.button if b.label == "Save").click().run()
+    assert not page.exception
+    assert queries.get_run(db, run_id)["name"] == "live rename"
+
+
+def test_the_runs_table_shows_the_name_first_and_keeps_the_id(db):
+    run_id = recorded_run(db)
+    page = app("runs.py").run()
+    table = page.dataframe[0].value
+    assert list(table.columns[:2]) == ["name", "id"]
+    assert list(table["name"]) == ["sample run"] and list(table["id"]) == [run_id]
+
+
 def test_a_failed_run_shows_its_error(db):
     run_id = recorded_run(db, status="failed")
     page = app("runs.py", run=run_id).run()
     assert page.error[0].value == "boom"
 
 
-def launch_tiny_run(tiny_encoder, max_steps, button="Launch", processes=1):
+def launch_tiny_run(tiny_encoder, max_steps, button="Launch", processes=1, name=""):
     from ui.train_form import OTHER_MODEL
 
     page = app("train.py").run()
     key = lambda name: f"{name}-quick-cpu"  # noqa: E731 - widget keys carry the preset
     page.selectbox(key=key("model")).set_value(OTHER_MODEL).run()
     page.text_input(key=key("model-id")).input(tiny_encoder).run()
+    page.text_input(key="run-name").input(name)
     for name, value in [("train_size", 64), ("eval_size", 16), ("test_size", 32)]:
         page.number_input(key=key(name)).set_value(value)
     page.number_input(key=key("steps-trainer-none")).set_value(max_steps)
@@ -78,11 +118,12 @@ def launch_tiny_run(tiny_encoder, max_steps, button="Launch", processes=1):
 def test_train_page_launches_a_run_and_shows_its_results(db, tiny_encoder):
     from ui.common import jobs
 
-    page = launch_tiny_run(tiny_encoder, max_steps=6)
+    page = launch_tiny_run(tiny_encoder, max_steps=6, name=" my first run ")
     run_id = page.query_params["run"]
     run_id = run_id[0] if isinstance(run_id, list) else run_id
     jobs().wait(120)
     assert queries.get_run(db, run_id)["status"] == "completed"
+    assert queries.get_run(db, run_id)["name"] == "my first run"
     page.run()
     assert not page.exception
     assert page.subheader[0].value.startswith(":material/check_circle:")
@@ -102,9 +143,12 @@ def test_train_page_queues_a_second_launch_which_can_be_cancelled(db, tiny_encod
     queued = page.query_params["run"]
     queued = queued[0] if isinstance(queued, list) else queued
     assert jobs().queued() == [queued]
-    assert any(f"number 1, behind run {training}" in i.value for i in page.info)
+    name = queries.get_run(db, training)["name"]
+    assert name == f"{Path(tiny_encoder).name} · trainer · rt-reviews · 1"
+    assert any(f"number 1, behind run {name}" in i.value for i in page.info)
     form = app("train.py").run()
     assert any(b.label == "Cancel" and b.key == f"cancel-{queued}" for b in form.button)
+    assert any(f"Running now: [{name}](?run={training})" in i.value for i in form.info)
     next(b for b in page.button if b.label == "Cancel").click().run()
     assert queries.get_run(db, queued)["status"] == "stopped" and jobs().queued() == []
     jobs().stop(training)
@@ -149,15 +193,69 @@ def test_deleting_a_run_removes_it_from_the_database_and_the_page(db):
     assert not page.exception
     assert [r["id"] for r in queries.list_runs(db)] == [keep]
     assert "run" not in page.query_params
+    assert [s.value for s in page.success] == ["Deleted run sample run."]
+    assert page.dataframe[0].value["id"].tolist() == [keep]  # back on the list
 
 
-def test_comparing_runs_shows_the_settings_that_differ():
-    from ui.runs_table import config_diff
+def blocks(node, kind: str) -> list:
+    """The blocks of a kind (popover, expander, ...) under a node of the page, in page order."""
+    return [block for child in getattr(node, "children", {}).values()
+            for block in [child] * (child.type == kind) + blocks(child, kind)]
 
-    runs = [{"id": "a", "config": '{"lr": 0.001, "seed": 1, "model": "m"}'},
-            {"id": "b", "config": '{"lr": 0.01, "seed": 1, "model": "m"}'}]
-    diff = config_diff(runs)
+
+def test_deleting_a_run_asks_first(db):
+    run_id = recorded_run(db)
+    page = app("runs.py", run=run_id).run()
+    # The button shows after a click on "Delete run", under a warning.
+    popover = next(b for b in blocks(page.main, "popover") if b.proto.popover.label == "Delete run")
+    assert [b.label for b in popover.button] == ["Delete for good"]
+    assert "This cannot be undone." in popover.markdown[0].value
+    assert queries.get_run(db, run_id) is not None  # opening the page deleted nothing
+
+
+def test_comparing_runs_shows_the_settings_that_differ_under_the_runs_names():
+    from ui.runs_table import config_diff, run_labels
+
+    runs = [{"id": "a", "name": "slow", "config": '{"lr": 0.001, "seed": 1, "model": "m"}'},
+            {"id": "b", "name": "fast", "config": '{"lr": 0.01, "seed": 1, "model": "m"}'}]
+    diff = config_diff(runs, run_labels(runs))
+    assert list(diff.columns) == ["slow", "fast"]
     assert list(diff.index) == ["lr"] and list(diff.loc["lr"]) == [0.001, 0.01]
+
+
+def test_runs_sharing_a_name_are_told_apart_by_the_end_of_their_ids():
+    from ui.runs_table import run_labels
+
+    runs = [{"id": "20250101-000000-aaaaaa", "name": "same"},
+            {"id": "20250101-000001-bbbbbb", "name": "same"},
+            {"id": "20250101-000002-cccccc", "name": "other"}]
+    assert list(run_labels(runs).values()) == ["same · aaaaaa", "same · bbbbbb", "other"]
+
+
+def select_rows(page: AppTest, rows: list[int]) -> AppTest:
+    """Select rows of the page's first table, as a click in a browser does (AppTest has no
+    way to, so the selection is sent as the browser sends it)."""
+    states = page._tree.get_widget_states()
+    state = states.widgets.add()
+    state.id = page.dataframe[0].proto.id
+    state.string_value = json.dumps({"selection": {"rows": rows, "columns": []}})
+    return page._run(states)
+
+
+def test_compared_runs_have_their_own_colour_and_name_in_every_chart(db):
+    first, second = recorded_run(db), recorded_run(db)  # both named "sample run"
+    page = select_rows(app("runs.py").run(), [0, 1])
+    assert not page.exception
+    charts = [json.loads(chart.proto.spec)["data"] for chart in page.get("plotly_chart")]
+    assert len(charts) == 4  # loss, validation loss and accuracy, learning rate
+    for lines in charts:
+        # Named by their names, told apart by their ids' ends; the whole id on hover.
+        assert {line["customdata"][0]: line["name"] for line in lines} == {
+            first: f"sample run · {first[-6:]}", second: f"sample run · {second[-6:]}"}
+        assert lines[0]["line"]["color"] != lines[1]["line"]["color"]
+    assert len({tuple(line["line"]["color"] for line in lines) for lines in charts}) == 1
+    assert "All settings are equal." in [m.value for m in page.markdown]
+    assert len(page.dataframe) == 1  # the runs table only: no empty table of differences
 
 
 def test_exports_hold_every_metric_and_prediction_row(db):
@@ -218,3 +316,47 @@ def test_a_causal_run_shows_original_vs_tuned(db):
     assert list(table.index) == ["Tuned", "Original"]
     assert list(table["accuracy on rotten"]) == [0.9, 0.4]
     assert any(b.label == "Export merged model" for b in page.button)
+
+
+def test_splits_that_do_not_fit_an_upload_are_flagged_before_launch_and_defaults_fix_them(db):
+    from tests.conftest import sentiment_frame
+    from ui.train_form import UPLOAD
+
+    page = app("train.py").run()
+    key = lambda name: f"{name}-quick-cpu"  # noqa: E731 - the preset's 1,000 / 200 / 500
+    page.selectbox(key=key("dataset-trainer")).set_value(UPLOAD).run()
+    upload = sentiment_frame(200).to_csv(index=False).encode()
+    page.file_uploader(key=key("upload")).set_value(("reviews.csv", upload, "text/csv")).run()
+    assert not page.exception
+    assert any("= 1700 examples, but the data has 200" in e.value for e in page.error)
+    assert not any(b.label == "Launch" for b in page.button)
+
+    next(b for b in page.button if b.label == "Use default fractions").click().run()
+    assert [page.number_input(key=key(n)).value for n in ("train_size", "eval_size", "test_size")] \
+        == [140, 20, 40]
+    assert not page.exception and not page.error, [e.value for e in page.error]
+    assert any(b.label == "Launch" for b in page.button)
+
+
+def test_hub_entries_are_marked_offline_and_a_hub_data_set_says_why_in_one_line(db):
+    page = app("train.py").run()
+    key = lambda name: f"{name}-quick-cpu"  # noqa: E731
+    models = page.selectbox(key=key("model")).options
+    assert any(m.startswith("distilbert-base-uncased") and m.endswith("(needs a network)")
+               for m in models)
+    assert not any(m.startswith("minilm-l6") and "needs a network" in m for m in models)
+    page.selectbox(key=key("dataset-trainer")).set_value("imdb").run()
+    assert not page.exception
+    assert [e.value.replace("\\", "").replace("\u2060", "") for e in page.error] == [
+        "data set 'imdb' could not be downloaded from the Hugging Face hub (HF_HUB_OFFLINE is set, so "
+        "this machine is offline); pick a bundled data set (rt-reviews, aclsum), or upload a file"]
+    assert not any(b.label == "Launch" for b in page.button)
+
+
+def test_the_prompting_pages_mark_hub_models_offline(db):
+    for page_file, label in [("compare.py", "Models to prompt"), ("playground.py", "Models (2 to 4)")]:
+        page = app(page_file).run()
+        assert not page.exception
+        options = next(m for m in page.multiselect if m.label == label).options
+        assert any(o.startswith("pythia-70m") and o.endswith("(needs a network)") for o in options)
+        assert not any(o.startswith("smollm2-135m") and "network" in o for o in options)

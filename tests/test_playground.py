@@ -1,6 +1,7 @@
 """The playground engine: streaming, settings, classifiers' probabilities and the model cache."""
 
 import dataclasses
+import threading
 
 import pytest
 
@@ -30,6 +31,19 @@ def test_an_output_is_streamed_as_it_grows_then_timed(causal_model):
     assert 1 <= result.new_tokens <= 8
     assert result.latency >= result.first_token > 0
     assert result.tokens_per_second == pytest.approx(result.new_tokens / result.latency)
+
+
+def test_an_answer_dropped_mid_stream_stops_its_generation(causal_model):
+    """A page rerun drops the answer it was showing: its generation must not go on unseen.
+    4096 tokens take the tiny model far longer than the few seconds allowed here."""
+    events = playground.answer(causal_model, Request("great film", task="raw"),
+                               GenerationSettings(max_new_tokens=4096))
+    next(events)
+    workers = [t for t in threading.enumerate() if t.name == f"playground-{causal_model.id}"]
+    events.close()
+    for worker in workers:
+        worker.join(timeout=10)
+    assert workers and not any(worker.is_alive() for worker in workers)
 
 
 def test_greedy_repeats_and_a_sampling_seed_reproduces(causal_model):

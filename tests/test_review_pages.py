@@ -52,7 +52,7 @@ def test_two_models_side_by_side_are_stored_then_saved_for_review(db, tiny_causa
 def test_a_model_that_cannot_load_is_reported_and_the_others_still_answer(db, tiny_causal):
     page = run_playground([tiny_causal, "no/such-model-anywhere"], "great film", **{"Max new tokens": 3})
     assert not page.exception
-    assert any("no/such-model-anywhere" in e.value and "could not provide it" in e.value
+    assert any("no/such-model-anywhere" in e.value and "could not be downloaded" in e.value
                for e in page.error)
     _, outputs = queries.get_comparison(db, int(page.query_params["comparison"]))
     assert [o["model"] for o in outputs] == [tiny_causal]
@@ -186,3 +186,134 @@ def test_hand_edited_links_are_ignored_not_a_traceback(db):
     page = app("review.py", reviewer="ann", source="playground", rubric="x", item="-1").run()
     assert not page.exception and not page.progress and not page.radio  # nothing to score
     assert [w.value for w in page.warning] == ["No such rubric: “x”", "No such item: “\\-1”"]  # escaped
+
+
+def tuned_run(db, name="tuned on reviews", labels=("rotten", "fresh"), dataset="rt-reviews"):
+    """A finished run of smollm2-135m with a model folder (never loaded here) and, where
+    `labels`, an evaluation that scored them."""
+    import json
+
+    from core import paths
+
+    run_id = queries.create_run(db, {"model": "smollm2-135m", "method": "sft", "adapter": "lora",
+                                     "dataset": dataset, "name": name})
+    if labels:
+        queries.add_evaluation(db, {"run_id": run_id, "mode": "fine-tuned", "n": 2,
+                                    "labels": list(labels)}, [])
+    queries.finish_run(db, run_id, "completed")
+    folder = paths.run_dir(run_id) / "model"
+    folder.mkdir(parents=True)
+    (folder / "workbench.json").write_text(json.dumps({"kind": "causal", "base": "smollm2-135m"}))
+    return run_id
+
+
+def test_two_models_are_preselected_the_newest_run_beside_its_base_model(db):
+    db["runs"].update(tuned_run(db, name="older"), {"created_at": "2025-01-01T00:00:00"})
+    newest = tuned_run(db)
+    models = by_label(app("playground.py").run().multiselect, "Models (2 to 4)")
+    assert models.value == [newest, "smollm2-135m"]
+    assert models.format_func(newest).startswith("run tuned on reviews (sft")
+
+
+def test_without_runs_the_first_two_catalog_models_are_preselected(db):
+    from core.catalog import MODELS
+
+    causal = [m for m, spec in MODELS.items() if spec.kind == "causal"]
+    assert by_label(app("playground.py").run().multiselect, "Models (2 to 4)").value == causal[:2]
+
+
+def classify_labels(page) -> str:
+    by_label(page.selectbox, "Prompt").set_value("classify").run()
+    return by_label(page.text_input, "Labels").value
+
+
+def test_classify_offers_the_chosen_runs_labels_at_first(db):
+    assert classify_labels(app("playground.py").run()) == "negative, positive"  # no run
+    tuned_run(db, labels=("bad", "good"))  # what its evaluation scored, over the catalog's
+    assert classify_labels(app("playground.py").run()) == "bad, good"
+
+
+def test_a_run_without_evaluations_offers_its_catalog_data_sets_labels(db):
+    tuned_run(db, labels=())
+    assert classify_labels(app("playground.py").run()) == "rotten, fresh"
+
+
+
+def test_a_request_cut_off_by_a_click_is_taken_up_again_from_where_it_stopped(db, tiny_causal,
+                                                                            tiny_classifier):
+    """A click reruns the page, which stops the script mid-answer: the request is kept in the
+    session, and the next run answers the models that had not answered yet."""
+    from core.playground import GenerationSettings, Request
+    from ui.playground import ASKED, Asked
+
+    done = {"model": tiny_causal, "output": "answered before the click", "probabilities": None,
+            "load_seconds": 0.1, "latency": 0.2, "first_token": 0.1, "new_tokens": 3,
+            "tokens_per_second": 15.0}
+    page = app("playground.py")
+    page.session_state[ASKED] = Asked([tiny_causal, tiny_classifier], Request("great superb film"),
+                                      None, GenerationSettings(max_new_tokens=3),
+                                      outputs={tiny_causal: done})
+    page.run()
+    assert not page.exception and ASKED not in page.session_state
+    _, outputs = queries.get_comparison(db, int(page.query_params["comparison"]))
+    assert [o["output"] for o in outputs][0] == "answered before the click"  # not asked again
+    assert outputs[1]["model"] == tiny_classifier and set(outputs[1]["probabilities"]) == {"neg", "pos"}
+    assert not by_label(page.button, "Run side by side").disabled  # back once answered
+
+
+def test_while_models_answer_the_button_is_off_and_the_page_says_why(db, tiny_causal, monkeypatch):
+    import streamlit as st
+
+    from core.playground import GenerationSettings, Request
+    from ui import playground
+    from ui.playground import ASKED, Asked
+
+    monkeypatch.setattr(playground, "run_side_by_side", lambda *_: st.stop())  # still answering
+    page = app("playground.py")
+    page.session_state[ASKED] = Asked([tiny_causal], Request("hi"), None, GenerationSettings())
+    page.run()
+    assert by_label(page.button, "Run side by side").disabled
+    assert any(c.value.startswith("Generating… A click meanwhile does not stop it")
+               for c in page.caption)
+    assert ASKED in page.session_state  # taken up again by the next run
+
+
+def test_a_run_is_shown_by_its_name_with_its_id_on_hover(db):
+    run_id = tuned_run(db)
+    comparison_id = queries.save_comparison(
+        db, {"input": "hi", "task": "chat", "settings": {}},
+        [{"model": m, "output": "hello", "latency": 0.1} for m in (run_id, "smollm2-135m")])
+    page = app("playground.py", comparison=str(comparison_id)).run()
+    heading = next(m for m in page.markdown if m.value == "**tuned on reviews**")
+    assert heading.proto.help == f"Run {run_id}"
+    assert run_id not in [m.value for m in page.markdown]
+
+
+def test_review_shows_the_prompt_the_outputs_answered(db):
+    comparison_id = queries.save_comparison(
+        db, {"input": "a charming film", "task": "classify", "labels": ["rotten", "fresh"],
+             "settings": {}},
+        [{"model": m, "output": "fresh", "latency": 0.1} for m in ("alpha-model", "beta-model")])
+    queries.keep_comparison(db, comparison_id, "labels")
+    texts = [t.value for t in app("review.py", reviewer="ann").run().text]
+    assert texts[:2] == ["Classify: the training prompt of a classification run, asking for a label\n"
+                         "Labels: rotten, fresh", "a charming film"]
+
+
+def test_review_shows_the_instruction_a_runs_summaries_answered(db):
+    from core.causal_data import INSTRUCTIONS
+
+    queries.add_evaluation(db, {"model": "smollm2-135m", "dataset": "aclsum", "mode": "fine-tuned",
+                                "split": "aclsum-s42-test1", "n": 1},
+                           [{"idx": 0, "input": "paper", "reference": "summary", "output": "short"}])
+    page = app("review.py", reviewer="ann").run()
+    assert f"Instruction: {INSTRUCTIONS['aclsum']}" in page.text[0].value
+
+
+def test_review_results_name_runs_by_their_names(db):
+    run_id = tuned_run(db)
+    saved(db, models=(run_id, "smollm2-135m"))
+    page = score(app("review.py", reviewer="ann").run(), [3] * 6)
+    assert "tuned on reviews" in page.success[0].value and run_id not in page.success[0].value
+    page = by_label(page.toggle, "Show the results").set_value(True).run()
+    assert sorted(page.dataframe[-1].value["model"]) == ["smollm2-135m", "tuned on reviews"]

@@ -4,6 +4,7 @@ import threading
 
 import pytest
 
+from core.errors import WorkbenchError
 from storage import queries
 from storage.db import connect
 
@@ -39,6 +40,36 @@ def test_run_lifecycle(db):
     assert run["started_at"] <= run["finished_at"]
     with pytest.raises(ValueError):
         queries.finish_run(db, run_id, "running")
+
+
+def test_a_run_without_a_name_gets_a_readable_one_unique_after_deletes(db):
+    first, second = queries.create_run(db, config()), queries.create_run(db, config(name="  "))
+    other = queries.create_run(db, config(method="loop"))
+    names = {i: queries.get_run(db, i)["name"] for i in (first, second, other)}
+    assert names == {first: "minilm-l6 · trainer · rt-reviews · 1",
+                     second: "minilm-l6 · trainer · rt-reviews · 2",
+                     other: "minilm-l6 · loop · rt-reviews · 1"}
+    queries.delete_run(db, first)
+    third = queries.create_run(db, config())
+    assert queries.get_run(db, third)["name"] == "minilm-l6 · trainer · rt-reviews · 3"
+
+
+def test_a_given_name_is_kept_as_typed_without_its_outer_spaces(db):
+    run_id = queries.create_run(db, config(name="  baseline, lr 2e-5 "))
+    assert queries.get_run(db, run_id)["name"] == "baseline, lr 2e-5"
+
+
+def test_a_run_is_renamed_in_any_status_and_a_bad_name_refused(db):
+    run_id = queries.create_run(db, config())
+    queries.mark_running(db, run_id, "/out")
+    assert queries.rename_run(db, run_id, "  fast one ") == "fast one"
+    assert queries.get_run(db, run_id)["name"] == "fast one"
+    for bad in ("", "   ", "x" * 101):
+        with pytest.raises(WorkbenchError):
+            queries.rename_run(db, run_id, bad)
+    assert queries.get_run(db, run_id)["name"] == "fast one"
+    with pytest.raises(WorkbenchError, match="no run"):
+        queries.rename_run(db, "no-such-run", "name")
 
 
 def test_runs_whose_process_died_are_marked_interrupted_and_live_ones_kept(db):

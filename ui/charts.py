@@ -4,12 +4,15 @@ import html
 import json
 
 import pandas as pd
+import plotly.colors
 import plotly.express as px
 import plotly.graph_objects as go
 
 
 # Horizontal, under the axis title "step" (at plotly's default place it covered it).
 LEGEND = dict(orientation="h", yanchor="top", y=-0.3)
+# Distinct hues for the runs of a comparison: Streamlit's theme draws lines in shades of one blue.
+RUN_COLOURS = plotly.colors.qualitative.D3
 
 
 def shown(text) -> str:
@@ -82,14 +85,25 @@ def layer_change_figure(changes: list[dict]) -> go.Figure:
     return figure
 
 
-def overlay_figure(curves: dict[str, list[dict]], column: str, title: str) -> go.Figure | None:
-    """One line per run of one metric column; None when no run has a point."""
+def overlay_figure(curves: dict[str, list[dict]], labels: dict[str, str], column: str,
+                   title: str) -> go.Figure | None:
+    """One line per run (`curves`: run id -> its metric rows) of one metric column, named by
+    `labels`; None when no run has a point.
+
+    A run's colour is that of its place in `curves`, whether or not it has points here, so
+    that it is the same in every chart drawn from the same curves.
+    """
     figure = go.Figure()
-    for name, metrics in curves.items():
+    for place, (run_id, metrics) in enumerate(curves.items()):
         points = [m for m in metrics if m.get(column) is not None]
         if points:
+            colour = RUN_COLOURS[place % len(RUN_COLOURS)]
+            # A lone point (one validation so far) draws no line: a marker shows it.
             figure.add_scatter(x=[m["step"] for m in points], y=[m[column] for m in points],
-                               mode="lines", name=shown(name))
+                               mode="lines" if len(points) > 1 else "markers",
+                               name=shown(labels[run_id]), line_color=colour, marker_color=colour,
+                               customdata=[run_id] * len(points),
+                               hovertemplate="step %{x}: %{y:.4g}<br>run %{customdata}")
     if not figure.data:
         return None
     figure.update_layout(title=title, xaxis_title="step", height=320,

@@ -1,8 +1,12 @@
-"""A run being watched: progress, live charts and Stop, refreshed from SQLite by a fragment.
+"""A run being watched: progress, live charts and Stop, refreshed from SQLite by fragments.
 
-The fragment polls only while the run is queued or running; when it sees the
-run end it reruns the whole page once, which redraws it without `run_every`,
-so a finished run costs nothing to keep open.
+Watching must cost the run nothing measurable (bench/watch_overhead.py): every rerun
+holds the interpreter lock the training thread needs. So the status line (one run row,
+the new metrics rows) polls every STATUS_SECONDS, the charts every CHART_SECONDS and
+only rebuild their figures when rows came; metrics rows already read are kept in the
+session and only new ones are read. The fragments poll only while the run is queued
+or running; when the status sees the run end it reruns the whole page once, which
+redraws it without `run_every`, so a finished run costs nothing to keep open.
 """
 
 import streamlit as st
@@ -10,29 +14,44 @@ import streamlit as st
 from core.jobs import comparison_of
 from storage import queries
 from ui.common import jobs, open_db, plain
-from ui.run_view import STATUS_ICONS, log_panel, render_curves, render_run
+from ui.run_view import (STATUS_ICONS, curve_figures, log_panel, rename_popover, render_run,
+                         show_figures)
 
 LIVE = ("queued", "running")
-POLL_SECONDS = 1.5
+POLL_SECONDS = STATUS_SECONDS = 2.0  # a step takes about half a second on 2 cores
+CHART_SECONDS = 6.0  # rows come every `logging_steps` steps; a chart a few seconds late is fine
 
 
 def progress_line(run: dict, metrics: list[dict]) -> tuple[float, str]:
-    """Fraction done and a line: step, epoch, samples per second, time left."""
+    """Fraction of training done, and what the run does now: the phase the engine said
+    (loading, converting, tokenising, judging), or while training "training step N of M"
+    with the epoch, the speed and the time left, from the speed measured between steps."""
     rows = [m for m in metrics if m["loss"] is not None]
+    total = run["total_steps"] or (rows[-1]["step"] if rows else 0)
+    done = min(rows[-1]["step"] / total, 1.0) if rows and total else 0.0
+    if run["phase"] != "training":
+        return done, plain(run["phase"] or "starting…")
     if not rows:
-        return 0.0, "Loading the model and the data…"
-    last, total = rows[-1], run["total_steps"] or rows[-1]["step"]
-    done = min(last["step"] / total, 1.0)
-    parts = [f"step {last['step']:,} / {total:,}"]
+        return 0.0, f"training: step 1 of {total:,} under way…"
+    last = rows[-1]
+    parts = [f"training step {last['step']:,} of {total:,}"]
     if last["epoch"] is not None:
         parts.append(f"epoch {last['epoch']:.2f}")
     if last["throughput"]:
         parts.append(f"{last['throughput']:.1f} samples/s")
-    if last["time"] and 0 < done < 1:
-        parts.append(f"about {format_seconds(last['time'] * (1 - done) / done)} left")
-    if done >= 1:
-        parts.append("training done: judging the test split…")
+    per_step = seconds_per_step(rows)
+    if per_step is not None and done < 1:
+        parts.append(f"about {format_seconds(per_step * (total - last['step']))} left")
     return done, " · ".join(parts)
+
+
+def seconds_per_step(rows: list[dict]) -> float | None:
+    """Seconds a step took between the first and the last logged step (loading and the
+    first step's warm-up left out); None until two steps are logged."""
+    timed = [r for r in rows if r["time"] is not None]
+    if len(timed) < 2 or timed[-1]["step"] <= timed[0]["step"]:
+        return None
+    return (timed[-1]["time"] - timed[0]["time"]) / (timed[-1]["step"] - timed[0]["step"])
 
 
 def format_seconds(seconds: float) -> str:
@@ -46,27 +65,50 @@ def watch(run_id: str) -> None:
     if run is None or run["status"] not in LIVE:
         render_run(db, run_id)
         return
-    live_panel(run_id)
+    live_status(run_id)
+    live_charts(run_id, run["method"])
 
 
-@st.fragment(run_every=POLL_SECONDS)
-def live_panel(run_id: str) -> None:
+@st.fragment(run_every=STATUS_SECONDS)
+def live_status(run_id: str) -> None:
     db = open_db()
     run = queries.get_run(db, run_id)
     if run is None or run["status"] not in LIVE:
         st.rerun()  # ended (or deleted) while we watched: redraw the page without polling
-    metrics = queries.run_metrics(db, run_id)
     st.subheader(f"{STATUS_ICONS[run['status']]} {plain(run['name'])}")
     st.caption(" · ".join(plain(run[k]) for k in ("id", "method", "model", "dataset"))
                + f" · **{run['status']}**")
+    rename_popover(db, run)
     if run["status"] == "queued":
         waiting_line(run_id)
     else:
-        done, line = progress_line(run, metrics)
+        done, line = progress_line(run, watched_metrics(db, run_id)[0])
         st.progress(done, text=line)
     stop_button(run)
-    render_curves(metrics, run["method"])
+
+
+@st.fragment(run_every=CHART_SECONDS)
+def live_charts(run_id: str, method: str) -> None:
+    rows, version = watched_metrics(open_db(), run_id)
+    drawn = st.session_state.get(f"figures-{run_id}")
+    if drawn is None or drawn[0] != version:  # figures are rebuilt only when rows came
+        drawn = st.session_state[f"figures-{run_id}"] = (version, curve_figures(rows, method))
+    show_figures(drawn[1])
     log_panel(run_id)
+
+
+def watched_metrics(db, run_id: str) -> tuple[list[dict], tuple[int, int]]:
+    """The run's metrics rows, in step order, and their version (the latest id, the count):
+    rows already read are kept in this session, only new ones are read (all again if some
+    were rewound, as a resumed run does)."""
+    kept = st.session_state.setdefault(f"metrics-{run_id}", {"rows": [], "last": 0})
+    new, count = queries.metrics_after(db, run_id, kept["last"])
+    if count != len(kept["rows"]) + len(new):
+        kept["rows"], (new, count) = [], queries.metrics_after(db, run_id, 0)
+    if new:
+        kept["rows"] = sorted(kept["rows"] + new, key=lambda row: (row["step"], row["id"]))
+        kept["last"] = max(row["id"] for row in new)
+    return kept["rows"], (kept["last"], len(kept["rows"]))
 
 
 def waiting_line(key: str) -> None:

@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+from contextlib import closing
 
 import streamlit as st
 
@@ -9,12 +10,15 @@ from core import playground
 from core.catalog import DATASETS, MODELS
 from core.errors import WorkbenchError
 from core.models import run_model_dir
+from core.network import network_note
 from core.playground import GenerationSettings, ModelCache, Request
 from storage import queries
 from ui.common import plain, show_crash
+from ui.runs_table import run_labels
 
 HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(GenerationSettings)}
 MAX_MODELS = 4
+GENERIC_LABELS = ("negative", "positive")  # classify's labels when no chosen run has its own
 
 
 @st.cache_resource
@@ -25,22 +29,34 @@ def model_cache() -> ModelCache:
 
 def model_choices(db) -> dict[str, str]:
     """Models that can answer, id -> label: causal catalog models and finished runs' models."""
-    choices = {m: f"{m} ({spec.source})" for m, spec in MODELS.items() if spec.kind == "causal"}
-    for run in queries.list_runs(db):
+    choices = {m: f"{m} ({spec.source}){network_note(spec)}" for m, spec in MODELS.items()
+               if spec.kind == "causal"}
+    runs = queries.list_runs(db)
+    names = run_labels(runs)
+    for run in runs:
         if run["status"] in ("completed", "stopped") and run_model_dir(run["id"]) is not None:
-            choices[run["id"]] = f"run {run['name']} ({run['method']}, {run['model']}, {run['status']})"
+            choices[run["id"]] = f"run {names[run['id']]} ({run['method']}, {run['model']}, {run['status']})"
     return choices
+
+
+def preselected(db, choices: dict[str, str]) -> list[str]:
+    """Two models to start from: the newest finished run beside the model it was tuned from
+    (what tuning changed), else the first two offered."""
+    newest = next((run for run in queries.list_runs(db) if run["id"] in choices), None)
+    first = [newest["id"], newest["model"]] if newest else []
+    return [m for m in dict.fromkeys([*first, *choices]) if m in choices][:2]
 
 
 def choose_models(db) -> list[str]:
     choices = model_choices(db)
     chosen = st.multiselect(
-        f"Models (2 to {MAX_MODELS})", list(choices), default=list(choices)[:1],
+        f"Models (2 to {MAX_MODELS})", list(choices), default=preselected(db, choices),
         max_selections=MAX_MODELS, format_func=choices.get,
         help="Catalog models, and finished runs (adapters merged into their base). An encoder "
              "run answers with its label and the probability of each label.")
     others = st.text_input("Other models: hub ids or local folders, separated by commas")
-    models = [*chosen, *(m.strip() for m in others.split(",") if m.strip())]
+    # Each once: outputs are kept by model.
+    models = list(dict.fromkeys([*chosen, *(m.strip() for m in others.split(",") if m.strip())]))
     if len(models) > MAX_MODELS:
         st.warning(f"At most {MAX_MODELS} models side by side: the first {MAX_MODELS} will run.")
     return models[:MAX_MODELS]
@@ -51,7 +67,7 @@ def _drawn(dataset: str, number: int) -> dict:
     return playground.draw_example(dataset, number)
 
 
-def choose_input() -> tuple[Request, str | None] | None:
+def choose_input(db, models: list[str]) -> tuple[Request, str | None] | None:
     """The request to answer and its reference (drawn examples); None while it cannot be built."""
     drawn = {}
     if st.radio("Input from", ["Type it", "Draw from a data set's test split"], horizontal=True) != "Type it":
@@ -74,9 +90,24 @@ def choose_input() -> tuple[Request, str | None] | None:
                              "prompts runs are trained and judged with; classifiers read the input as is.")
     labels = drawn.get("label_names") or ()
     if task == "classify" and not labels:
-        labels = tuple(x.strip() for x in st.text_input("Labels", "negative, positive").split(",")
-                       if x.strip())
+        offered = next(filter(None, (run_label_names(db, m) for m in models)), GENERIC_LABELS)
+        labels = tuple(x.strip() for x in st.text_input(
+            "Labels", ", ".join(offered), help="The labels the prompt offers, separated by commas: "
+            "at first those of the first run chosen above that has labels.").split(",") if x.strip())
     return Request(text, task, tuple(labels), drawn.get("instruction")), drawn.get("reference")
+
+
+def run_label_names(db, model_id: str) -> tuple[str, ...]:
+    """A run's label names: those its evaluations scored, else its data set's in the catalog;
+    none for a model that is no run, or a run without labels (summaries)."""
+    run = queries.get_run(db, model_id)
+    if run is None:
+        return ()
+    scored = [e["labels"] for e in queries.run_evaluations(db, model_id) if e["labels"]]
+    if scored:
+        return tuple(json.loads(scored[0]))
+    spec = DATASETS.get(run["dataset"])
+    return spec.label_names if spec else ()
 
 
 def choose_settings() -> GenerationSettings:
@@ -89,41 +120,65 @@ def choose_settings() -> GenerationSettings:
             seed=int(cols[3].number_input("Seed", 0, 2**31 - 1, 0, help=HELP["seed"])))
 
 
-def run_side_by_side(models: list[str], request: Request,
-                     settings: GenerationSettings) -> tuple[list[dict], list[str]]:
-    """Each model answers in its own column, one after the other (so timings do not compete).
+ASKED = "playground-asked"  # the session's key of the request being answered
 
-    Returns the outputs, and one line per model that could not answer.
+
+@dataclasses.dataclass
+class Asked:
+    """A request being answered, kept in the session.
+
+    A click anywhere on the page reruns its script, which stops it mid-answer: the next run
+    takes the request up again and goes on from the first model without an answer.
     """
+    models: list[str]
+    request: Request
+    reference: str | None
+    settings: GenerationSettings
+    outputs: dict[str, dict] = dataclasses.field(default_factory=dict)  # by model
+    failures: dict[str, str] = dataclasses.field(default_factory=dict)  # model -> why it gave none
+
+
+def run_side_by_side(asked: Asked, names: dict[str, str]) -> None:
+    """Each model answers in its own column, one after the other (so timings do not compete);
+    its output, or why it gave none, goes into `asked` as soon as it has one."""
     slots = []
-    for column, model_id in zip(st.columns(len(models)), models):
-        column.markdown(f"**{plain(model_id)}**")
+    for column, model_id in zip(st.columns(len(asked.models)), asked.models):
+        with column:
+            show_model_name(model_id, names)
         slots.append(column.empty())
         slots[-1].caption("waiting for its turn…")
-    outputs, failures = [], []
-    for slot, model_id in zip(slots, models):
+    for slot, model_id in zip(slots, asked.models):
         with slot.container():
-            try:
-                outputs.append(_answer_one(model_id, request, settings))
-                show_output(outputs[-1])
-            except WorkbenchError as error:
-                failures.append(f"{model_id}: {error}")
-                st.error(plain(error))
-            except Exception as error:  # a crash in one model must not lose the others
-                failures.append(f"{model_id}: {type(error).__name__}: {error}")
-                show_crash(model_id, error)
-    return outputs, failures
+            if model_id in asked.failures:
+                st.error(plain(asked.failures[model_id]))
+            elif model_id not in asked.outputs:
+                _record_answer(asked, model_id)
+            if model_id in asked.outputs:
+                show_output(asked.outputs[model_id])
+
+
+def _record_answer(asked: Asked, model_id: str) -> None:
+    try:
+        asked.outputs[model_id] = _answer_one(model_id, asked.request, asked.settings)
+    except WorkbenchError as error:
+        asked.failures[model_id] = str(error)
+        st.error(plain(error))
+    except Exception as error:  # a crash in one model must not lose the others
+        asked.failures[model_id] = f"{type(error).__name__}: {error}"
+        show_crash(model_id, error)
 
 
 def _answer_one(model_id: str, request: Request, settings: GenerationSettings) -> dict:
     with st.spinner(f"Loading {plain(model_id)}…"):
         loaded = model_cache().get(model_id)
     box = st.empty()
-    for event in playground.answer(loaded, request, settings):
-        if isinstance(event, str):
-            box.text(event)
-        else:
-            result = event
+    # Closed at once when a rerun stops the page here, which stops the generation too.
+    with closing(playground.answer(loaded, request, settings)) as events:
+        for event in events:
+            if isinstance(event, str):
+                box.text(event)
+            else:
+                result = event
     box.empty()
     return {"model": model_id, "output": result.output, "probabilities": result.probabilities,
             "load_seconds": loaded.load_seconds, "latency": result.latency,
@@ -131,12 +186,18 @@ def _answer_one(model_id: str, request: Request, settings: GenerationSettings) -
             "tokens_per_second": result.tokens_per_second}
 
 
-def show_outputs(outputs: list[dict]) -> None:
+def show_outputs(outputs: list[dict], names: dict[str, str]) -> None:
     """A stored comparison's outputs side by side."""
     for column, output in zip(st.columns(len(outputs)), outputs):
         with column:
-            st.markdown(f"**{plain(output['model'])}**")
+            show_model_name(output["model"], names)
             show_output(output)
+
+
+def show_model_name(model_id: str, names: dict[str, str]) -> None:
+    """A model's name over its output: a run's own name (`names`), its id on hover."""
+    st.markdown(f"**{plain(names.get(model_id, model_id))}**",
+                help=f"Run {model_id}" if model_id in names else None)
 
 
 def show_output(output: dict) -> None:
@@ -163,13 +224,14 @@ def save_panel(db, comparison: dict) -> None:
             st.rerun()
 
 
-def saved_list(db) -> None:
+def saved_list(db, names: dict[str, str]) -> None:
     saved = queries.list_comparisons(db)
     st.subheader(f"Saved comparisons ({len(saved)})")
     if not saved:
         st.caption("None yet: run models side by side, then press 'Save for review'.")
         return
-    st.dataframe([{"open": f"?comparison={c['id']}", "name": c["name"], "models": c["models"],
+    st.dataframe([{"open": f"?comparison={c['id']}", "name": c["name"],
+                   "models": ", ".join(names.get(m, m) for m in c["models"].split(", ")),
                    "reviews": c["reviews"], "created": c["created_at"]} for c in saved],
                  hide_index=True, column_config={"open": st.column_config.LinkColumn(display_text="open")})
     left, right = st.columns([3, 1])

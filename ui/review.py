@@ -11,6 +11,7 @@ from core.review import SCORES, Criterion, Item
 from storage import queries
 from ui import charts
 from ui.common import from_url, plain
+from ui.runs_table import run_names
 
 LETTERS = string.ascii_uppercase
 
@@ -134,6 +135,8 @@ def score_item(db, item: Item, reviewer: str, rubric_id: int, criteria: list[Cri
                mine: dict) -> None:
     """The item's outputs under letters, in this reviewer's shuffled order; names once scored."""
     reviewed = is_reviewed(item, mine)
+    st.markdown("**Prompt**")
+    st.text(item.prompt)
     st.markdown("**Input**")
     st.text(item.input)
     if item.reference:
@@ -178,8 +181,15 @@ def save_scores(db, item: Item, entered: dict, reviewer: str, rubric_id: int) ->
     st.rerun()
 
 
+def by_run_name(db, targets: list[dict]) -> list[dict]:
+    """Review targets (or reviews) whose `model` names its run by its name, not its id."""
+    names = run_names(db)
+    return [dict(t, model=t["model"].replace(t["run_id"], names[t["run_id"]]))
+            if t["run_id"] in names else t for t in targets]
+
+
 def results(db, rubric_id: int, criteria: list[Criterion], source: str | None) -> None:
-    reviews = queries.reviews_with_targets(db, rubric_id, source)
+    reviews = by_run_name(db, queries.reviews_with_targets(db, rubric_id, source))
     if not reviews:
         st.info("No reviews under this rubric yet.")
         return
@@ -202,7 +212,7 @@ def results(db, rubric_id: int, criteria: list[Criterion], source: str | None) -
 
 
 def export_button(db) -> None:
-    everything = queries.reviews_with_targets(db)
+    everything = by_run_name(db, queries.reviews_with_targets(db))
     known = {i: criteria for i, (_, criteria) in rubrics(db).items()}
     frame = review.export_frame(everything, known)
     st.download_button(f"Download all {len(frame)} reviews (CSV)", frame.to_csv(index=False),

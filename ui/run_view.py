@@ -29,6 +29,7 @@ def render_run(db, run_id: str) -> None:
     st.subheader(f"{STATUS_ICONS.get(status, '')} {plain(run['name'])}")
     st.caption(" · ".join(plain(run[k]) for k in ("id", "method", "model", "dataset"))
                + f" · adapter {plain(run['adapter'])} · **{status}**")
+    rename_popover(db, run)
     if status == "failed":
         st.error(plain(run["error"] or "The run failed without a message."))
         if run["traceback"]:
@@ -51,6 +52,21 @@ def render_run(db, run_id: str) -> None:
     except WorkbenchError as error:
         st.warning(plain(error))
     log_panel(run_id)
+
+
+def rename_popover(db, run: dict) -> None:
+    """Rename the run, whatever its status: a form, so that typing reruns nothing."""
+    with st.popover("Rename", icon=":material/edit:"):
+        with st.form(f"rename-{run['id']}", border=False):
+            name = st.text_input("Run name", run["name"])
+            if not st.form_submit_button("Save"):
+                return
+        try:
+            queries.rename_run(db, run["id"], name)
+        except WorkbenchError as error:
+            st.error(plain(error))
+            return
+        st.rerun()
 
 
 def log_panel(run_id: str) -> None:
@@ -88,18 +104,25 @@ def charted_metrics(method: str) -> tuple:
 
 
 def render_curves(rows: list[dict], method: str) -> None:
+    show_figures(curve_figures(rows, method))
+
+
+def curve_figures(rows: list[dict], method: str) -> list:
     """One chart per group of the method's metrics (derived ones, such as perplexity, drawn
     from the stored columns), in the order the method lists them."""
-    if not rows:
-        st.info("No metrics yet.")
-        return
     metrics = charted_metrics(method)
     derived = [m for m in metrics if m.derive is not None]
     rows = [{**row, **{m.column: m.derive(row) for m in derived}} for row in rows]
     titles = dict.fromkeys(m.chart for m in metrics)
     figures = [charts.curve_figure(rows, {m.column: m.label for m in metrics if m.chart == title},
-                                   title) for title in titles]
-    figures = [f for f in figures if f is not None]
+                                   title) for title in titles] if rows else []
+    return [f for f in figures if f is not None]
+
+
+def show_figures(figures: list) -> None:
+    if not figures:
+        st.info("No metrics yet.")
+        return
     for i, column in enumerate(st.columns(2)):
         for figure in figures[i::2]:
             column.plotly_chart(figure)

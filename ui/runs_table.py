@@ -1,12 +1,13 @@
 """Shaping runs for the Runs page: the table, config differences, CSV exports."""
 
 import json
+from collections import Counter
 
 import pandas as pd
 
 from storage import queries
 
-COLUMNS = ["id", "name", "status", "model", "method", "adapter", "dataset", "test_accuracy",
+COLUMNS = ["name", "id", "status", "model", "method", "adapter", "dataset", "test_accuracy",
            "test_f1", "duration", "created_at"]
 
 
@@ -20,9 +21,23 @@ def runs_frame(runs: list[dict], now: pd.Timestamp | None = None) -> pd.DataFram
     return frame[COLUMNS]
 
 
-def config_diff(runs: list[dict]) -> pd.DataFrame:
-    """Settings (rows) by run (columns), only those on which the runs differ."""
-    configs = pd.DataFrame({r["id"]: json.loads(r["config"]) for r in runs})
+def run_labels(runs: list[dict]) -> dict[str, str]:
+    """Each run's id -> its name, with the end of its id added where runs share a name (a
+    legend or a column must still tell them apart)."""
+    names = {r["id"]: r["name"] or r["id"] for r in runs}
+    counts = Counter(names.values())
+    return {run_id: f"{name} · {run_id[-6:]}" if counts[name] > 1 else name
+            for run_id, name in names.items()}
+
+
+def run_names(db) -> dict[str, str]:
+    """Every run's id -> the name pages show for it (`run_labels`)."""
+    return run_labels(queries.list_runs(db))
+
+
+def config_diff(runs: list[dict], labels: dict[str, str]) -> pd.DataFrame:
+    """Settings (rows) by run (columns, headed by `labels`), only those on which the runs differ."""
+    configs = pd.DataFrame({labels[r["id"]]: json.loads(r["config"]) for r in runs})
     differs = configs.astype(str).nunique(axis=1) > 1
     return configs[differs]
 

@@ -11,9 +11,12 @@ from core.config import (JUDGES, PRESET_TITLES, PRESETS, TrainConfig, learning_r
                          settle, with_method_defaults)
 from core.data import (MAX_UPLOAD_BYTES, TASK_COLUMNS, guess_task, load_table, parse_upload,
                        store_upload)
+from core.engine import check_splits_fit, fitting_split_sizes
 from core.errors import WorkbenchError
 from core.methods.spec import MethodSpec
+from core.network import network_note
 from core.trackers import TRACKERS
+from storage.run_names import MAX_NAME, name_prefix
 from ui.common import plain
 
 HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
@@ -41,13 +44,18 @@ def config_form() -> TrainConfig | None:
         data = data_picker(base.dataset, spec, key)
     if data is None:
         return None
+    # Keyed apart from the preset: a name is not a setting a preset resets.
+    name = st.text_input("Run name (optional)", max_chars=MAX_NAME, key="run-name",
+                         placeholder=name_prefix(model, spec.name, data["dataset"]) + "N",
+                         help=HELP["name"])
     # The method's own defaults fill what the preset leaves unset; the widgets are keyed by
     # method and adapter too, so that choosing another shows that one's defaults.
     tuned = with_method_defaults(dataclasses.replace(base, method=spec.name, adapter=adapter))
     tuned_key = lambda name: key(f"{name}-{spec.name}-{adapter}")  # noqa: E731
-    values = dict(model=model, method=spec.name, adapter=adapter, **data,
-                  **split_inputs(base, key), **hyper_parameters(tuned, spec, tuned_key),
-                  **method_settings(base, spec, key))
+    splits = split_inputs(base, key)
+    split_check = st.container()  # filled once the config is settled: the check reads all of it
+    values = dict(model=model, method=spec.name, adapter=adapter, name=name, **data, **splits,
+                  **hyper_parameters(tuned, spec, tuned_key), **method_settings(base, spec, key))
     if spec.causal:
         values.update(causal_inputs(base, key))
     if adapter != "none":
@@ -63,6 +71,9 @@ def config_form() -> TrainConfig | None:
     except WorkbenchError as error:
         st.error(plain(error))
         return None
+    with split_check:
+        if not splits_fit(config, key):
+            return None
     if warning := learning_rate_warning(config):
         st.warning(plain(warning))
     return config
@@ -84,7 +95,8 @@ def model_picker(default: str, key) -> str:
     options = [*MODELS, OTHER_MODEL]
     choice = st.selectbox("Model", options, index=options.index(default), key=key("model"),
                           format_func=lambda m: m if m == OTHER_MODEL else
-                          f"{m} ({MODELS[m].kind}, {MODELS[m].params / 1e6:,.0f} M, {MODELS[m].source})")
+                          f"{m} ({MODELS[m].kind}, {MODELS[m].params / 1e6:,.0f} M, "
+                          f"{MODELS[m].source}){network_note(MODELS[m])}")
     if choice == OTHER_MODEL:
         return st.text_input("Hub id or local folder", key=key("model-id")).strip()
     return choice
@@ -96,10 +108,10 @@ def data_picker(default: str, spec: MethodSpec, key) -> dict | None:
     options = [*suitable, UPLOAD]
     choice = st.selectbox("Data set", options, key=key(f"dataset-{spec.name}"),
                           index=options.index(default) if default in options else 0,
-                          format_func=lambda d: d if d == UPLOAD else f"{d}: {DATASETS[d].description}")
+                          format_func=lambda d: d if d == UPLOAD else
+                          f"{d}: {DATASETS[d].description}{network_note(DATASETS[d])}")
     if choice != UPLOAD:
-        preview(choice, {})
-        return {"dataset": choice}
+        return {"dataset": choice} if preview(choice, {}) else None
     if spec.causal:
         st.caption("Besides text / label files, this method reads files with the columns " +
                    " or ".join(", ".join(TASK_COLUMNS[t]) for t in spec.tasks
@@ -146,6 +158,12 @@ def _load(dataset: str, columns: tuple) -> tuple[pd.DataFrame | None, list[str],
     return table.frame, table.label_names, None, table.notes
 
 
+def loaded(config: TrainConfig) -> tuple:
+    """`_load` of the config's data set: the preview's, from the cache."""
+    columns = {"text": config.text_column, "label": config.label_column}
+    return _load(config.dataset, tuple(sorted((k, v) for k, v in columns.items() if v)))
+
+
 def preview(dataset: str, columns: dict) -> bool:
     """First rows and class balance; shows the error and returns False if the data is unusable."""
     frame, names, error, notes = _load(dataset, tuple(sorted(columns.items())))
@@ -180,6 +198,31 @@ def split_inputs(base: TrainConfig, key) -> dict:
         count = int(value) if float(value).is_integer() else value  # 300, not 300.0, in run.yaml
         values[name] = None if untouched or (name == "train_size" and value == 0) else count
     return values
+
+
+def splits_fit(config: TrainConfig, key) -> bool:
+    """Whether the split sizes fit the data set's rows, by the check Launch makes; if not, says
+    why and offers sizes that fit (a preset's 1,000 training examples do not fit a small file)."""
+    rows = len(loaded(config)[0])
+    try:
+        check_splits_fit(config, rows)
+        return True
+    except WorkbenchError as error:
+        st.error(plain(error))
+    try:
+        sizes = fitting_split_sizes(config, rows)
+    except WorkbenchError:  # too few rows for any training and test split: the error says so
+        return False
+    st.button("Use default fractions", on_click=use_split_sizes, args=(sizes, key),
+              help=f"Train {sizes['train']:,}, validation {sizes['eval']:,} and test "
+                   f"{sizes['test']:,} examples: about 70 / 10 / 20 % of the {rows:,} rows.")
+    return False
+
+
+def use_split_sizes(sizes: dict, key) -> None:
+    """Set the split inputs (a button's callback: it runs before they are drawn again)."""
+    for name in ("train", "eval", "test"):
+        st.session_state[key(f"{name}_size")] = float(sizes[name])
 
 
 def hyper_parameters(base: TrainConfig, spec: MethodSpec, key) -> dict:
@@ -320,8 +363,7 @@ def _estimate(config: TrainConfig, num_labels: int):
 def estimate_panel(config: TrainConfig) -> bool:
     """Trainable parameters and memory before launch (of the settled config); False if the
     model cannot be used."""
-    columns = {"text": config.text_column, "label": config.label_column}
-    _, names, _, _ = _load(config.dataset, tuple(sorted((k, v) for k, v in columns.items() if v)))
+    _, names, _, _ = loaded(config)
     found, error = _estimate(config, len(names))
     if error:
         st.error(plain(error))

@@ -59,7 +59,8 @@ def train_loop(model, tokenizer, train_set, eval_set, label_names, config, hooks
             losses.append(loss.item())
             meter.add(len(batch["labels"]))
             epoch = step / len(loader)
-            if step % config.logging_steps == 0 or step == steps:
+            # Step 1 too: the page shows measured progress from the first step on.
+            if step % config.logging_steps == 0 or step in (1, steps):
                 hooks.log({"step": step, "epoch": epoch, "loss": sum(losses) / len(losses),
                            "learning_rate": lr, "grad_norm": float(grad_norm), **meter.read()})
                 losses = []
