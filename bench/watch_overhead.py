@@ -60,7 +60,7 @@ def main() -> None:
     parser = argparse.ArgumentParser()
     parser.add_argument("--rounds", type=int, default=5)
     parser.add_argument("--seconds", type=float, default=20.0)
-    parser.add_argument("--settle", type=float, default=4.0)
+    parser.add_argument("--settle", type=float, default=8.0)
     args = parser.parse_args()
 
     from playwright.sync_api import sync_playwright

@@ -190,8 +190,8 @@ def test_a_killed_server_shows_its_run_interrupted_after_a_restart(server, brows
     fresh.get_by_text("The process training this run ended before the run did", exact=False).wait_for()
     # Only st.navigation's entries: no legacy page list built from the pages/ folder.
     links = fresh.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
-    assert [text.split()[-1] for text in links] == ["Train", "Compare", "Playground", "Review",
-                                                    "Runs"]  # icons as words
+    assert [text.split()[-1] for text in links] == ["Home", "Train", "Compare", "Playground",
+                                                    "Review", "Runs"]  # icons as words
 
 
 def test_compare_two_models_in_the_playground_then_review_the_outputs_blind(

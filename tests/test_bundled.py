@@ -14,7 +14,7 @@ def test_minilm_trainer_run_on_rt_reviews(db):
 
     assert run["status"] == "completed", run["error"]
     metrics = queries.run_metrics(db, run_id)
-    assert [m["step"] for m in metrics if m["loss"] is not None] == [5, 10, 15, 20]
+    assert [m["step"] for m in metrics if m["loss"] is not None] == [1, 5, 10, 15, 20]
     assert all(m["learning_rate"] > 0 for m in metrics if m["loss"] is not None)
     [evaluation] = queries.run_evaluations(db, run_id)
     assert evaluation["n"] == 128 and evaluation["labels"] == '["rotten", "fresh"]'

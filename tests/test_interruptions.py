@@ -30,6 +30,14 @@ def start_cli(home: Path, *args: str) -> subprocess.Popen:
                             stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
 
 
+def listed_status(listing: str, run_id: str) -> str:
+    """The status `python -m core runs` lists for a run (columns: id, name, status, …)."""
+    header, *rows = listing.splitlines()
+    row = next(r for r in rows if r.startswith(run_id))
+    start = header.index("status")
+    return row[start:].split()[0]
+
+
 def cli_runs(home: Path) -> str:
     env = {**os.environ, "WORKBENCH_HOME": str(home), "HF_HUB_OFFLINE": "1"}
     done = subprocess.run([sys.executable, "-m", "core", "runs"], cwd=ROOT, env=env,
@@ -70,7 +78,7 @@ def test_sigterm_stops_a_cli_run_like_ctrl_c(home, tiny_config):
     assert f"run {run['id']} stopped" in err and "Traceback" not in err
     assert queries.get_run(connect(paths.db_path()), run["id"])["status"] == "stopped"
     assert checkpoints.latest(paths.run_dir(run["id"])) is not None  # resumable
-    assert f"{run['id']}  stopped" in cli_runs(home)
+    assert listed_status(cli_runs(home), run["id"]) == "stopped"
 
 
 def test_sigkill_leaves_the_run_interrupted_at_the_next_look(home, tiny_config):
@@ -80,7 +88,7 @@ def test_sigkill_leaves_the_run_interrupted_at_the_next_look(home, tiny_config):
     process.kill()
     process.wait(timeout=60)
 
-    assert f"{run['id']}  interrupted" in cli_runs(home)  # no page needed to notice
+    assert listed_status(cli_runs(home), run["id"]) == "interrupted"  # no page needed to notice
     stored = queries.get_run(connect(paths.db_path()), run["id"])
     assert stored["status"] == "interrupted" and "ended before the run did" in stored["error"]
 

@@ -91,7 +91,7 @@ def test_the_job_manager_runs_a_launched_run_like_a_thread_run(db, tiny_config):
     log = (paths.run_dir(run_id) / "log.txt").read_text()
     assert "step 8 epoch" in log and run_id in log  # the launched main process's own output
     assert (paths.run_dir(run_id) / "run.yaml").exists()
-    assert one_series(db, run_id) == [5]  # logged every 5 steps
+    assert one_series(db, run_id) == [1, 5]  # logged at step 1 (progress at once), then every 5
 
 
 def test_stop_ends_a_launched_run_stopped_with_a_checkpoint(db, tiny_config):

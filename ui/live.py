@@ -18,8 +18,8 @@ from ui.run_view import (STATUS_ICONS, curve_figures, log_panel, rename_popover,
                          show_figures)
 
 LIVE = ("queued", "running")
-POLL_SECONDS = STATUS_SECONDS = 2.0  # a step takes about half a second on 2 cores
-CHART_SECONDS = 6.0  # rows come every `logging_steps` steps; a chart a few seconds late is fine
+POLL_SECONDS = STATUS_SECONDS = 5.0  # each redraw costs the browser too (bench/watch_overhead.py)
+CHART_SECONDS = 15.0  # a chart a few steps late is fine; its redraw costs the most
 
 
 def progress_line(run: dict, metrics: list[dict]) -> tuple[float, str]:
@@ -65,26 +65,30 @@ def watch(run_id: str) -> None:
     if run is None or run["status"] not in LIVE:
         render_run(db, run_id)
         return
-    live_status(run_id)
-    live_charts(run_id, run["method"])
-
-
-@st.fragment(run_every=STATUS_SECONDS)
-def live_status(run_id: str) -> None:
-    db = open_db()
-    run = queries.get_run(db, run_id)
-    if run is None or run["status"] not in LIVE:
-        st.rerun()  # ended (or deleted) while we watched: redraw the page without polling
+    # Drawn once: only the status line and the charts are polled (each element a fragment
+    # redraws costs the training thread), and a change of status redraws the whole page.
     st.subheader(f"{STATUS_ICONS[run['status']]} {plain(run['name'])}")
     st.caption(" · ".join(plain(run[k]) for k in ("id", "method", "model", "dataset"))
                + f" · **{run['status']}**")
     rename_popover(db, run)
+    live_status(run_id, run["status"])
+    stop_button(run)
+    live_charts(run_id, run["method"])
+
+
+@st.fragment(run_every=STATUS_SECONDS)
+def live_status(run_id: str, drawn_status: str) -> None:
+    db = open_db()
+    run = queries.get_run(db, run_id)
+    if run is None or run["status"] != drawn_status:
+        # Started, ended or deleted while we watched: redraw the page (without polling once
+        # the run has ended).
+        st.rerun()
     if run["status"] == "queued":
         waiting_line(run_id)
     else:
         done, line = progress_line(run, watched_metrics(db, run_id)[0])
         st.progress(done, text=line)
-    stop_button(run)
 
 
 @st.fragment(run_every=CHART_SECONDS)
