@@ -23,7 +23,7 @@ if not runs:
 
 table = runs_frame(runs)
 counts = table["status"].value_counts()
-st.caption(f"{len(table)} runs: " + ", ".join(f"{counts[s]} {s}" for s in RUN_STATUSES if s in counts))
+st.caption(f"{len(table)} run{'s' * (len(table) != 1)}: " + ", ".join(f"{counts[s]} {s}" for s in RUN_STATUSES if s in counts))
 filters = st.columns(4)
 for column, name in zip(filters, ["status", "method", "model", "dataset"]):
     chosen = column.multiselect(name.capitalize(), sorted(table[name].unique()), key=f"filter-{name}")

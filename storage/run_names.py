@@ -1,5 +1,6 @@
 """Run names: the readable default a run gets, and the checks a typed one passes."""
 
+import re
 from pathlib import PurePath
 
 from core.errors import WorkbenchError
@@ -25,10 +26,13 @@ def name_prefix(model: str, method: str, dataset: str) -> str:
 
 
 def short(value: str) -> str:
-    """A file or folder by its last part (a hub id such as org/model stays whole), cut short."""
+    """A file or folder by its last part (a hub id such as org/model stays whole), an upload by
+    the name it was uploaded under (stored as '<12 hex digits of its content>-<name>'), cut
+    short."""
     path = PurePath(value)
     if value.startswith(("/", ".", "~")) or value.count("/") > 1 or path.suffix in DATA_FILES:
-        value = path.name
+        value = re.sub(r"^[0-9a-f]{12}-", "", path.name) if path.parent.name == "uploads" \
+            else path.name
     return value if len(value) <= MAX_PART else value[:MAX_PART - 1] + "…"
 
 

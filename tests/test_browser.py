@@ -186,7 +186,7 @@ def test_a_killed_server_shows_its_run_interrupted_after_a_restart(server, brows
     # A fresh browser straight to a sub-page: the first visit a bookmark makes.
     fresh = browser.new_context().new_page()
     fresh.goto(f"{url}/runs?run={run_id}")
-    fresh.get_by_text("1 runs: 1 interrupted").wait_for(timeout=60_000)
+    fresh.get_by_text("1 run: 1 interrupted").wait_for(timeout=60_000)
     fresh.get_by_text("The process training this run ended before the run did", exact=False).wait_for()
     # Only st.navigation's entries: no legacy page list built from the pages/ folder.
     links = fresh.locator('[data-testid="stSidebarNav"] a').all_inner_texts()

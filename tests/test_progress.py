@@ -119,3 +119,14 @@ def test_the_train_page_follows_a_running_run_reading_only_new_rows(db, monkeypa
     queries.set_phase(db, run_id, "judging the test split: 8 / 40")
     page.run()
     assert page.progress[0].text.replace("\u2060", "") == "judging the test split: 8 / 40"
+
+
+def test_a_run_that_ended_early_says_at_which_step():
+    from ui.run_view import where_it_ended
+
+    stopped = {"status": "stopped", "total_steps": 126}
+    assert where_it_ended(stopped, [metrics_row(1, 1.0), metrics_row(18, 9.0),
+                                    {"step": 18, "loss": None}]) == \
+        "Stopped at training step 18 of 126."
+    assert where_it_ended({"status": "failed", "total_steps": None}, []) == \
+        "Failed before its first training step."

@@ -215,6 +215,14 @@ def test_two_models_are_preselected_the_newest_run_beside_its_base_model(db):
     assert models.format_func(newest).startswith("run tuned on reviews (sft")
 
 
+def test_a_completed_run_is_preselected_before_a_newer_stopped_one(db):
+    completed = tuned_run(db, name="done")
+    db["runs"].update(completed, {"created_at": "2025-01-01T00:00:00"})
+    db["runs"].update(tuned_run(db, name="half-trained"), {"status": "stopped"})
+    models = by_label(app("playground.py").run().multiselect, "Models (2 to 4)")
+    assert models.value == [completed, "smollm2-135m"]
+
+
 def test_without_runs_the_first_two_catalog_models_are_preselected(db):
     from core.catalog import MODELS
 

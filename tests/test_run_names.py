@@ -34,3 +34,10 @@ def test_a_typed_name_loses_its_outer_spaces_and_must_be_short_and_not_blank():
     with pytest.raises(WorkbenchError, match=f"at most {MAX_NAME} characters"):
         checked_name("x" * (MAX_NAME + 1))
     assert checked_name("x" * MAX_NAME) == "x" * MAX_NAME
+
+
+def test_an_upload_is_named_as_it_was_uploaded_not_by_its_stored_name():
+    stored = "/home/me/workbench_data/uploads/d40e6801be5d-small.csv"
+    assert default_name("minilm-l6", "trainer", stored, []) == "minilm-l6 · trainer · small.csv · 1"
+    assert default_name("minilm-l6", "trainer", "/data/d40e6801be5d-small.csv", []) == \
+        "minilm-l6 · trainer · d40e6801be5d-small.csv · 1"  # only the uploads folder's prefix

@@ -40,9 +40,11 @@ def model_choices(db) -> dict[str, str]:
 
 
 def preselected(db, choices: dict[str, str]) -> list[str]:
-    """Two models to start from: the newest finished run beside the model it was tuned from
-    (what tuning changed), else the first two offered."""
-    newest = next((run for run in queries.list_runs(db) if run["id"] in choices), None)
+    """Two models to start from: the newest completed run (else the newest stopped one) beside
+    the model it was tuned from (what tuning changed), else the first two offered."""
+    runs = sorted((run for run in queries.list_runs(db) if run["id"] in choices),
+                  key=lambda run: run["status"] != "completed")  # stable: newest first in each
+    newest = next(iter(runs), None)
     first = [newest["id"], newest["model"]] if newest else []
     return [m for m in dict.fromkeys([*first, *choices]) if m in choices][:2]
 

@@ -39,10 +39,12 @@ def render_run(db, run_id: str) -> None:
         st.warning(plain(run["error"]))
     for note in json.loads(run["summary"] or "{}").get("data_notes", []):
         st.info(plain(note))
+    metrics = queries.run_metrics(db, run_id)
     if status in RESUMABLE:
+        st.caption(where_it_ended(run, metrics))
         resume_button(run)
     causal = methods.is_causal(run["method"])
-    render_curves(queries.run_metrics(db, run_id), run["method"])
+    render_curves(metrics, run["method"])
     if status == "completed":
         render_results(db, run_id)
     if causal and status in ("completed", "stopped"):
@@ -67,6 +69,15 @@ def rename_popover(db, run: dict) -> None:
             st.error(plain(error))
             return
         st.rerun()
+
+
+def where_it_ended(run: dict, metrics: list[dict]) -> str:
+    """'Stopped at training step 18 of 126' (failed, interrupted): how far a run got."""
+    steps = [m["step"] for m in metrics if m["loss"] is not None]
+    if not steps:
+        return f"{run['status'].capitalize()} before its first training step."
+    total = f" of {run['total_steps']:,}" if run["total_steps"] else ""
+    return f"{run['status'].capitalize()} at training step {steps[-1]:,}{total}."
 
 
 def log_panel(run_id: str) -> None:
@@ -172,7 +183,8 @@ def render_results(db, run_id: str) -> None:
         columns[-1].metric("test examples", evaluation["n"])
         per_class = pd.DataFrame(json.loads(evaluation["per_class"])).T
         left, right = st.columns(2)
-        left.dataframe(per_class.style.format(precision=3))
+        left.dataframe(per_class.style.format(  # support is a count of examples
+            {c: "{:.0f}" if c == "support" else "{:.3f}" for c in per_class.columns}))
         right.plotly_chart(charts.confusion_figure(json.loads(evaluation["confusion"]),
                                                    json.loads(evaluation["labels"])))
     changes = queries.run_layer_changes(db, run_id)

@@ -18,6 +18,8 @@ def runs_frame(runs: list[dict], now: pd.Timestamp | None = None) -> pd.DataFram
     started = pd.to_datetime(frame["started_at"], utc=True)
     finished = pd.to_datetime(frame["finished_at"], utc=True).fillna(now)
     frame["duration"] = (finished - started).dt.total_seconds().round()
+    for column in ("test_accuracy", "test_f1"):  # blank, not "None", where a run has none
+        frame[column] = pd.to_numeric(frame[column])
     return frame[COLUMNS]
 
 

@@ -190,8 +190,11 @@ def split_inputs(base: TrainConfig, key) -> dict:
     values = {}
     for col, (name, label, fallback) in zip(cols, fields):
         given = getattr(base, name)
-        value = col.number_input(label, min_value=0.0, value=float(fallback if given is None else given),
-                                 format="%g", help=HELP[name], key=key(name))
+        # No default once "Use default fractions" has set the input (Streamlit warns of both).
+        shown = {} if key(name) in st.session_state else {
+            "value": float(fallback if given is None else given)}
+        value = col.number_input(label, min_value=0.0, format="%g", help=HELP[name],
+                                 key=key(name), **shown)
         # Left at the shown default, the engine's own default applies (and for a causal
         # model, caps validation at 200 examples).
         untouched = given is None and value == fallback
@@ -208,12 +211,13 @@ def splits_fit(config: TrainConfig, key) -> bool:
         check_splits_fit(config, rows)
         return True
     except WorkbenchError as error:
-        st.error(plain(error))
+        st.error(plain(error) + ". Launch appears once they fit.")
     try:
         sizes = fitting_split_sizes(config, rows)
     except WorkbenchError:  # too few rows for any training and test split: the error says so
         return False
-    st.button("Use default fractions", on_click=use_split_sizes, args=(sizes, key),
+    st.button("Use default fractions (70 / 10 / 20 %)", on_click=use_split_sizes,
+              args=(sizes, key),
               help=f"Train {sizes['train']:,}, validation {sizes['eval']:,} and test "
                    f"{sizes['test']:,} examples: about 70 / 10 / 20 % of the {rows:,} rows.")
     return False
