@@ -39,6 +39,9 @@ if st.button("Run side by side", type="primary", disabled=asked is not None or n
 if asked is not None:
     st.caption("Generating… A click meanwhile does not stop it: the models answer first, then "
                "'Run side by side' is back.")
+    # The input box may already hold another input (changed meanwhile): say which is answered.
+    with st.expander(f"Answering ({plain(asked.request.task)})", expanded=False):
+        st.text(asked.request.text)
     run_side_by_side(asked, names)
     del st.session_state[ASKED]  # before saving: a rerun from here on must not answer it again
     st.session_state["failures"] = [f"{names.get(m, m)}: {why}" for m, why in asked.failures.items()]

@@ -30,6 +30,7 @@ def test_each_run_keeps_its_own_colour_in_every_overlay_even_where_another_has_n
     validation = overlay_figure(curves, labels, "eval_loss", "Validation loss")  # run-a has none
     assert [line.name for line in loss.data] == ["first", "second"]
     assert loss.data[0].line.color != loss.data[1].line.color
+    assert loss.data[0].line.dash != loss.data[1].line.dash  # equal curves: both still show
     assert [line.name for line in validation.data] == ["second"]
     assert validation.data[0].line.color == loss.data[1].line.color
     assert validation.data[0].mode == "markers"  # a lone point draws no line

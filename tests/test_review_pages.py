@@ -284,6 +284,9 @@ def test_while_models_answer_the_button_is_off_and_the_page_says_why(db, tiny_ca
     assert any(c.value.startswith("Generating… A click meanwhile does not stop it")
                for c in page.caption)
     assert ASKED in page.session_state  # taken up again by the next run
+    # The input box may hold another input by now: the page says which one is answered.
+    answering = next(e for e in page.expander if e.label.startswith("Answering"))
+    assert answering.label == "Answering (chat)" and answering.text[0].value == "hi"
 
 
 def test_a_run_is_shown_by_its_name_with_its_id_on_hover(db):

@@ -13,6 +13,9 @@ import plotly.graph_objects as go
 LEGEND = dict(orientation="h", yanchor="top", y=-0.3)
 # Distinct hues for the runs of a comparison: Streamlit's theme draws lines in shades of one blue.
 RUN_COLOURS = plotly.colors.qualitative.D3
+# And a dash each: two runs with the same settings draw the same curve, which a solid line
+# would hide under the other; dashed over solid, both colours show.
+RUN_DASHES = ("solid", "dash", "dot", "dashdot")
 
 
 def shown(text) -> str:
@@ -90,8 +93,8 @@ def overlay_figure(curves: dict[str, list[dict]], labels: dict[str, str], column
     """One line per run (`curves`: run id -> its metric rows) of one metric column, named by
     `labels`; None when no run has a point.
 
-    A run's colour is that of its place in `curves`, whether or not it has points here, so
-    that it is the same in every chart drawn from the same curves.
+    A run's colour and dash are those of its place in `curves`, whether or not it has points
+    here, so that they are the same in every chart drawn from the same curves.
     """
     figure = go.Figure()
     for place, (run_id, metrics) in enumerate(curves.items()):
@@ -102,6 +105,7 @@ def overlay_figure(curves: dict[str, list[dict]], labels: dict[str, str], column
             figure.add_scatter(x=[m["step"] for m in points], y=[m[column] for m in points],
                                mode="lines" if len(points) > 1 else "markers",
                                name=shown(labels[run_id]), line_color=colour, marker_color=colour,
+                               line_dash=RUN_DASHES[place % len(RUN_DASHES)],
                                customdata=[run_id] * len(points),
                                hovertemplate="step %{x}: %{y:.4g}<br>run %{customdata}")
     if not figure.data:
