@@ -19,13 +19,18 @@ _local = threading.local()
 
 
 @contextmanager
-def listening(write: Callable[[str], None]):
-    """Send what is said in this thread to `write` until the block ends."""
-    _local.write = write
+def _held(name: str, value):
+    """This thread's `name` is `value` until the block ends."""
+    setattr(_local, name, value)
     try:
         yield
     finally:
-        _local.write = None
+        setattr(_local, name, None)
+
+
+def listening(write: Callable[[str], None]):
+    """Send what is said in this thread to `write` until the block ends."""
+    return _held("write", write)
 
 
 def say(text: str) -> None:
@@ -37,12 +42,10 @@ def say(text: str) -> None:
 @contextmanager
 def counting(what: str, total: int):
     """A phase with a count ("judging the test split: 48 / 200"), moved on by `advance`."""
-    _local.count = [what, 0, total, 0.0]
-    _said(_local.count)
-    try:
+    count = [what, 0, total, 0.0]
+    with _held("count", count):
+        _said(count)
         yield
-    finally:
-        _local.count = None
 
 
 def advance(done: int) -> None:
