@@ -141,7 +141,7 @@ PRESETS = {
                     beta=0.1, batch_size=4, epochs=1, max_length=512),
 }
 PRESET_TITLES = {
-    "quick-cpu": "Quick CPU run: sentiment classifier (126 steps: 1 min 16 s on 2 idle CPU cores)",
+    "quick-cpu": "Quick CPU run: sentiment classifier (126 steps: about 1 min 10 s on 2 idle CPU cores)",
     "s1-loop": "DistilBERT recipe: custom PyTorch loop",
     "s2-trainer": "DistilBERT recipe: Hugging Face Trainer",
     "s3-probe": "Frozen features + logistic regression",
