@@ -12,5 +12,6 @@ navigation = st.navigation([
     st.Page("app_pages/playground.py", title="Playground", icon=":material/view_column:"),
     st.Page("app_pages/review.py", title="Review", icon=":material/rate_review:"),
     st.Page("app_pages/runs.py", title="Runs", icon=":material/table_view:"),
+    st.Page("app_pages/experiments.py", title="Experiments", icon=":material/science:"),
 ])
 navigation.run()

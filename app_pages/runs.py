@@ -24,9 +24,10 @@ if not runs:
 table = runs_frame(runs)
 counts = table["status"].value_counts()
 st.caption(f"{len(table)} run{'s' * (len(table) != 1)}: " + ", ".join(f"{counts[s]} {s}" for s in RUN_STATUSES if s in counts))
-filters = st.columns(4)
-for column, name in zip(filters, ["status", "method", "model", "dataset"]):
-    chosen = column.multiselect(name.capitalize(), sorted(table[name].unique()), key=f"filter-{name}")
+filters = st.columns(5)
+for column, name in zip(filters, ["status", "method", "model", "dataset", "experiment"]):
+    chosen = column.multiselect(name.capitalize(), sorted(table[name].dropna().unique()),
+                                key=f"filter-{name}")
     if chosen:
         table = table[table[name].isin(chosen)]
 # Between the filters and the table: the table's toolbar, shown on hover above its top right

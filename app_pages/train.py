@@ -2,37 +2,52 @@
 
 import streamlit as st
 
+from core import experiments
 from core.errors import WorkbenchError
+from core.experiments import is_experiment
 from storage import queries
 from ui.common import from_url, jobs, open_db, plain, show_crash
 from ui.live import queue_entry, queue_panel, watch
 from ui.run_config import config_panel
-from ui.train_form import config_form, estimate_panel
+from ui.train_form import config_form, estimate_panel, repeat_inputs
 
 
 def new_run() -> None:
     """The form, its estimate and config, and Launch (or Add to queue): one settled config,
-    the one shown, estimated and launched."""
+    the one shown, estimated and launched (as one run, or as the runs of an experiment)."""
     config = config_form()
-    if config is None or not estimate_panel(config):
+    repeat = repeat_inputs(config) if config is not None else None
+    if repeat is None or not estimate_panel(config):
         return
-    config_panel(config, key="form")
+    experiment = is_experiment(config, repeat["sweep"], repeat["seeds"])
+    given = {k: repeat[k] for k in ("sweep", "seeds") if repeat[k] and repeat[k] != 1}
+    config_panel(config, key="form", repeat=given)
     manager = jobs()
     active = manager.active()
     if active:
         st.info(f"Running now: {queue_entry(open_db(), active)}. One job runs at a time, so a "
                 "run launched now waits in the queue and starts by itself.")
         queue_panel()
-    if not st.button("Add to queue" if active else "Launch", type="primary"):
+    runs = f" {repeat['runs']} runs" if experiment else ""
+    if not st.button(f"Add{runs} to queue" if active else f"Launch{runs}", type="primary",
+                     disabled=not repeat["allow_many"]):
         return
     try:
-        run_id = manager.start(config)
+        if experiment:
+            with st.spinner(f"Checking {repeat['runs']} runs…"):
+                plan = experiments.plan(config.to_dict(), sweep=repeat["sweep"],
+                                        seeds=repeat["seeds"], allow_many=repeat["allow_many"])
+            experiment_id = manager.start_experiment(plan)
+        else:
+            run_id = manager.start(config)
     except WorkbenchError as error:
         st.error(plain(error))
         return
     except Exception as error:  # a bug in checking the config: say so, keep serving
         show_crash("Launching", error)
         return
+    if experiment:
+        st.switch_page("app_pages/experiments.py", query_params={"experiment": str(experiment_id)})
     st.query_params["run"] = run_id
     st.rerun()
 

@@ -3,6 +3,8 @@
     python -m core models | datasets | runs
     python -m core train --model ID --method M --dataset ID [options]
     python -m core train --resume RUN_ID
+    python -m core train ... --folds K | --sweep SETTING=V1,V2 | --seeds N   (an experiment)
+    python -m core experiments [EXPERIMENT_ID]
     python -m core eval (--model ID | --run RUN_ID) --dataset ID [options]
     python -m core export RUN_ID [--name NAME]
 
@@ -12,9 +14,15 @@ while training exits 1 (its error and traceback are stored with the run).
 Ctrl-C (SIGINT) or SIGTERM stops the run cleanly: a checkpoint, status
 `stopped`, exit 130 or 143. Before the run exists, they end the command with
 nothing written.
+
+An experiment (`--folds` without `--fold`, `--sweep`, `--seeds` above 1) prints
+its id on stdout as soon as its runs are recorded, trains them in order, and
+ends with a table of each setting's mean ± std; it exits 0 when every run
+completed, 1 when one failed. A signal stops the running run and cancels the rest.
 """
 
 import argparse
+import contextlib
 import dataclasses
 import signal
 import sys
@@ -25,6 +33,7 @@ from core.catalog import DATASETS, MODELS
 from core.config import (PRESET_TITLES, PRESETS, TrainConfig, field_type,
                          learning_rate_warning, settle)
 from core.errors import WorkbenchError
+from core.experiments import MAX_RUNS
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 1, 2, 130
 
@@ -51,6 +60,9 @@ def build_parser() -> argparse.ArgumentParser:
     commands.add_parser("models", help="list the model catalog")
     commands.add_parser("datasets", help="list the data set catalog")
     commands.add_parser("runs", help="list recorded runs")
+    listing = commands.add_parser("experiments", help="list experiments, or show one's runs "
+                                                      "and mean ± std per setting")
+    listing.add_argument("experiment", nargs="?", type=int, help="an experiment's id")
     add_train_parser(commands)
     add_eval_parser(commands)
     export = commands.add_parser("export", help="merge a run's adapters into its base and save "
@@ -74,6 +86,13 @@ def add_train_parser(commands) -> None:
     train.add_argument("--allow-changed-data", action="store_true", default=None,
                        help="with --resume: continue even though the run's data changed since "
                             "it started")
+    train.add_argument("--sweep", action="append", metavar="SETTING=V1,V2",
+                       help="an experiment: one run per value (several --sweep: every "
+                            "combination), e.g. --sweep lr=2e-5,5e-5")
+    train.add_argument("--seeds", type=int, metavar="N", help="an experiment: every setting N "
+                       "times, with seeds seed, seed + 1, …, for its mean ± std")
+    train.add_argument("--yes", action="store_true", default=None,
+                       help=f"start an experiment of more than {MAX_RUNS} runs")
     train.add_argument("--preset", choices=list(PRESETS), metavar="PRESET",
                        help="start from a named preset: " +
                             "; ".join(f"{k} = {v}" for k, v in PRESET_TITLES.items()))
@@ -230,6 +249,8 @@ def run_train(args: argparse.Namespace) -> int:
         prepared = engine.prepare_resume(db, args.resume, bool(args.allow_changed_data))
     else:
         check_flags_need_resume(args)
+        if known is None and wants_experiment(args):
+            return run_experiment(args, db, interrupts)
         if known is not None and main_process:  # (the others would find it running already)
             engine.check_continuable(db, known)
         prepared = engine.prepare(config_from_args(args))
@@ -269,6 +290,88 @@ def report(db, run_id: str, stopped_code: int = EXIT_STOPPED) -> int:
         return stopped_code
     print(f"error: run {run_id} failed: {run['error']}", file=sys.stderr)
     return EXIT_FAILED
+
+
+def wants_experiment(args: argparse.Namespace) -> bool:
+    from core.config import read_settings_file
+    from core.experiments import is_experiment
+
+    from_file = read_settings_file(args.config)[1] if args.config else {}
+    return is_experiment(config_from_args(args), args.sweep or from_file.get("sweep"),
+                         args.seeds if args.seeds is not None else from_file.get("seeds"))
+
+
+def run_experiment(args: argparse.Namespace, db, interrupts: "Interrupts") -> int:
+    """Plan every run (nothing written if one cannot run), record them, train them in order."""
+    from core import engine, experiments, launch
+    from core.jobs import CANCELLED
+    from storage import queries
+
+    flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
+    plan = experiments.plan({k: v for k, v in flags.items() if v is not None}, args.preset,
+                            args.config, experiments.parse_sweep(args.sweep or []), args.seeds,
+                            bool(args.yes))
+    warnings = [learning_rate_warning(prepared.config) for prepared in plan.runs]
+    for note in [*plan.runs[0].table.notes, *dict.fromkeys(filter(None, warnings))]:
+        print(f"note: {note}", file=sys.stderr)
+    interrupts.run_started()
+    experiment_id, run_ids = experiments.record(db, plan)
+    print(experiment_id, flush=True)
+    for number, (run_id, prepared) in enumerate(zip(run_ids, plan.runs), 1):
+        if interrupts.stop.is_set():
+            queries.finish_run(db, run_id, "stopped", error=CANCELLED)
+            continue
+        print(f"run {number} of {len(run_ids)}: {prepared.config.name} ({run_id})",
+              file=sys.stderr, flush=True)
+        if launch.in_subprocess(prepared.config):
+            launch.launch_from_terminal(prepared.config, run_id)
+        else:
+            engine.execute(db, run_id, prepared, interrupts.stop.is_set, show_progress)
+        run = queries.get_run(db, run_id)
+        print(f"  {run['status']}" + (f": {run['error']}" if run["error"] else ""),
+              file=sys.stderr, flush=True)
+    print_experiment(db, experiment_id, sys.stderr)
+    statuses = {r["status"] for r in queries.experiment_runs(db, experiment_id)}
+    if statuses == {"completed"}:
+        return 0
+    return interrupts.exit_code() if interrupts.stop.is_set() else EXIT_FAILED
+
+
+def print_experiment(db, experiment_id: int, file=sys.stdout) -> None:
+    """An experiment's runs, then its mean ± std per setting (the best marked), then its
+    pooled k-fold evaluations."""
+    from core import experiments
+
+    found = experiments.summary(db, experiment_id)
+    if found is None:
+        raise WorkbenchError(f"no experiment {experiment_id}")
+    print(f"experiment {experiment_id}: {found.experiment['name']} ({found.status})", file=file)
+    with contextlib.redirect_stdout(file):
+        runs = found.runs.drop(columns=["name"]).round(4)
+        print_table(list(runs.columns), runs.astype(object).where(runs.notna(), None)
+                    .to_dict("records"))
+        print()
+        print_table(*experiments.settings_table(found.by_setting, found.settings["sweep"]))
+        print()
+        for pooled in found.pooled:
+            print(f"{pooled['model']}: accuracy {pooled['accuracy']:.4f}, macro F1 "
+                  f"{pooled['f1']:.4f} on {pooled['n']} examples, each predicted once")
+
+
+def list_experiments(args) -> int:
+    from core import experiments
+    from storage import queries
+
+    db = open_db()
+    if args.experiment is not None:
+        print_experiment(db, args.experiment)
+        return 0
+    records = [{"id": e["id"], "name": e["name"],
+                "status": experiments.status_of(e["statuses"]),
+                "runs": sum(e["statuses"].values()), "created_at": e["created_at"]}
+               for e in queries.list_experiments(db)]
+    print_table(["id", "name", "status", "runs", "created_at"], records)
+    return 0
 
 
 def check_flags_need_resume(args: argparse.Namespace) -> None:
@@ -377,7 +480,8 @@ def list_runs(_args) -> int:
 
 COMMANDS = {"models": (list_models, "listing models"), "datasets": (list_datasets, "listing "
             "data sets"), "runs": (list_runs, "listing runs"), "eval": (run_eval, "the evaluation"),
-            "export": (run_export, "the export"), "train": (run_train, "training")}
+            "export": (run_export, "the export"), "train": (run_train, "training"),
+            "experiments": (list_experiments, "listing experiments")}
 
 
 def main(argv=None) -> int:

@@ -55,6 +55,13 @@ class TrainConfig:
                                        "the seed, so runs that share them are compared fairly.",
                                        count_or_fraction=True)
     seed: int = _f(42, "Seed for the splits, the initialisation and the data order.")
+    folds: int | None = _f(None, "k-fold cross-validation: split the data into this many "
+                                 "stratified folds (drawn once, by the seed); the run tests on "
+                                 "fold `fold` and trains on the others (validation carved from "
+                                 "them as usual). Without `fold`, one run per fold, as one "
+                                 "experiment. The folds decide the test split: a preset's test "
+                                 "size gives way to them.")
+    fold: int | None = _f(None, "With folds: which fold (1 to folds) is this run's test split.")
     epochs: float | None = _f(None, "Passes over the training split.")
     max_steps: int | None = _f(None, "Stop after this many optimiser steps (overrides epochs).")
     lr: float | None = _f(None, "Peak learning rate.")
@@ -162,9 +169,10 @@ def settle(given: dict | None = None, preset: str | None = None,
         if preset not in PRESETS:
             raise WorkbenchError(f"unknown preset '{preset}'; choose from {', '.join(PRESETS)}")
         values.update(PRESETS[preset])
-    if file is not None:
-        values.update(read_config_file(file))
-    values.update(given or {})
+    chosen = {**(read_config_file(file) if file is not None else {}), **(given or {})}
+    if chosen.get("folds") is not None and "test_size" not in chosen:
+        values.pop("test_size", None)  # the folds decide the test split (the field's help)
+    values.update(chosen)
     return resolve(TrainConfig(**values))
 
 
@@ -325,6 +333,15 @@ def validate_numbers(config: TrainConfig) -> None:
     checks += [
         (0 <= config.seed <= MAX_SEED, f"seed must be between 0 and {MAX_SEED} (got {config.seed})"),
         (config.processes >= 1, f"processes must be at least 1 (got {config.processes})"),
+        (config.folds is None or config.folds >= 2,
+         f"cross-validation needs at least 2 folds (got {config.folds})"),
+        (config.fold is None or config.folds is not None,
+         "fold names a fold of a cross-validation: give folds as well"),
+        (config.fold is None or config.folds is None or 1 <= config.fold <= config.folds,
+         f"fold must be between 1 and {config.folds} (got {config.fold})"),
+        (config.folds is None or config.test_size is None,
+         f"with {config.folds} folds the test split is one fold (a {config.folds}th of the "
+         "data); drop the test size"),
         (not config.text_column or config.text_column != config.label_column,
          f"the text and the label column are both '{config.text_column}'; name two columns"),
     ]
@@ -354,9 +371,11 @@ def learning_rate_warning(config: TrainConfig) -> str | None:
             f"with adapter {config.adapter}: such runs usually diverge or learn nothing")
 
 
-def to_yaml(config: TrainConfig) -> str:
-    """Every setting, as a run.yaml that `python -m core train --config run.yaml` takes back."""
-    return yaml.safe_dump(config.to_dict(), sort_keys=False, allow_unicode=True)
+def to_yaml(config: TrainConfig, repeat: dict | None = None) -> str:
+    """Every setting, as a run.yaml that `python -m core train --config run.yaml` takes back;
+    with `repeat` ({"sweep": …, "seeds": N}, those given), an experiment's too."""
+    return yaml.safe_dump({**config.to_dict(), **(repeat or {})}, sort_keys=False,
+                          allow_unicode=True)
 
 
 STORED_ESSENTIALS = ("model", "method", "dataset")  # without them a default would stand in
@@ -421,9 +440,21 @@ def read_small_file(path: Path) -> str:
     return raw.decode("utf-8")
 
 
+# Besides a run's settings, a run.yaml may say how to repeat it as an experiment
+# (core.experiments): `sweep:` {setting: [values]} and `seeds:` N.
+EXPERIMENT_KEYS = ("sweep", "seeds")
+
+
 def read_config_file(path: str | Path) -> dict:
-    """A run.yaml's (or .json's) settings; unknown keys are an error. Types are checked
-    with every other source's, by `resolve`."""
+    """A run.yaml's (or .json's) settings, without its experiment keys."""
+    settings, _ = read_settings_file(path)
+    return settings
+
+
+def read_settings_file(path: str | Path) -> tuple[dict, dict]:
+    """A run.yaml's (or .json's) settings, and its experiment keys; unknown keys are an error.
+    Types are checked with every other source's, by `resolve` (`core.experiments` for the
+    experiment keys)."""
     try:
         data = yaml.load(read_small_file(Path(path)), Loader=_StrictYaml) or {}
     except WorkbenchError as error:
@@ -433,8 +464,9 @@ def read_config_file(path: str | Path) -> dict:
         raise WorkbenchError(f"cannot read config file {path}: {reason}") from None
     if not isinstance(data, dict):
         raise WorkbenchError(f"config file {path} must hold a mapping of settings")
-    known = {f.name for f in dataclasses.fields(TrainConfig)}
+    known = {f.name for f in dataclasses.fields(TrainConfig)} | set(EXPERIMENT_KEYS)
     unknown = sorted(str(key) for key in data if key not in known)
     if unknown:
         raise WorkbenchError(f"config file {path}: unknown setting(s) {', '.join(unknown)}")
-    return data
+    return ({k: v for k, v in data.items() if k not in EXPERIMENT_KEYS},
+            {k: data[k] for k in EXPERIMENT_KEYS if k in data})

@@ -350,29 +350,71 @@ def stratified_take(labels: np.ndarray, pool: np.ndarray, k: int,
     return np.sort(np.concatenate(chosen))
 
 
-def split_table(table: Table, seed: int, train=None, eval=None, test=None) -> dict[str, pd.DataFrame]:
+def split_table(table: Table, seed: int, train=None, eval=None, test=None, folds=None,
+                fold=None) -> dict[str, pd.DataFrame]:
     """Seeded train / eval / test splits, stratified by label for classification.
 
     The test split is drawn first from the whole table, so it depends only on the
-    data, its size and the seed: runs with different train sizes share it.
+    data, its size and the seed: runs with different train sizes share it. With `folds`,
+    the test split is fold `fold` (1 to folds) of `fold_assignment`, and validation and
+    training are drawn from the other folds as they would be from the whole table.
     """
     n = len(table.frame)
+    labels = table.labels if table.task == "classification" else np.zeros(n, dtype=int)
+    fold_rows = None
+    if folds:
+        check_folds(labels, folds, table.label_names)
+        fold_rows = np.flatnonzero(fold_assignment(labels, folds, seed) == fold - 1)
+        test = len(fold_rows)
     counts = split_counts(n, train, eval, test)
     rng = np.random.default_rng(seed)
-    labels = table.labels if table.task == "classification" else np.zeros(n, dtype=int)
     pool = np.arange(n)
     splits = {}
     for name in ("test", "eval", "train"):
-        index = stratified_take(labels, pool, counts[name], rng)
+        index = fold_rows if name == "test" and folds else \
+            stratified_take(labels, pool, counts[name], rng)
         pool = np.setdiff1d(pool, index)
         # Shuffle the rows so that a data loader without shuffling still mixes classes.
         splits[name] = table.frame.iloc[rng.permutation(index)].reset_index(drop=True)
     return splits
 
 
-def split_name(dataset: str, seed: int, test_count: int, n: int) -> str:
+def fold_assignment(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
+    """Each row's fold, 0 to folds - 1: the rows of each class in a seeded order, one class
+    after another, dealt round the folds like cards. Every row is in exactly one fold, the
+    folds differ in size by at most one row, and each class's share of a fold by at most one."""
+    rng = np.random.default_rng([seed, folds])
+    order = np.concatenate([rng.permutation(np.flatnonzero(labels == c))
+                            for c in np.unique(labels)])
+    assignment = np.empty(len(labels), dtype=int)
+    assignment[order] = np.arange(len(labels)) % folds
+    return assignment
+
+
+def check_folds(labels: np.ndarray, folds: int, names: list[str]) -> None:
+    """Refuse more folds than the smallest class has rows: a fold would test without it."""
+    classes, sizes = np.unique(labels, return_counts=True)
+    if folds > sizes.min():
+        smallest = classes[sizes.argmin()]
+        what = (f"class '{names[smallest]}' has {sizes.min()}" if names
+                else f"the data has {sizes.min()} rows")
+        raise WorkbenchError(f"{folds} folds need at least {folds} examples of every class "
+                             f"(each fold tests every class); {what}")
+
+
+def fold_size(rows: int, folds: int, fold: int) -> int:
+    """Rows in fold `fold` (1 to folds) of `rows`, as `fold_assignment` deals them."""
+    return rows // folds + (1 if fold - 1 < rows % folds else 0)
+
+
+def split_name(dataset: str, seed: int, test_count: int, n: int, folds=None, fold=None) -> str:
     """Evaluations with the same split name were scored on exactly the same examples: the
-    first n of the test split, which depends only on the data, the seed and its size."""
+    first n of the test split, which depends only on the data, the seed and its size (or
+    its fold); with folds and no fold, every example, each by the run that held it out."""
+    if folds and fold:
+        return f"{dataset} | fold {fold} of {folds}, seed {seed} | first {n}"
+    if folds:
+        return f"{dataset} | {folds} folds pooled, seed {seed} | all {n}"
     return f"{dataset} | test split of {test_count}, seed {seed} | first {n}"
 
 

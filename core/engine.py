@@ -12,15 +12,17 @@ method's spec (`core.methods`) says which, and everything else a method differs 
 
 import dataclasses
 import json
+import logging
 import traceback
 from pathlib import Path
 from typing import Callable
 
 import numpy as np
 
-from core import checkpoints, methods, paths, progress
+from core import checkpoints, methods, paths, pooling, progress
 from core.config import TrainConfig, from_stored, resolve
-from core.data import DEFAULT_FRACTIONS, fingerprint, load_table, split_counts, split_table
+from core.data import (DEFAULT_FRACTIONS, fingerprint, fold_size, load_table, split_counts,
+                       split_table)
 from core.distributed import rank
 from core.errors import WorkbenchError
 from core.failures import Diverged, failure_reason
@@ -36,6 +38,7 @@ def prepare(config: TrainConfig) -> Prepared:
     config = resolve(config)
     spec = methods.get(config.method)
     check_launch(config)
+    check_one_fold(config)
     source = resolve_model(config.model, config.trust_remote_code)
     check_method_suits_model(config, source)
     check_settings_suit_model(source, config)
@@ -51,7 +54,8 @@ def prepare(config: TrainConfig) -> Prepared:
         table = clean_table(table)
     config = with_eval_default(config, len(table.frame))
     check_splits_fit(config, len(table.frame))
-    splits = split_table(table, config.seed, config.train_size, config.eval_size, config.test_size)
+    splits = split_table(table, config.seed, config.train_size, config.eval_size, config.test_size,
+                         config.folds, config.fold)
     return Prepared(config, source, table, splits, fingerprint(table.frame))
 
 
@@ -76,7 +80,8 @@ def check_splits_fit(config: TrainConfig, rows: int) -> dict[str, int]:
     """The examples each split takes from `rows`; a WorkbenchError saying the sizes and the
     rows when they cannot fit. `prepare` checks it after Launch, the Train form before."""
     config = with_eval_default(config, rows)
-    counts = split_counts(rows, config.train_size, config.eval_size, config.test_size)
+    test = fold_size(rows, config.folds, config.fold or 1) if config.folds else config.test_size
+    counts = split_counts(rows, config.train_size, config.eval_size, test)
     if config.early_stopping_patience and counts["eval"] == 0:
         raise WorkbenchError("early stopping watches the validation loss: give the validation "
                              "split at least one example, or set patience to 0")
@@ -86,14 +91,23 @@ def check_splits_fit(config: TrainConfig, rows: int) -> dict[str, int]:
 def fitting_split_sizes(config: TrainConfig, rows: int) -> dict[str, int]:
     """Split counts that pass `check_splits_fit` for `rows`: 70 / 10 / 20 % for train /
     validation / test, at least one validation and one test example (early stopping needs
-    the first), a causal model's validation capped as by default."""
-    test = max(1, round(DEFAULT_FRACTIONS["test"] * rows))
+    the first), a causal model's validation capped as by default. With folds, the test split
+    is a fold (the largest, the first)."""
+    test = fold_size(rows, config.folds, 1) if config.folds else \
+        max(1, round(DEFAULT_FRACTIONS["test"] * rows))
     validation = causal_eval_size(rows) if methods.get(config.method).causal else \
         round(DEFAULT_FRACTIONS["eval"] * rows)
     validation = max(1, validation)
     fitted = dataclasses.replace(config, train_size=rows - validation - test,
-                                 eval_size=validation, test_size=test)
+                                 eval_size=validation, test_size=None if config.folds else test)
     return check_splits_fit(fitted, rows)
+
+
+def check_one_fold(config: TrainConfig) -> None:
+    """One run tests on one fold; all of them are an experiment (core.experiments)."""
+    if config.folds and config.fold is None:
+        raise WorkbenchError(f"{config.folds} folds are {config.folds} runs: launch them as one "
+                             "experiment, or give the fold this run tests on")
 
 
 def check_method_suits_model(config: TrainConfig, source: ModelSource) -> None:
@@ -273,7 +287,17 @@ def record_outcome(db, run_id: str, prepared: Prepared, outcome: Outcome, latest
     queries.finish_run(db, run_id, "completed", test_accuracy=tuned.get("accuracy"),
                        test_f1=tuned.get("f1"), summary=json.dumps({**outcome.summary, **extra}),
                        **summary)
+    pool_completed_folds(db, run_id)
     return "completed"
+
+
+def pool_completed_folds(db, run_id: str) -> None:
+    """The last fold of a k-fold setting pools its folds (core.pooling). The run completed
+    whatever happens here: a failure to pool is logged, never turned into a failed run."""
+    try:
+        pooling.pool_folds(db, run_id)
+    except Exception:  # noqa: BLE001 (the run's own result stands)
+        logging.getLogger(__name__).exception("pooling the folds of run %s failed", run_id)
 
 
 def fit_and_evaluate(prepared: Prepared, hooks: Hooks, out_dir: Path,

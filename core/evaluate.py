@@ -57,6 +57,9 @@ class EvalConfig:
     train_size: float | None = _f(None, "Split sizes, as for training.")
     eval_size: float | None = _f(None, "Split sizes, as for training.")
     test_size: float | None = _f(None, "Split sizes, as for training.")
+    folds: int | None = _f(None, "With fold: test on one fold of a cross-validation, as a run "
+                                 "of an experiment with these folds and seed was.")
+    fold: int | None = _f(None, "The fold (1 to folds) to test on.")
 
 
 def evaluate(config: EvalConfig, db, on_progress=None, on_stored=None) -> list[int]:
@@ -117,7 +120,8 @@ def evaluate_run(config: EvalConfig, db) -> int:
     predicted = [index.get(r["prediction"], -1) for r in rows]
     report = classification_metrics([index[r["reference"]] for r in rows], predicted, names)
     trained = from_stored(run["config"])
-    split = split_name(trained.dataset, trained.seed, source["n"], len(rows))
+    split = split_name(trained.dataset, trained.seed, source["n"], len(rows), trained.folds,
+                       trained.fold)
     same = [e for e in finished if e["split"] == split and e["n"] == len(rows)]
     if same:  # compared on this split before: one run is one execution, never two copies
         return same[0]["id"]
@@ -155,7 +159,7 @@ def prepare_prompting(config: EvalConfig) -> Prepared:
         raise WorkbenchError(f"'{config.dataset}' is not a labelled data set")
     prompting.verbaliser(label_words(config), table.label_names)
     splits = split_table(table, config.seed, config.train_size, config.eval_size,
-                         config.test_size)
+                         config.test_size, config.folds, config.fold)
     source = resolve_model(config.model)
     if source.kind != "causal":
         raise WorkbenchError(f"'{config.model}' is an encoder; prompting needs a causal model")
@@ -176,7 +180,8 @@ def evaluate_prompting(config: EvalConfig, db, on_progress, keep) -> None:
     scoring = config.decide == "score"
     content_free = list(prompting.CONTENT_FREE) if config.calibrate and scoring else []
     truth = test["label"].map({n: i for i, n in enumerate(names)}).to_numpy()
-    split = split_name(config.dataset, config.seed, len(splits["test"]), len(test))
+    split = split_name(config.dataset, config.seed, len(splits["test"]), len(test), config.folds,
+                       config.fold)
     started, decided = time.monotonic(), {}
     executions = planned_executions(config)
     for number, (shots, seed) in enumerate(executions):
@@ -275,6 +280,10 @@ def check_counts(config: EvalConfig) -> None:
         raise WorkbenchError(f"executions (seeds) must be at least 1 (got {config.seeds})")
     if config.limit is not None and config.limit < 1:
         raise WorkbenchError(f"the example limit must be at least 1 (got {config.limit})")
+    if (config.folds is None) != (config.fold is None) or \
+            (config.folds is not None and not (config.folds >= 2 and 1 <= config.fold <= config.folds)):
+        raise WorkbenchError("testing on a fold needs both folds (at least 2) and the fold, "
+                             f"1 to folds (got folds {config.folds}, fold {config.fold})")
 
 
 def decide(model, tokenizer, prompt, config: EvalConfig, style, content_free: int,
@@ -346,11 +355,16 @@ def system_of(evaluation: dict) -> dict:
     """The `system` key, `label` and `run` (its id, or None) of the system an evaluation
     scored. Two runs of one model are two systems (once merged into one row whose mean and
     summed confusion described neither), named by the run's name (`run_name`, as the queries
-    join it) or else its id. A causal run's original-model evaluation is a prompting one."""
+    join it) or else its id; so is each pooled k-fold evaluation of an experiment. A causal
+    run's original-model evaluation is a prompting one."""
     run_id = evaluation.get("run_id")
     if evaluation["mode"] == "fine-tuned" and run_id:
         name = evaluation.get("run_name") or run_id
         return {"system": f"run {run_id}", "label": f"{name} · fine-tuned", "run": run_id}
+    if evaluation["mode"] == "fine-tuned" and evaluation.get("experiment_id"):
+        # k-fold pooled (core.pooling): its model names the experiment's setting
+        return {"system": f"pooled {evaluation['id']}", "label": evaluation["model"],
+                "run": None}
     setting = [evaluation.get(column) for column in SYSTEM]
     label = f"{setting[0]} · {setting[2]}-shot · {setting[3] or '-'}"
     return {"system": "prompt " + json.dumps(setting), "label": label, "run": None}

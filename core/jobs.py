@@ -20,7 +20,7 @@ from collections import deque
 from dataclasses import dataclass
 from pathlib import Path
 
-from core import engine, evaluation_jobs, launch, paths
+from core import engine, evaluation_jobs, experiments, launch, paths
 from core.config import TrainConfig
 from core.errors import WorkbenchError
 from core.evaluation_jobs import Comparison
@@ -84,6 +84,20 @@ class JobManager:
                                         data_hash=prepared.data_hash)
             self._enqueue(Job(run_id, prepared))
         return run_id
+
+    def start_experiment(self, plan: experiments.Plan) -> int:
+        """Queue every run of a checked experiment (`experiments.plan`), in order; its id."""
+        with self._lock:
+            experiment_id, run_ids = experiments.record(connect(self.db_path), plan)
+            for run_id, prepared in zip(run_ids, plan.runs):
+                self._enqueue(Job(run_id, prepared))
+        return experiment_id
+
+    def stop_experiment(self, experiment_id: int) -> int:
+        """Cancel an experiment's queued runs, then stop its running one (cancelled first, the
+        queue cannot start the next meanwhile). How many runs were cancelled or stopped here."""
+        runs = queries.experiment_runs(connect(self.db_path), experiment_id)
+        return sum(self.stop(run_id) for run_id in experiments.cancel_order(runs))
 
     def resume(self, run_id: str) -> None:
         """Queue a stopped, failed or interrupted run to continue from its last checkpoint."""

@@ -41,5 +41,5 @@ def evaluation_row(prepared: Prepared, mode: str, model: str, report: dict,
     config, n = prepared.config, len(prepared.splits["test"])
     return {"model": model, "dataset": config.dataset, "mode": mode, "shots": 0,
             "seed": config.seed, "template": template,
-            "split": split_name(config.dataset, config.seed, n, n),
+            "split": split_name(config.dataset, config.seed, n, n, config.folds, config.fold),
             **{k: report[k] for k in EVALUATION_FIGURES if k in report}}

@@ -40,7 +40,7 @@ def owner_alive(owner: str | None) -> bool:
 
 
 def create_run(db: Database, config: dict, status: str = "queued",
-               data_hash: str | None = None) -> str:
+               data_hash: str | None = None, experiment_id: int | None = None) -> str:
     run_id = new_run_id()
     db["runs"].insert(
         {
@@ -55,6 +55,7 @@ def create_run(db: Database, config: dict, status: str = "queued",
             "created_at": now(),
             "owner": this_process(),
             "data_hash": data_hash,
+            "experiment_id": experiment_id,
         }
     )
     return run_id
@@ -154,8 +155,11 @@ def get_run(db: Database, run_id: str) -> dict | None:
 
 
 def list_runs(db: Database) -> list[dict]:
+    """Every run, newest first, with its experiment's name (`experiment`; None for none)."""
     mark_interrupted(db)
-    return list(db.query("select * from runs order by created_at desc, id desc"))
+    return list(db.query("select runs.*, experiments.name as experiment from runs left join "
+                         "experiments on experiments.id = runs.experiment_id "
+                         "order by runs.created_at desc, runs.id desc"))
 
 
 def add_metric_columns(db: Database, columns: list[str]) -> None:
@@ -433,3 +437,44 @@ def overview(db: Database) -> dict:
             "comparisons": db["evaluation_jobs"].count,
             "playground": db.execute("select count(*) from comparisons where saved = 1").fetchone()[0],
             "unreviewed": unreviewed}
+
+
+def create_experiment(db: Database, name: str | None, settings: dict) -> int:
+    """An experiment row, named `name` or '<model> · <method> · <data set> · N' (numbered
+    apart from the runs' names, as the two are listed apart)."""
+    base = settings["base"]
+    taken = [row["name"] for row in db.query("select name from experiments")]
+    name = checked_name(name) if name else default_name(base["model"], base["method"],
+                                                         base["dataset"], taken)
+    return db["experiments"].insert({"name": name, "settings": json.dumps(settings),
+                                     "created_at": now()}).last_pk
+
+
+def get_experiment(db: Database, experiment_id: int) -> dict | None:
+    rows = list(db.query("select * from experiments where id = ?", [experiment_id]))
+    return rows[0] if rows else None
+
+
+def list_experiments(db: Database) -> list[dict]:
+    """Every experiment, newest first, with how many of its runs are in each status."""
+    mark_interrupted(db)
+    experiments = list(db.query("select * from experiments order by id desc"))
+    counts = db.execute("select experiment_id, status, count(*) from runs where experiment_id "
+                        "is not null group by experiment_id, status").fetchall()
+    for experiment in experiments:
+        experiment["statuses"] = {status: count for owner, status, count in counts
+                                  if owner == experiment["id"]}
+    return experiments
+
+
+def experiment_runs(db: Database, experiment_id: int) -> list[dict]:
+    """The experiment's runs, in the order they were planned (and queued)."""
+    mark_interrupted(db)
+    return list(db.query("select * from runs where experiment_id = ? order by rowid",
+                         [experiment_id]))
+
+
+def experiment_evaluations(db: Database, experiment_id: int) -> list[dict]:
+    """The experiment's pooled evaluations (k-fold: each example predicted once)."""
+    return list(db.query("select * from evaluations where experiment_id = ? order by id",
+                         [experiment_id]))

@@ -252,3 +252,18 @@ def add_review_prompts(db):
         from predictions p join evaluations e on e.id = p.evaluation_id
         where p.output is not null and e.split is not null
     """, replace=True)
+
+
+@migrations()
+def add_experiments(db):
+    # Runs launched together as one experiment (core.experiments): a base config and what
+    # varies (folds, a sweep, seeds). Each run knows its experiment; an experiment's pooled
+    # k-fold evaluation (every example predicted once, by the run that held it out) knows it too.
+    db["experiments"].create(
+        {"id": int, "name": str,
+         "settings": str,  # JSON: {"base": TrainConfig, "sweep": {field: [values]}, "seeds": N}
+         "created_at": str},
+        pk="id", not_null={"name", "settings", "created_at"})
+    db["runs"].add_column("experiment_id", int, fk="experiments", fk_col="id")
+    db["evaluations"].add_column("experiment_id", int, fk="experiments", fk_col="id")
+    db["runs"].create_index(["experiment_id"])

@@ -148,3 +148,63 @@ def review_figure(results: pd.DataFrame) -> go.Figure:
     figure.update_layout(title="Weighted score (1 to 5, mean and 95% interval)", yaxis_range=[0, 5.5],
                          height=380, margin=dict(l=10, r=10, t=40, b=10))
     return figure
+
+
+FIGURE_TITLES = {"test_accuracy": "test accuracy", "test_f1": "test macro F1",
+                 "rougeL": "test ROUGE-L", "perplexity": "test perplexity"}
+
+
+def sweep_figure(by_setting: pd.DataFrame, runs: pd.DataFrame, setting: str,
+                 others: list[str], figure_name: str) -> go.Figure:
+    """An experiment's figure against one swept setting: the mean over each setting's seeds and
+    folds with one standard deviation as error bars (a line per combination of the `others`
+    swept), each completed run as a grey dot, and a star on the best setting."""
+    title = FIGURE_TITLES.get(figure_name, figure_name)
+    figure = go.Figure()
+    done = runs[runs["status"] == "completed"]
+    figure.add_scatter(x=done[setting].map(value_text), y=done[figure_name], mode="markers",
+                       name="each run", marker=dict(color="#999999", size=6),
+                       hovertext=done["name"].map(shown), hovertemplate="%{hovertext}: %{y:.4f}")
+    groups = by_setting.groupby(others, sort=False) if others else [((), by_setting)]
+    for place, (values, rows) in enumerate(groups):
+        values = values if isinstance(values, tuple) else (values,)
+        name = ", ".join(f"{k}={value_text(v)}" for k, v in zip(others, values)) or "mean ± std"
+        colour = RUN_COLOURS[place % len(RUN_COLOURS)]
+        figure.add_scatter(x=rows[setting].map(value_text), y=rows[figure_name], name=shown(name),
+                           mode="lines+markers", line_color=colour, marker_color=colour,
+                           error_y=dict(type="data", array=rows[figure_name + "_std"].fillna(0)),
+                           hovertemplate=f"{shown(setting)}=%{{x}}: %{{y:.4f}}")
+    best = by_setting[by_setting["best"]]
+    figure.add_scatter(x=best[setting].map(value_text), y=best[figure_name], mode="markers",
+                       name="best", marker=dict(symbol="star", size=16, color="#ff7f0e"),
+                       hoverinfo="skip")
+    figure.update_layout(title=f"{title} by {shown(setting)} (mean ± std)", height=340,
+                         xaxis=dict(title=shown(setting), type="category"),
+                         margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND)
+    return figure
+
+
+def replicates_figure(runs: pd.DataFrame, by: str, figure_name: str) -> go.Figure:
+    """A figure of each completed run of an experiment with nothing swept (its folds or seeds,
+    `by`), with the mean as a line and one standard deviation as a band."""
+    title = FIGURE_TITLES.get(figure_name, figure_name)
+    done = runs[runs["status"] == "completed"]
+    mean, std = done[figure_name].mean(), done[figure_name].std(ddof=1)
+    figure = go.Figure(go.Bar(x=done[by].map(lambda v: f"{by} {value_text(v)}"),
+                              y=done[figure_name], text=[f"{v:.3f}" for v in done[figure_name]],
+                              textposition="outside", hovertext=done["name"].map(shown),
+                              hovertemplate="%{hovertext}: %{y:.4f}<extra></extra>"))
+    if pd.notna(std):
+        figure.add_hrect(y0=mean - std, y1=mean + std, fillcolor="#1f77b4", opacity=0.12,
+                         line_width=0)
+    figure.add_hline(y=mean, line_dash="dash",
+                     annotation_text=f"mean {mean:.4f}" + (f" ± {std:.4f}" if pd.notna(std) else ""))
+    figure.update_layout(title=f"{title} per {by}", height=340, margin=dict(l=10, r=10, t=40, b=10))
+    return figure
+
+
+def value_text(value) -> str:
+    """A swept value as an axis shows it: 5e-05, 16, lora, true."""
+    if isinstance(value, bool):
+        return str(value).lower()
+    return f"{value:g}" if isinstance(value, float) else shown(value)

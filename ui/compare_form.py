@@ -67,15 +67,16 @@ def split_of(runs: list[dict]) -> dict:
     if not runs:
         return {}
     configs = [json.loads(r["config"]) for r in runs]
-    keys = ("seed", "train_size", "eval_size", "test_size")
-    if len({tuple(c[k] for k in keys) for c in configs}) > 1:
+    keys = ("seed", "train_size", "eval_size", "test_size", "folds", "fold")
+    if len({tuple(c.get(k) for k in keys) for c in configs}) > 1:
         st.warning("The chosen runs were tested on different splits: the prompts use the first "
                    "run's, and each run is listed with the examples it was tested on.")
-    return {k: configs[0][k] for k in keys}
+    return {k: configs[0].get(k) for k in keys}
 
 
 @st.cache_data(max_entries=4, show_spinner=False)
 def _splits(dataset: str, seed: int, sizes: tuple):
+    """`sizes`: train, validation and test sizes, folds and fold (as split_table takes them)."""
     from core.data import load_table, split_table
 
     table = load_table(dataset)
@@ -103,7 +104,8 @@ def show_preview(config: EvalConfig, model: str | None) -> bool:
 
     try:
         splits, names = _splits(config.dataset, config.seed,
-                                (config.train_size, config.eval_size, config.test_size))
+                                (config.train_size, config.eval_size, config.test_size, config.folds,
+                                 config.fold))
         tokenizer = _tokenizer(model) if model else None
         config = dataclasses.replace(config, model=model)  # its default chat setting
         if tokenizer is None:

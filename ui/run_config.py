@@ -6,10 +6,12 @@ from core.config import TrainConfig, to_yaml
 from core.launch import command_line
 
 
-def config_panel(config: TrainConfig, key: str, expanded: bool = False) -> None:
-    """The run.yaml (copy with the code block's button, or download) and the exact command."""
+def config_panel(config: TrainConfig, key: str, expanded: bool = False,
+                 repeat: dict | None = None) -> None:
+    """The run.yaml (copy with the code block's button, or download) and the exact command;
+    with `repeat` (an experiment's sweep and seeds), the experiment's."""
     with st.expander("Run config (YAML) and command line", expanded=expanded):
-        text = to_yaml(config)
+        text = to_yaml(config, repeat)
         st.code(text, language="yaml")
         st.download_button("Download run.yaml", text, "run.yaml", mime="application/x-yaml",
                            key=f"yaml-{key}")

@@ -8,7 +8,7 @@ import pandas as pd
 from storage import queries
 
 COLUMNS = ["name", "id", "status", "model", "method", "adapter", "dataset", "test_accuracy",
-           "test_f1", "duration", "created_at"]
+           "test_f1", "duration", "created_at", "experiment"]
 
 
 def runs_frame(runs: list[dict], now: pd.Timestamp | None = None) -> pd.DataFrame:

@@ -185,10 +185,17 @@ def preview(dataset: str, columns: dict) -> bool:
 
 def split_inputs(base: TrainConfig, key) -> dict:
     st.markdown("**Splits**: a count, or a fraction below 1. Train 0 = all that is left.")
-    cols = st.columns(3)
+    cols = st.columns(4)
+    folds = cols[3].number_input("Cross-validation folds (0 = off)", 0, 20, base.folds or 0,
+                                 help=HELP["folds"], key=key("folds"))
+    values = {"folds": folds or None}
     fields = [("train_size", "Train", 0), ("eval_size", "Validation", 0.1), ("test_size", "Test", 0.2)]
-    values = {}
     for col, (name, label, fallback) in zip(cols, fields):
+        if name == "test_size" and folds:  # each run tests on its fold
+            col.text_input(label, f"one fold (1/{folds} of the data)", disabled=True,
+                           key=key("test-fold"), help=HELP["folds"])
+            values[name] = None
+            continue
         given = getattr(base, name)
         # No default once "Use default fractions" has set the input (Streamlit warns of both).
         shown = {} if key(name) in st.session_state else {
@@ -386,3 +393,36 @@ def estimate_panel(config: TrainConfig) -> bool:
                    "length, use a LoRA adapter (QLoRA on a GPU), or turn on gradient "
                    "checkpointing.")
     return True
+
+
+SWEEP_HELP = ("One setting per line, its values after '=' separated by commas, e.g. "
+              "'lr = 2e-5, 5e-5'. Several lines: every combination. Names are the run.yaml's "
+              "(lr, batch_size, lora_r, epochs, …).")
+
+
+def repeat_inputs(config: TrainConfig) -> dict | None:
+    """An experiment's sweep and seeds (the folds are with the splits), checked as the CLI's
+    are; None while they are refused (the reason is shown). Also says how many runs it is."""
+    from core import experiments
+
+    with st.expander("Sweep and seeds: several runs as one experiment"):
+        left, right = st.columns([3, 1])
+        text = left.text_area("Sweep", placeholder="lr = 2e-5, 5e-5", help=SWEEP_HELP,
+                              key="sweep")
+        seeds = right.number_input("Seeds per setting", 1, 50, 1, key="seeds",
+                                   help=f"Each setting this many times, with seeds {config.seed}, "
+                                        f"{config.seed + 1}, …, for its mean ± std.")
+    try:
+        sweep = experiments.checked_sweep(experiments.parse_sweep(
+            [line for line in text.splitlines() if line.strip()]))
+        runs = len(experiments.grid(config, sweep, seeds))
+    except WorkbenchError as error:
+        st.error(plain(error))
+        return None
+    repeat = {"sweep": sweep, "seeds": seeds, "runs": runs, "allow_many": True}
+    if runs > 1:
+        st.info(f"{runs} runs, queued as one experiment: each setting's mean ± std, the best "
+                "marked, on the Experiments page.")
+    if runs > experiments.MAX_RUNS:
+        repeat["allow_many"] = st.checkbox(f"Yes, queue all {runs} runs", key="allow-many")
+    return repeat

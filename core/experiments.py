@@ -1,0 +1,297 @@
+"""Experiments: one config run several times as one queued whole (k-fold, sweeps, seeds).
+
+An experiment is a base config (settled as one run's is), the values to sweep
+({setting: [values]}, crossed into a grid), a number of seeds (replicates: seed,
+seed + 1, …) and, from the base config, its folds (one run per fold). `plan`
+expands and checks every run before anything is written, so a bad value leaves
+nothing behind; `record` stores the experiment and its runs `queued`, and the
+job manager (or the CLI) works them through the one queue in order. Each run is
+an ordinary run: it can be stopped, resumed or deleted on its own.
+
+`summary` says how the runs ended, per run and per setting (mean ± standard
+deviation over seeds and folds, the best setting marked). `core.pooling` makes,
+once every fold of a setting has completed, the one evaluation in which every
+example is predicted exactly once, by the run that held it out.
+"""
+
+import dataclasses
+import itertools
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+import yaml
+
+from core import engine
+from core.config import (MAX_SEED, TrainConfig, _StrictYaml, read_settings_file, settle,
+                         typed_value)
+from core.errors import WorkbenchError
+from core.results import Prepared
+from storage import queries
+from storage.run_names import MAX_NAME, SEPARATOR
+
+MAX_RUNS = 24  # more needs a confirmation (`--yes`, the form's tick): hours on a CPU
+# Not swept: the run's own name, and what an experiment already varies in its own way.
+NOT_SWEPT = {"name": "each run is named after the experiment",
+             "fold": "--folds makes one run per fold", "folds": "give --folds once"}
+# Each figure a run's test split gives, and whether higher is better.
+FIGURES = {"test_accuracy": True, "test_f1": True, "rougeL": True, "perplexity": False}
+
+
+@dataclass
+class Plan:
+    """An experiment checked: its settings and every run, prepared, in queue order."""
+    name: str | None
+    base: TrainConfig
+    sweep: dict[str, list]
+    seeds: int
+    runs: list[Prepared]
+    points: list[dict]  # what each run varies: the swept settings, "seed" and "fold"
+
+    def settings(self) -> dict:
+        return {"base": self.base.to_dict(), "sweep": self.sweep, "seeds": self.seeds}
+
+
+def is_experiment(config: TrainConfig, sweep: dict, seeds: int | None) -> bool:
+    """Several runs: a sweep, seeds other than 1 (0 is refused by the plan, not taken as one
+    run), or folds without one fold named."""
+    return bool(sweep) or seeds not in (None, 1) or (config.folds is not None and
+                                                      config.fold is None)
+
+
+def parse_sweep(items: list[str]) -> dict[str, list]:
+    """`["lr=1e-5,5e-5", "lora_r=8,16"]` (the CLI's --sweep) as {setting: [values]}, each
+    value read as YAML reads a run.yaml's (numbers, true / false, text)."""
+    sweep = {}
+    for item in items:
+        name, equals, values = item.partition("=")
+        name = name.strip().replace("-", "_")
+        if not equals or not name or not values.strip():
+            raise WorkbenchError(f"sweep '{item}' is not SETTING=VALUE,VALUE,… "
+                                 "(for example lr=1e-5,5e-5)")
+        if name in sweep:
+            raise WorkbenchError(f"the sweep names {name} twice; give its values once")
+        sweep[name] = [read_value(v.strip()) for v in values.split(",")]
+    return sweep
+
+
+def read_value(text: str):
+    try:
+        return yaml.load(text, Loader=_StrictYaml)
+    except (WorkbenchError, yaml.YAMLError):
+        return text
+
+
+def checked_sweep(sweep) -> dict[str, list]:
+    """A sweep whose every setting is a TrainConfig field that can vary, each with a list of
+    distinct values of the field's type (a run.yaml's `sweep:` passes here too)."""
+    if sweep is None:
+        return {}
+    if not isinstance(sweep, dict):
+        raise WorkbenchError("sweep must map settings to lists of values (lr: [1e-5, 5e-5])")
+    fields = {f.name: f for f in dataclasses.fields(TrainConfig)}
+    checked = {}
+    for name, values in sweep.items():
+        if name not in fields:
+            raise WorkbenchError(f"cannot sweep '{name}': no such setting (see python -m core "
+                                 "train --help)")
+        if name in NOT_SWEPT:
+            raise WorkbenchError(f"cannot sweep {name}: {NOT_SWEPT[name]}")
+        values = values if isinstance(values, list) else [values]
+        if not values:
+            raise WorkbenchError(f"sweep of {name} has no values")
+        try:
+            typed = [typed_value(fields[name], v) for v in values]
+        except WorkbenchError as error:
+            raise WorkbenchError(f"sweep of {name}: {error}") from None
+        if len(set(map(repr, typed))) < len(typed):
+            raise WorkbenchError(f"sweep of {name} lists a value twice")
+        checked[name] = typed
+    return checked
+
+
+def checked_seeds(seeds) -> int:
+    if seeds is None:
+        return 1
+    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_RUNS * 10:
+        raise WorkbenchError(f"seeds must be a whole number from 1 (got {seeds!r})")
+    return seeds
+
+
+def grid(base: TrainConfig, sweep: dict[str, list], seeds: int) -> list[dict]:
+    """Every run's own settings: each combination of swept values, × seeds, × folds."""
+    if seeds > 1 and "seed" in sweep:
+        raise WorkbenchError("give either --seeds or a sweep of seed, not both")
+    if base.seed + seeds - 1 > MAX_SEED:
+        raise WorkbenchError(f"seeds {base.seed} to {base.seed + seeds - 1} go past {MAX_SEED}")
+    folds = [None] if base.folds is None else \
+        [base.fold] if base.fold is not None else list(range(1, base.folds + 1))
+    points = []
+    for values in itertools.product(*sweep.values()):
+        for seed in range(base.seed, base.seed + seeds):
+            for fold in folds:
+                points.append({**dict(zip(sweep, values)), "seed": seed, "fold": fold})
+    return points
+
+
+def plan(given: dict, preset: str | None = None, file=None, sweep=None, seeds: int | None = None,
+         allow_many: bool = False) -> Plan:
+    """Check and prepare every run of an experiment (a WorkbenchError, nothing written, if any
+    one cannot run). `sweep` and `seeds` override a run.yaml's `sweep:` and `seeds:`."""
+    from_file = read_settings_file(file)[1] if file is not None else {}
+    sweep = checked_sweep(sweep if sweep else from_file.get("sweep"))
+    seeds = checked_seeds(seeds if seeds is not None else from_file.get("seeds"))
+    base = settle(given, preset, file)
+    points = grid(base, sweep, seeds)
+
+    def prepared(point: dict) -> Prepared:
+        try:
+            return engine.prepare(settle({**given, **point}, preset, file))
+        except WorkbenchError as error:
+            label = point_label(point, sweep, seeds, base.folds)
+            raise WorkbenchError(f"{label or 'the run'}: {error}") from None
+
+    first = prepared(points[0])  # what is wrong with the data is said before the count
+    if len(points) > MAX_RUNS and not allow_many:
+        raise WorkbenchError(f"this experiment is {len(points)} runs; more than {MAX_RUNS} need "
+                             "a confirmation (--yes)")
+    return Plan(base.name, base, sweep, seeds, [first, *map(prepared, points[1:])], points)
+
+
+def point_label(point: dict, sweep: dict, seeds: int, folds: int | None) -> str:
+    """What sets a run apart in its experiment: 'lr=5e-05 · seed 43 · fold 2/5'."""
+    parts = [f"{name}={point[name]}" for name in sweep]
+    if seeds > 1 or "seed" in sweep:
+        parts += [] if "seed" in sweep else [f"seed {point['seed']}"]
+    if point.get("fold") is not None:
+        parts.append(f"fold {point['fold']}" + (f"/{folds}" if folds else ""))
+    return SEPARATOR.join(parts)
+
+
+def record(db, plan: Plan) -> tuple[int, list[str]]:
+    """Store the experiment and its runs, `queued`, in order; its id and the runs' ids. Each
+    run is named after the experiment and what sets it apart."""
+    experiment_id = queries.create_experiment(db, plan.name, plan.settings())
+    name = queries.get_experiment(db, experiment_id)["name"]
+    run_ids = []
+    for point, prepared in zip(plan.points, plan.runs):
+        label = point_label(point, plan.sweep, plan.seeds, plan.base.folds)
+        room = MAX_NAME - len(SEPARATOR) - len(label)
+        run_name = (name if len(name) <= room else name[:room - 1] + "…") + SEPARATOR + label
+        prepared.config = dataclasses.replace(prepared.config, name=run_name)
+        run_ids.append(queries.create_run(db, prepared.config.to_dict(),
+                                          data_hash=prepared.data_hash,
+                                          experiment_id=experiment_id))
+    return experiment_id, run_ids
+
+
+# ---- reading an experiment back ------------------------------------------------------
+
+
+def settings_of(experiment: dict) -> dict:
+    return json.loads(experiment["settings"])
+
+
+def status_of(statuses: dict) -> str:
+    """One word for an experiment's runs: running or queued while any is, else completed if
+    all are, else the worst ending (failed, then interrupted, then stopped)."""
+    for status in ("running", "queued", "failed", "interrupted", "stopped"):
+        if statuses.get(status) and (status in ("running", "queued") or
+                                     not statuses.get("running") and not statuses.get("queued")):
+            return status
+    return "completed"
+
+
+def run_figures(run: dict) -> dict:
+    """A run's test figures: accuracy and F1 from its row, ROUGE-L and perplexity from its
+    summary."""
+    summary = json.loads(run["summary"]) if run.get("summary") else {}
+    return {"test_accuracy": run["test_accuracy"], "test_f1": run["test_f1"],
+            "rougeL": summary.get("rougeL"), "perplexity": summary.get("perplexity")}
+
+
+def runs_frame(runs: list[dict], sweep: dict) -> pd.DataFrame:
+    """One row per run: name, status, what it varies (swept settings, seed, fold), figures."""
+    rows = []
+    for run in runs:
+        config = json.loads(run["config"])
+        rows.append({"run": run["id"], "name": run["name"], "status": run["status"],
+                     **{name: config.get(name) for name in sweep},
+                     "seed": config["seed"], "fold": config.get("fold"), **run_figures(run)})
+    frame = pd.DataFrame(rows)
+    return frame.dropna(axis=1, how="all") if not frame.empty else frame
+
+
+def figures_of(frame: pd.DataFrame) -> list[str]:
+    return [f for f in FIGURES if f in frame]
+
+
+def settings_frame(frame: pd.DataFrame, sweep: dict) -> pd.DataFrame:
+    """Per setting (each combination of swept values; the whole experiment when nothing is
+    swept): runs, completed runs, and the mean and standard deviation of each figure over
+    the completed ones (seeds and folds). `best` marks the setting with the best mean of the
+    first figure."""
+    figures = figures_of(frame)
+    done = frame[frame["status"] == "completed"]
+    keys = list(sweep) or (lambda _: 0)
+    grouped = frame.groupby(keys, sort=False, dropna=False)
+    table = pd.DataFrame({"runs": grouped.size()})
+    table["completed"] = done.groupby(keys, sort=False, dropna=False).size().reindex(
+        table.index).fillna(0).astype(int)
+    for figure in figures:
+        by_setting = done.groupby(keys, sort=False, dropna=False)[figure]
+        table[figure] = by_setting.mean().reindex(table.index)
+        table[figure + "_std"] = by_setting.std(ddof=1).reindex(table.index)
+    table = table.reset_index(drop=not sweep)
+    table["best"] = False
+    if figures and table[figures[0]].notna().any():
+        first = table[figures[0]]
+        table.loc[first.idxmax() if FIGURES[figures[0]] else first.idxmin(), "best"] = True
+    return table
+
+
+@dataclass
+class Summary:
+    experiment: dict
+    settings: dict  # as planned: base, sweep, seeds
+    status: str
+    runs: pd.DataFrame
+    by_setting: pd.DataFrame
+    pooled: list[dict]  # k-fold: the pooled evaluations
+
+
+def summary(db, experiment_id: int) -> Summary | None:
+    experiment = queries.get_experiment(db, experiment_id)
+    if experiment is None:
+        return None
+    settings = settings_of(experiment)
+    runs = queries.experiment_runs(db, experiment_id)
+    frame = runs_frame(runs, settings["sweep"])
+    statuses = frame["status"].value_counts().to_dict() if not frame.empty else {}
+    by_setting = settings_frame(frame, settings["sweep"]) if not frame.empty else pd.DataFrame()
+    return Summary(experiment, settings, status_of(statuses), frame, by_setting,
+                   queries.experiment_evaluations(db, experiment_id))
+
+
+def mean_std(value: float, std: float) -> str:
+    return "-" if pd.isna(value) else f"{value:.4f}" + ("" if pd.isna(std) else f" ± {std:.4f}")
+
+
+def settings_table(by_setting: pd.DataFrame, sweep: dict) -> tuple[list[str], list[dict]]:
+    """Per setting, as text: its swept values, completed runs of those planned, each figure's
+    mean ± std, and a * by the best."""
+    records = []
+    for row in by_setting.to_dict("records"):
+        record = {name: row[name] for name in sweep}
+        record["completed"] = f"{row['completed']} of {row['runs']}"
+        record.update({f: mean_std(row[f], row[f + "_std"]) for f in FIGURES if f in row})
+        record["best"] = "*" if row["best"] else ""
+        records.append(record)
+    return (list(records[0]) if records else []), records
+
+
+def cancel_order(runs: list[dict]) -> list[str]:
+    """The ids of an experiment's runs that are queued or running, queued first: cancelling
+    them before stopping the running one keeps the queue from starting the next."""
+    queued = [r["id"] for r in runs if r["status"] == "queued"]
+    return queued + [r["id"] for r in runs if r["status"] == "running"]

@@ -1,0 +1,128 @@
+"""One experiment: its runs, the mean ± std of each setting with the best marked, a chart of
+the figure against each swept setting, and k-fold's pooled evaluation (per class)."""
+
+import json
+
+import pandas as pd
+import streamlit as st
+
+from core import experiments
+from core.experiments import FIGURES
+from ui import charts
+from ui.common import jobs, plain
+from ui.live import LIVE, POLL_SECONDS
+from ui.run_view import STATUS_ICONS
+
+
+def render_experiment(db, experiment_id: int) -> None:
+    """The experiment's page; while any of its runs is queued or running, redrawn every few
+    seconds (a fragment), and once more as a whole when the last one ends."""
+    found = experiments.summary(db, experiment_id)
+    header(found)
+    if found.status in LIVE:
+        live_body(db, experiment_id, found.status)
+    else:
+        body(found)
+
+
+def header(found: experiments.Summary) -> None:
+    base, sweep, seeds = (found.settings["base"], found.settings["sweep"],
+                          found.settings["seeds"])
+    st.subheader(f"{STATUS_ICONS.get(found.status, '')} {plain(found.experiment['name'])}")
+    varies = [f"{name} over {', '.join(map(charts.value_text, values))}"
+              for name, values in sweep.items()]
+    varies += [f"{seeds} seeds from {base['seed']}"] if seeds > 1 else []
+    varies += [f"{base['folds']} folds (seed {base['seed']})"] if base.get("folds") else []
+    st.caption(plain(f"{base['model']} · {base['method']} · {base['dataset']} · varies "
+                     f"{'; '.join(varies)} · created {found.experiment['created_at']}"))
+    if found.status in LIVE:
+        with st.popover("Cancel experiment"):
+            st.write("Stops the running run (it keeps a checkpoint) and cancels every queued "
+                     "one. Each can be resumed on its own later.")
+            if st.button("Cancel every run of it", type="primary",
+                         key=f"cancel-experiment-{found.experiment['id']}"):
+                stopped = jobs().stop_experiment(found.experiment["id"])
+                st.session_state["experiment-cancelled"] = stopped
+                st.rerun()
+    if "experiment-cancelled" in st.session_state:
+        count = st.session_state.pop("experiment-cancelled")
+        st.success(f"Cancelled or stopped {count} run{'s' * (count != 1)}." if count else
+                   "Nothing to cancel here: its runs are queued by another process (the CLI); "
+                   "stop that one with Ctrl-C.")
+
+
+def live_body(db, experiment_id: int, drawn_status: str) -> None:
+    @st.fragment(run_every=POLL_SECONDS)
+    def refreshed():
+        found = experiments.summary(db, experiment_id)
+        if found.status != drawn_status:
+            st.rerun()  # the whole page: the header loses Cancel once nothing is left to run
+        body(found)
+
+    refreshed()
+
+
+def body(found: experiments.Summary) -> None:
+    runs = found.runs
+    counts = runs["status"].value_counts()
+    st.progress(counts.get("completed", 0) / len(runs),
+                text=f"{counts.get('completed', 0)} of {len(runs)} runs completed" +
+                "".join(f" · {counts[s]} {s}" for s in ("running", "queued", "failed",
+                                                          "stopped", "interrupted")
+                        if s in counts))
+    figures = experiments.figures_of(runs)
+    if figures and runs[figures[0]].notna().any():
+        settings_section(found, figures)
+    pooled_section(found.pooled)
+    st.markdown("**Runs** (open one on the Runs page to resume, stop or delete it)")
+    # A link to each run's page (the text shown is the id; it opens in a new tab).
+    links = runs.rename(columns={"run": "id"}).assign(id=lambda f: "runs?run=" + f["id"])
+    st.dataframe(links, hide_index=True, column_config={
+        "id": st.column_config.LinkColumn("id", display_text=r"runs\?run=(.*)"),
+        **{f: st.column_config.NumberColumn(charts.FIGURE_TITLES[f], format="%.4f")
+           for f in figures}})
+
+
+def settings_section(found: experiments.Summary, figures: list[str]) -> None:
+    sweep, by_setting, runs = found.settings["sweep"], found.by_setting, found.runs
+    first = figures[0]
+    best = by_setting[by_setting["best"]]
+    if sweep and not best.empty:
+        row = best.iloc[0]
+        completed = int(row["completed"])
+        setting = ", ".join(f"{k}={charts.value_text(row[k])}" for k in sweep)
+        st.success(plain(f"Best setting: {setting}: {charts.FIGURE_TITLES[first]} "
+                         f"{experiments.mean_std(row[first], row[first + '_std'])} over "
+                         f"{completed} run{'s' * (completed != 1)}"),
+                   icon=":material/star:")
+    columns, records = experiments.settings_table(by_setting, sweep)
+    table = pd.DataFrame(records, columns=columns).rename(
+        columns={f: f"{charts.FIGURE_TITLES[f]} (mean ± std)" for f in FIGURES})
+    st.dataframe(table.astype(str), hide_index=True)
+    if sweep:
+        for setting in sweep:
+            others = [k for k in sweep if k != setting]
+            st.plotly_chart(charts.sweep_figure(by_setting, runs, setting, others, first))
+    else:
+        by = "fold" if "fold" in runs and runs["fold"].notna().any() else "seed"
+        st.plotly_chart(charts.replicates_figure(runs, by, first))
+
+
+def pooled_section(pooled: list[dict]) -> None:
+    """k-fold: every example predicted once, by the run that held it out."""
+    for evaluation in pooled:
+        st.markdown(f"**{plain(evaluation['model'])}**: every one of the {evaluation['n']:,} "
+                    "examples predicted once, by the run that did not train on it. "
+                    "The Compare page lists it under the split "
+                    f"“{plain(evaluation['split'])}”.")
+        cols = st.columns(4)
+        for column, name in zip(cols, ("accuracy", "precision", "recall", "f1")):
+            column.metric(f"pooled {name}", f"{evaluation[name]:.3f}")
+        per_class = pd.DataFrame(json.loads(evaluation["per_class"])).T
+        left, right = st.columns(2)
+        left.dataframe(per_class.style.format(
+            {c: "{:.0f}" if c == "support" else "{:.3f}" for c in per_class.columns}))
+        right.plotly_chart(charts.confusion_figure(json.loads(evaluation["confusion"]),
+                                                   json.loads(evaluation["labels"]),
+                                                   "Confusion matrix (all folds)"),
+                           key=f"pooled-confusion-{evaluation['id']}")
