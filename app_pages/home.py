@@ -48,6 +48,10 @@ figures[3].metric("Outputs waiting for review", held["unreviewed"])
 if held["runs"]:
     if st.button("All runs: open, compare, export or delete", icon=":material/table_view:"):
         st.switch_page("app_pages/runs.py")
+    if held["experiments"] and st.button(
+            f"Experiments ({held['experiments']}): k-fold, sweeps and seeds, mean ± std",
+            icon=":material/science:"):
+        st.switch_page("app_pages/experiments.py")
 else:
     st.info("No runs yet: **1 · Train** launches one on the bundled defaults (a small sentiment "
             "classifier on movie-review snippets, a few minutes on a laptop's CPU).")

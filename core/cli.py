@@ -328,8 +328,10 @@ def run_experiment(args: argparse.Namespace, db, interrupts: "Interrupts") -> in
         else:
             engine.execute(db, run_id, prepared, interrupts.stop.is_set, show_progress)
         run = queries.get_run(db, run_id)
-        print(f"  {run['status']}" + (f": {run['error']}" if run["error"] else ""),
-              file=sys.stderr, flush=True)
+        lines = [result_line(e) for e in queries.run_evaluations(db, run_id)] \
+            if run["status"] == "completed" else [run["status"] + (f": {run['error']}" if
+                                                                  run["error"] else "")]
+        print("\n".join(f"  {line}" for line in lines), file=sys.stderr, flush=True)
     print_experiment(db, experiment_id, sys.stderr)
     statuses = {r["status"] for r in queries.experiment_runs(db, experiment_id)}
     if statuses == {"completed"}:
@@ -347,7 +349,7 @@ def print_experiment(db, experiment_id: int, file=sys.stdout) -> None:
         raise WorkbenchError(f"no experiment {experiment_id}")
     print(f"experiment {experiment_id}: {found.experiment['name']} ({found.status})", file=file)
     with contextlib.redirect_stdout(file):
-        runs = found.runs.drop(columns=["name"]).round(4)
+        runs = found.runs.drop(columns=["name"]).round(dict.fromkeys(experiments.FIGURES, 4))
         print_table(list(runs.columns), runs.astype(object).where(runs.notna(), None)
                     .to_dict("records"))
         print()

@@ -230,7 +230,7 @@ def settings_frame(frame: pd.DataFrame, sweep: dict) -> pd.DataFrame:
     """Per setting (each combination of swept values; the whole experiment when nothing is
     swept): runs, completed runs, and the mean and standard deviation of each figure over
     the completed ones (seeds and folds). `best` marks the setting with the best mean of the
-    first figure."""
+    first figure (where there are several settings)."""
     figures = figures_of(frame)
     done = frame[frame["status"] == "completed"]
     keys = list(sweep) or (lambda _: 0)
@@ -244,7 +244,7 @@ def settings_frame(frame: pd.DataFrame, sweep: dict) -> pd.DataFrame:
         table[figure + "_std"] = by_setting.std(ddof=1).reindex(table.index)
     table = table.reset_index(drop=not sweep)
     table["best"] = False
-    if figures and table[figures[0]].notna().any():
+    if len(table) > 1 and figures and table[figures[0]].notna().any():
         first = table[figures[0]]
         table.loc[first.idxmax() if FIGURES[figures[0]] else first.idxmin(), "best"] = True
     return table

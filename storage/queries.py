@@ -436,7 +436,7 @@ def overview(db: Database) -> dict:
     return {"runs": sum(statuses.values()), "statuses": statuses,
             "comparisons": db["evaluation_jobs"].count,
             "playground": db.execute("select count(*) from comparisons where saved = 1").fetchone()[0],
-            "unreviewed": unreviewed}
+            "unreviewed": unreviewed, "experiments": db["experiments"].count}
 
 
 def create_experiment(db: Database, name: str | None, settings: dict) -> int:

@@ -342,3 +342,23 @@ def start_comparison(page, url: str, shots_to_drop: int, seeds: int) -> int:
     page.get_by_role("button", name="Compare", exact=True).click()
     page.wait_for_url(re.compile(r"\?job=\d+"), timeout=60_000)
     return int(re.search(r"job=(\d+)", page.url).group(1))
+
+
+def test_an_experiment_page_draws_its_sweep_and_marks_the_best(server, browser):
+    """A sweep of two learning rates × two seeds, recorded as trained: the page says the best
+    setting and draws each run, each setting's mean ± std and a star on the best."""
+    from storage.db import connect
+    from tests.test_experiment_pages import finished_sweep
+
+    server.home.mkdir(parents=True)
+    experiment_id = finished_sweep(connect(server.home / "workbench.db"))
+    url = server.start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(f"{url}/experiments?experiment={experiment_id}")
+    page.get_by_text("Best setting").wait_for(timeout=60_000)
+    page.locator(".js-plotly-plot .legendtext").first.wait_for(timeout=60_000)
+    legend = page.locator(".js-plotly-plot .legendtext").all_text_contents()
+    assert legend == ["each run", "mean ± std", "best"]
+    assert chart_points(page) == 4 + 2 + 1  # the runs, the two means, the star
+    assert "lr=5e-05" in page.get_by_text("Best setting").inner_text().replace("\u2060", "")
+    page.screenshot(path=str(OUTPUT / "experiment-sweep.png"), full_page=True)

@@ -265,3 +265,15 @@ def test_the_experiment_is_the_runs_own_record(home, tiny_config, db):
     stored = json.loads(queries.get_run(db, run_ids[1])["config"])
     assert stored["folds"] == 2 and stored["fold"] == 2  # its run.yaml trains that fold alone
     assert dataclasses.replace(plan.runs[1].config, name=None).fold == 2
+
+
+def test_a_pooled_evaluation_is_a_system_of_its_own_named_by_its_setting():
+    from core.evaluate import with_systems
+
+    pooled = [{"id": i, "run_id": None, "experiment_id": 1, "mode": "fine-tuned", "shots": 0,
+               "model": f"probe · lr={lr} · 5 folds pooled", "template": None}
+              for i, lr in ((5, 1e-3), (6, 2e-3))]
+    systems = with_systems(pooled)
+    assert [s["label"] for s in systems] == ["probe · lr=0.001 · 5 folds pooled",
+                                             "probe · lr=0.002 · 5 folds pooled"]
+    assert len({s["system"] for s in systems}) == 2 and systems[0]["run"] is None

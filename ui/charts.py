@@ -190,16 +190,20 @@ def replicates_figure(runs: pd.DataFrame, by: str, figure_name: str) -> go.Figur
     title = FIGURE_TITLES.get(figure_name, figure_name)
     done = runs[runs["status"] == "completed"]
     mean, std = done[figure_name].mean(), done[figure_name].std(ddof=1)
-    figure = go.Figure(go.Bar(x=done[by].map(lambda v: f"{by} {value_text(v)}"),
-                              y=done[figure_name], text=[f"{v:.3f}" for v in done[figure_name]],
-                              textposition="outside", hovertext=done["name"].map(shown),
-                              hovertemplate="%{hovertext}: %{y:.4f}<extra></extra>"))
+    # Points, not bars from 0: the differences between folds are what the chart is for.
+    figure = go.Figure(go.Scatter(x=done[by].map(lambda v: f"{by} {value_text(v)}"),
+                                  y=done[figure_name], mode="markers+text",
+                                  marker=dict(size=11, color=RUN_COLOURS[0]),
+                                  text=[f"{v:.3f}" for v in done[figure_name]],
+                                  textposition="middle right", hovertext=done["name"].map(shown),
+                                  hovertemplate="%{hovertext}: %{y:.4f}<extra></extra>"))
     if pd.notna(std):
         figure.add_hrect(y0=mean - std, y1=mean + std, fillcolor="#1f77b4", opacity=0.12,
                          line_width=0)
-    figure.add_hline(y=mean, line_dash="dash",
+    figure.add_hline(y=mean, line_dash="dash", annotation_position="bottom left",
                      annotation_text=f"mean {mean:.4f}" + (f" ± {std:.4f}" if pd.notna(std) else ""))
-    figure.update_layout(title=f"{title} per {by}", height=340, margin=dict(l=10, r=10, t=40, b=10))
+    figure.update_layout(title=f"{title} per {by} (the band: mean ± std)", height=340,
+                         margin=dict(l=10, r=10, t=40, b=10))
     return figure
 
 

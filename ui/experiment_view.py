@@ -8,6 +8,7 @@ import streamlit as st
 
 from core import experiments
 from core.experiments import FIGURES
+from storage import queries
 from ui import charts
 from ui.common import jobs, plain
 from ui.live import LIVE, POLL_SECONDS
@@ -15,14 +16,30 @@ from ui.run_view import STATUS_ICONS
 
 
 def render_experiment(db, experiment_id: int) -> None:
-    """The experiment's page; while any of its runs is queued or running, redrawn every few
-    seconds (a fragment), and once more as a whole when the last one ends."""
+    """The experiment's page. While any of its runs is queued or running, a fragment polls
+    their statuses every few seconds (drawing only which run works now, and its phase) and
+    redraws the page when one changes: the tables and charts are not redrawn meanwhile, as
+    each redraw costs the browser, and the machine trains the run."""
     found = experiments.summary(db, experiment_id)
     header(found)
+    body(found)
     if found.status in LIVE:
-        live_body(db, experiment_id, found.status)
-    else:
-        body(found)
+        watch_statuses(db, experiment_id, statuses_of(found))
+
+
+def statuses_of(found: experiments.Summary) -> tuple:
+    return tuple(found.runs["status"])
+
+
+@st.fragment(run_every=POLL_SECONDS)
+def watch_statuses(db, experiment_id: int, drawn: tuple) -> None:
+    found = experiments.summary(db, experiment_id)
+    if statuses_of(found) != drawn:
+        st.rerun()  # the whole page: new figures, and no Cancel once nothing is left to run
+    running = found.runs[found.runs["status"] == "running"]
+    for run_id, name in zip(running["run"], running["name"]):
+        phase = queries.get_run(db, run_id)["phase"] or "starting…"
+        st.caption(f"Running now: {plain(name)}: {plain(phase)}")
 
 
 def header(found: experiments.Summary) -> None:
@@ -51,17 +68,6 @@ def header(found: experiments.Summary) -> None:
                    "stop that one with Ctrl-C.")
 
 
-def live_body(db, experiment_id: int, drawn_status: str) -> None:
-    @st.fragment(run_every=POLL_SECONDS)
-    def refreshed():
-        found = experiments.summary(db, experiment_id)
-        if found.status != drawn_status:
-            st.rerun()  # the whole page: the header loses Cancel once nothing is left to run
-        body(found)
-
-    refreshed()
-
-
 def body(found: experiments.Summary) -> None:
     runs = found.runs
     counts = runs["status"].value_counts()
@@ -75,8 +81,11 @@ def body(found: experiments.Summary) -> None:
         settings_section(found, figures)
     pooled_section(found.pooled)
     st.markdown("**Runs** (open one on the Runs page to resume, stop or delete it)")
-    # A link to each run's page (the text shown is the id; it opens in a new tab).
+    # A link to each run's page (the text shown is the id; it opens in a new tab); swept
+    # values as the settings table writes them (5e-05, not 0.00005).
     links = runs.rename(columns={"run": "id"}).assign(id=lambda f: "runs?run=" + f["id"])
+    for setting in found.settings["sweep"]:
+        links[setting] = links[setting].map(charts.value_text)
     st.dataframe(links, hide_index=True, column_config={
         "id": st.column_config.LinkColumn("id", display_text=r"runs\?run=(.*)"),
         **{f: st.column_config.NumberColumn(charts.FIGURE_TITLES[f], format="%.4f")
@@ -98,6 +107,8 @@ def settings_section(found: experiments.Summary, figures: list[str]) -> None:
     columns, records = experiments.settings_table(by_setting, sweep)
     table = pd.DataFrame(records, columns=columns).rename(
         columns={f: f"{charts.FIGURE_TITLES[f]} (mean ± std)" for f in FIGURES})
+    if len(table) == 1:  # one setting: nothing to be best among
+        table = table.drop(columns=["best"])
     st.dataframe(table.astype(str), hide_index=True)
     if sweep:
         for setting in sweep:
@@ -116,8 +127,9 @@ def pooled_section(pooled: list[dict]) -> None:
                     "The Compare page lists it under the split "
                     f"“{plain(evaluation['split'])}”.")
         cols = st.columns(4)
-        for column, name in zip(cols, ("accuracy", "precision", "recall", "f1")):
-            column.metric(f"pooled {name}", f"{evaluation[name]:.3f}")
+        for column, (name, title) in zip(cols, [("accuracy", "accuracy"), ("precision", "macro precision"),
+                                                ("recall", "macro recall"), ("f1", "macro F1")]):
+            column.metric(f"pooled {title}", f"{evaluation[name]:.3f}")
         per_class = pd.DataFrame(json.loads(evaluation["per_class"])).T
         left, right = st.columns(2)
         left.dataframe(per_class.style.format(
