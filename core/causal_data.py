@@ -5,6 +5,9 @@
   chat template, so that training, the original model and the tuned one all
   read exactly the same text.
 - summarisation and instruction data (S6): prompt -> response.
+- conversations (Alpaca, ShareGPT, messages; `core.chat_data`): rendered turn by turn
+  through the model's chat template, the loss on the assistant turns only; judged on
+  the last assistant turn.
 - preference pairs (S8): prompt, chosen, rejected; from a file, or built from a
   labelled table (chosen = the right label, rejected = a wrong one).
 - unpaired feedback (KTO): prompt, completion, desirable or not; from a file, or
@@ -143,10 +146,74 @@ def preference_records(tokenizer, frame: pd.DataFrame, task: str, label_names: l
 
 
 def sft_rows(tokenizer, frame: pd.DataFrame, table, config, instruction: str | None) -> list[dict]:
-    """Tokenised SFT rows, loss on the completion only."""
+    """Tokenised SFT rows, loss on the completion (a conversation's assistant turns) only."""
+    if table.task == "conversation":
+        return conversation_rows(tokenizer, frame, table, config.max_length)
     records = sft_records(tokenizer, frame, table.task, table.label_names, instruction,
                           config.max_length)
     return encode_sft(tokenizer, records)
+
+
+# For a model without a chat template of its own (a base model): ChatML, the most common.
+CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + "
+          "message['content'] + '<|im_end|>' + '\n' }}{% endfor %}"
+          "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
+
+
+def render_turns(tokenizer, messages: list[dict], generation: bool = False) -> str:
+    """The conversation as the model reads it: through its chat template (ChatML for a
+    model without one), with the assistant's header after it when `generation`."""
+    own = getattr(tokenizer, "chat_template", None)
+    return tokenizer.apply_chat_template(messages, tokenize=False,
+                                         add_generation_prompt=generation,
+                                         **({} if own else {"chat_template": CHATML}))
+
+
+def encode_conversation(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
+    """input_ids and labels of a conversation: the loss falls on each assistant turn (its text
+    and the template's end of turn) and nowhere else. The text is rendered turn by turn, so
+    that each part is known to be the assistant's or not; turns after the last assistant one
+    teach nothing and are left off."""
+    ids, labels, done = [], [], ""
+    for index, turn in enumerate(messages):
+        if turn["role"] != "assistant":
+            continue
+        before = render_turns(tokenizer, messages[:index], generation=True)
+        through = render_turns(tokenizer, messages[:index + 1])
+        if not (before.startswith(done) and through.startswith(before)):
+            raise WorkbenchError("the chat template does not render a conversation turn by "
+                                 f"turn (turn {index + 1} changes the text before it), so the "
+                                 "assistant's turns cannot be told apart; pick another template")
+        for part, learn in ((before[len(done):], False), (through[len(before):], True)):
+            part_ids = tokenizer(part, add_special_tokens=False)["input_ids"]
+            ids += part_ids
+            labels += part_ids if learn else [-100] * len(part_ids)
+        done = through
+    bos = tokenizer.bos_token_id
+    if bos is not None and ids[:1] != [bos]:
+        ids, labels = [bos] + ids, [-100] + labels
+    return ids, labels
+
+
+def conversation_rows(tokenizer, frame: pd.DataFrame, table, max_length: int) -> list[dict]:
+    """Each conversation encoded and cut to `max_length` tokens. One whose first assistant
+    token lies beyond the cut teaches nothing: it is left out and counted in the table's
+    notes (which the run keeps)."""
+    from core.chat_data import messages_of
+
+    rows = []
+    for cell in frame["messages"]:
+        ids, labels = encode_conversation(tokenizer, messages_of(cell))
+        if any(label != -100 for label in labels[:max_length]):
+            rows.append({"input_ids": ids[:max_length], "labels": labels[:max_length]})
+    if len(rows) < len(frame):
+        note = left_out(len(frame) - len(rows), len(frame), "no assistant turn within the first "
+                        f"{max_length} tokens (max length)")
+        table.notes.append(note)
+    if not rows:
+        raise WorkbenchError(f"no conversation has an assistant turn within the first "
+                             f"{max_length} tokens; raise max length")
+    return rows
 
 
 def preference_rows(tokenizer, frame: pd.DataFrame, table, config,
@@ -199,6 +266,30 @@ def preference_items(tokenizer, frame, table, config, instruction) -> tuple[str,
                           rejected=list(records["rejected"]))
 
 
+def conversation_items(tokenizer, frame, table, config, instruction) -> tuple[str, dict]:
+    """A conversation is judged on its last assistant turn, as generation: the model reads
+    everything before it (the start cut off where it is too long) and writes the turn."""
+    from core.chat_data import messages_of
+
+    budget = config.max_length - response_reserve(config.max_length)
+    prompts, sources, references = [], [], []
+    for cell in frame["messages"]:
+        messages = messages_of(cell)
+        last = max(i for i, turn in enumerate(messages) if turn["role"] == "assistant")
+        prompts.append(keep_end(tokenizer, render_turns(tokenizer, messages[:last], True),
+                                budget))
+        sources.append("\n".join(f"{t['role']}: {t['content']}" for t in messages[:last]))
+        references.append(messages[last]["content"])
+    return "summarise", dict(prompts=prompts, sources=sources, references=references,
+                             max_new_tokens=config.max_new_tokens)
+
+
+def keep_end(tokenizer, text: str, budget: int) -> str:
+    """`text` without its start, where it holds more than `budget` tokens."""
+    ids = tokenizer(text, add_special_tokens=False)["input_ids"]
+    return text if len(ids) <= budget else tokenizer.decode(ids[-max(budget, 1):])
+
+
 def unpaired_items(tokenizer, frame, table, config, instruction) -> tuple[str, dict]:
     """Unpaired feedback is judged as generation against its desirable completions."""
     desirable = frame[frame["label"]]
@@ -213,7 +304,8 @@ def unpaired_items(tokenizer, frame, table, config, instruction) -> tuple[str, d
 # likeliest or the answer named, summarise by ROUGE and perplexity against references,
 # prefer by likelihood.
 TEST_ITEMS = {"classification": classification_items, "summarisation": summarisation_items,
-              "preference": preference_items, "unpaired": unpaired_items}
+              "preference": preference_items, "unpaired": unpaired_items,
+              "conversation": conversation_items}
 
 
 def test_items(tokenizer, frame: pd.DataFrame, table, config,
@@ -230,6 +322,9 @@ def clean_frame(frame: pd.DataFrame) -> pd.DataFrame:
 def clean_table(table: Table) -> Table:
     """The table with every text cleaned; a row with nothing left in a text ("!!!", or a text
     in another script) is left out and counted in the notes, rather than trained on as blank."""
+    if table.task == "conversation":  # its cells are JSON: cleaning would break them
+        raise WorkbenchError("clean text keeps letters, digits and spaces of text columns; a "
+                             "conversation's turns cannot be cleaned: turn it off")
     frame = clean_frame(table.frame)
     columns = [c for c in frame.columns if c != "label"]
     blank = pd.DataFrame({c: frame[c].str.strip().eq("") for c in columns})

@@ -44,6 +44,16 @@ class TrainConfig:
                                 "'<model> · <method> · <data set> · N'.")
     text_column: str | None = _f(None, "Column holding the text (uploaded files).")
     label_column: str | None = _f(None, "Column holding the label (uploaded files).")
+    prompt_column: str | None = _f(None, "Column holding the prompt (uploaded files of prompt "
+                                         "/ response, preference or feedback rows).")
+    response_column: str | None = _f(None, "Column holding the response (uploaded prompt / "
+                                           "response files).")
+    chosen_column: str | None = _f(None, "Column holding the chosen answer (uploaded "
+                                         "preference files).")
+    rejected_column: str | None = _f(None, "Column holding the rejected answer (uploaded "
+                                           "preference files).")
+    completion_column: str | None = _f(None, "Column holding the completion (uploaded "
+                                             "feedback files: prompt, completion, label).")
     train_size: float | None = _f(None, "Training examples: a count, or a fraction in (0, 1). "
                                         "Default: all that the other splits leave.",
                                   count_or_fraction=True)
@@ -342,8 +352,6 @@ def validate_numbers(config: TrainConfig) -> None:
         (config.folds is None or config.test_size is None,
          f"with {config.folds} folds the test split is one fold (a {config.folds}th of the "
          "data); drop the test size"),
-        (not config.text_column or config.text_column != config.label_column,
-         f"the text and the label column are both '{config.text_column}'; name two columns"),
     ]
     for name in ("train_size", "eval_size", "test_size"):
         value = getattr(config, name)
@@ -354,6 +362,27 @@ def validate_numbers(config: TrainConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise WorkbenchError(message)
+    check_columns_differ(column_mapping(config))
+
+
+COLUMN_FIELDS = {"text": "text_column", "label": "label_column", "prompt": "prompt_column",
+                 "response": "response_column", "chosen": "chosen_column",
+                 "rejected": "rejected_column", "completion": "completion_column"}
+
+
+def column_mapping(config) -> dict[str, str]:
+    """The file's column for each canonical one the config names ({"text": "review"})."""
+    return {name: getattr(config, f) for name, f in COLUMN_FIELDS.items() if getattr(config, f)}
+
+
+def check_columns_differ(mapping: dict[str, str]) -> None:
+    """One file column read as two things (text and label both 'review') is a mistake."""
+    seen = {}
+    for name, column in mapping.items():
+        if column in seen:
+            raise WorkbenchError(f"the {seen[column]} and the {name} column are both "
+                                 f"'{column}'; name different columns")
+        seen[column] = name
 
 
 UNUSUAL_LR_FACTOR = 100  # this far above (or 1,000x below) a method's usual rate

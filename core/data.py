@@ -3,7 +3,9 @@
 A classification table has columns `text` and `label` (label names as
 strings); a summarisation table `prompt` and `response`; a preference table
 `prompt`, `chosen` and `rejected`; an unpaired-feedback table `prompt`,
-`completion` and `label` (True where the completion is desirable). Everything
+`completion` and `label` (True where the completion is desirable); a conversation
+table `messages`. Files in the chat formats people have (Alpaca, ShareGPT, OpenAI
+messages, TRL's prompt-completion and preference) are read by `core.chat_data`. Everything
 a user can get wrong in a file ends in a WorkbenchError that says what and where.
 
 Nothing is dropped in silence: words such as "None", "NA" or "null" are data (only a
@@ -11,6 +13,7 @@ truly empty cell is missing), and every row left out is counted in `Table.notes`
 """
 
 import bz2
+import dataclasses
 import hashlib
 import io
 import json
@@ -20,7 +23,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core import paths
+from core import chat_data, paths
 from core.catalog import DATASETS, DatasetSpec, package_dir
 from core.errors import WorkbenchError
 from core.network import offline_error
@@ -31,6 +34,7 @@ TASK_COLUMNS = {
     "summarisation": ("prompt", "response"),
     "preference": ("prompt", "chosen", "rejected"),
     "unpaired": ("prompt", "completion", "label"),
+    "conversation": ("messages",),  # JSON of [{role, content}, …] (core.chat_data)
 }
 DEFAULT_FRACTIONS = {"test": 0.2, "eval": 0.1}
 UPLOAD_SUFFIXES = (".csv", ".jsonl", ".json")
@@ -44,6 +48,7 @@ class Table:
     # One plain-text line per reason rows were left out ("10 of 40 rows have an empty text
     # and were left out"), for the data preview, the CLI and the run summary to show.
     notes: list[str] = field(default_factory=list)
+    format: str | None = None  # the chat format a file was read as (core.chat_data.FORMATS)
 
     @property
     def labels(self) -> np.ndarray:
@@ -69,7 +74,12 @@ def load_table(dataset: str, columns: dict | None = None) -> Table:
     path = Path(dataset)
     if path.suffix.lower() in UPLOAD_SUFFIXES or path.exists():
         frame = read_upload(path)
-        return _canonical(frame, guess_task(frame, columns), columns or {}, [], path.name)
+        fmt = None if columns else chat_data.detect(frame)  # named columns: read as named
+        if fmt is None:
+            return _canonical(frame, guess_task(frame, columns), columns or {}, [], path.name)
+        frame, notes = chat_data.read(frame, fmt, path.name)
+        table = _canonical(frame, chat_data.FORMATS[fmt].task, {}, [], path.name)
+        return dataclasses.replace(table, notes=[*notes, *table.notes], format=fmt)
     spec = DatasetSpec(dataset, "classification", "hub", "hub data set", hub_name=dataset)
     frame, notes = _load_hub(spec)
     table = _canonical(frame, "classification", columns or {}, [], dataset)

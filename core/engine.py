@@ -20,7 +20,7 @@ from typing import Callable
 import numpy as np
 
 from core import checkpoints, methods, paths, pooling, progress
-from core.config import TrainConfig, from_stored, resolve
+from core.config import TrainConfig, column_mapping, from_stored, resolve
 from core.data import (DEFAULT_FRACTIONS, fingerprint, fold_size, load_table, split_counts,
                        split_table)
 from core.distributed import rank
@@ -42,8 +42,7 @@ def prepare(config: TrainConfig) -> Prepared:
     source = resolve_model(config.model, config.trust_remote_code)
     check_method_suits_model(config, source)
     check_settings_suit_model(source, config)
-    columns = {k: v for k, v in {"text": config.text_column, "label": config.label_column}.items() if v}
-    table = load_table(config.dataset, columns)
+    table = load_table(config.dataset, column_mapping(config))
     if table.task not in spec.tasks:
         raise WorkbenchError(f"method '{config.method}' learns from "
                              f"{' or '.join(spec.tasks)} data, but '{config.dataset}' is "

@@ -5,10 +5,10 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from core import methods
+from core import chat_data, methods
 from core.catalog import DATASETS, MODELS
-from core.config import (JUDGES, PRESET_TITLES, PRESETS, TrainConfig, learning_rate_warning,
-                         settle, with_method_defaults)
+from core.config import (COLUMN_FIELDS, JUDGES, PRESET_TITLES, PRESETS, TrainConfig,
+                         column_mapping, learning_rate_warning, settle, with_method_defaults)
 from core.data import (MAX_UPLOAD_BYTES, TASK_COLUMNS, guess_task, load_table, parse_upload,
                        store_upload)
 from core.engine import check_splits_fit, fitting_split_sizes
@@ -128,15 +128,30 @@ def data_picker(default: str, spec: MethodSpec, key) -> dict | None:
         st.error(plain(error))
         return None
     path = store_upload(raw, upload.name)
-    columns = list(frame.columns)
-    if guess_task(frame, None) != "classification":  # prompt / response or preference pairs
+    if chat_data.detect(frame):  # a chat format is read by its own columns (the preview names it)
         return {"dataset": str(path)} if preview(str(path), {}) else None
-    text = st.selectbox("Text column", columns, index=guess(columns, "text", 0), key=key("text-col"))
-    label = st.selectbox("Label column", columns, index=guess(columns, "label", 1),
-                         key=key("label-col"))
-    if not preview(str(path), {"text": text, "label": label}):
+    mapping = column_inputs(list(frame.columns), guess_task(frame, None), spec, key)
+    if not preview(str(path), mapping):
         return None
-    return {"dataset": str(path), "text_column": text, "label_column": label}
+    return {"dataset": str(path), **{COLUMN_FIELDS[name]: c for name, c in mapping.items()}}
+
+
+FILE_TASKS = {"classification": "a text and a label", "summarisation": "a prompt and a response",
+              "preference": "a prompt, a chosen and a rejected answer",
+              "unpaired": "a prompt, a completion and whether it is desirable"}
+
+
+def column_inputs(columns: list, guessed: str, spec: MethodSpec, key) -> dict[str, str]:
+    """Which of the file's columns is which, for the kind of rows it holds (of those the
+    method learns from): {canonical name: the file's column}."""
+    tasks = [t for t in spec.tasks if t in FILE_TASKS]
+    task = st.radio("Each row holds", tasks, horizontal=True, format_func=FILE_TASKS.get,
+                    index=tasks.index(guessed) if guessed in tasks else 0,
+                    key=key("file-task")) if len(tasks) > 1 else tasks[0]
+    names = TASK_COLUMNS[task]
+    return {name: column.selectbox(f"{name.capitalize()} column", columns,
+                                   index=guess(columns, name, position), key=key(f"{name}-col"))
+            for position, (column, name) in enumerate(zip(st.columns(len(names)), names))}
 
 
 def guess(columns: list, wanted: str, fallback: int) -> int:
@@ -147,35 +162,42 @@ def guess(columns: list, wanted: str, fallback: int) -> int:
 
 @st.cache_data(show_spinner="Reading the data…", max_entries=8)
 def _load(dataset: str, columns: tuple) -> tuple[pd.DataFrame | None, list[str], str | None,
-                                                 list[str]]:
-    """(rows, label names, error, notes on rows left out). Errors are cached too: a hub data set
-    that cannot be reached offline fails once, not again (after the hub's retries) on every
-    widget change."""
+                                                 list[str], str | None]:
+    """(rows, label names, error, notes on rows left out, the chat format it was read as).
+    Errors are cached too: a hub data set that cannot be reached offline fails once, not
+    again (after the hub's retries) on every widget change."""
     try:
         table = load_table(dataset, dict(columns))
     except WorkbenchError as error:
-        return None, [], str(error), []
-    return table.frame, table.label_names, None, table.notes
+        return None, [], str(error), [], None
+    return table.frame, table.label_names, None, table.notes, table.format
 
 
 def loaded(config: TrainConfig) -> tuple:
     """`_load` of the config's data set: the preview's, from the cache."""
-    columns = {"text": config.text_column, "label": config.label_column}
-    return _load(config.dataset, tuple(sorted((k, v) for k, v in columns.items() if v)))
+    return _load(config.dataset, tuple(sorted(column_mapping(config).items())))
 
 
 def preview(dataset: str, columns: dict) -> bool:
     """First rows and class balance; shows the error and returns False if the data is unusable."""
-    frame, names, error, notes = _load(dataset, tuple(sorted(columns.items())))
+    frame, names, error, notes, fmt = _load(dataset, tuple(sorted(columns.items())))
     if error:
         st.error(plain(error))
         return False
+    if fmt:
+        st.caption(f"Read as {chat_data.FORMATS[fmt].name}" +
+                   (": each conversation is trained on its assistant turns only, through the "
+                    "model's chat template." if chat_data.FORMATS[fmt].task == "conversation"
+                    else "."))
     for note in notes:  # rows left out are said, never dropped in silence
         st.warning(plain(note))
     if names:
         counts = frame["label"].value_counts().reindex(names, fill_value=0)
         st.caption(f"{len(frame):,} labelled examples · {len(names)} classes")
         st.bar_chart(counts, height=140, horizontal=True)
+    elif "messages" in frame:
+        turns = frame["messages"].map(lambda cell: len(chat_data.messages_of(cell)))
+        st.caption(f"{len(frame):,} conversations · {turns.mean():.1f} turns on average")
     else:
         st.caption(f"{len(frame):,} examples with columns {plain(', '.join(map(str, frame.columns)))}")
     with st.expander("First rows"):
@@ -374,7 +396,7 @@ def _estimate(config: TrainConfig, num_labels: int):
 def estimate_panel(config: TrainConfig) -> bool:
     """Trainable parameters and memory before launch (of the settled config); False if the
     model cannot be used."""
-    _, names, _, _ = loaded(config)
+    names = loaded(config)[1]
     found, error = _estimate(config, len(names))
     if error:
         st.error(plain(error))

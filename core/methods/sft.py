@@ -17,7 +17,7 @@ def trainer_classes():
 
 
 SPEC = MethodSpec(
-    name="sft", order=4, model_kind="causal", tasks=("classification", "summarisation"),
+    name="sft", order=4, model_kind="causal", tasks=("classification", "summarisation", "conversation"),
     title="Supervised fine-tuning (SFT)",
     summary="Teaches a language model to write the answer: the right label for labelled data "
             "(sentiment as generation), or the reference response (summaries).",

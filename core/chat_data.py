@@ -1,0 +1,209 @@
+"""Chat and instruction data in the shapes people bring it, read into the workbench's tables.
+
+A file's format is told by its columns:
+
+- Alpaca: `instruction`, `output`, optional `input` and `system`;
+- ShareGPT: `conversations`, a list of {from, value} turns (human / gpt / system);
+- OpenAI / TRL conversational: `messages`, a list of {role, content} turns;
+- TRL prompt-completion: `prompt`, `completion` (text);
+- TRL conversational preference: `chosen` and `rejected` as lists of turns (and `prompt`
+  as one, or implicit: the turns the two share).
+
+Alpaca, ShareGPT and messages become a `conversation` table: one column `messages`,
+each cell the conversation as JSON ([{"role": "system" | "user" | "assistant",
+"content": text}, …]), so that the table hashes, splits and previews as any other.
+Prompt-completion becomes a summarisation table (prompt / response), conversational
+preference a preference table (prompt / chosen / rejected as text). A row that is not
+a usable conversation (a turn without a role, an unknown role, content that is not
+text, no assistant turn, nothing at all) is left out and counted in a note naming the
+reason; a file in which no row is usable is refused, naming the first bad row.
+"""
+
+import json
+from dataclasses import dataclass
+
+import pandas as pd
+
+from core.errors import WorkbenchError
+
+ROLES = ("system", "user", "assistant")
+SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
+                  "chatgpt": "assistant", "bing": "assistant", "bard": "assistant",
+                  "system": "system"}
+
+
+@dataclass
+class Format:
+    name: str  # as the preview says it
+    task: str  # the table it becomes
+    columns: tuple  # what a file needs to be read as it
+
+
+FORMATS = {
+    "alpaca": Format("Alpaca (instruction, input, output)", "conversation",
+                     ("instruction", "output")),
+    "sharegpt": Format("ShareGPT (conversations of from / value)", "conversation",
+                       ("conversations",)),
+    "messages": Format("OpenAI / TRL conversational (messages of role / content)",
+                       "conversation", ("messages",)),
+    "preference-messages": Format("TRL conversational preference (chosen / rejected turns)",
+                                  "preference", ("chosen", "rejected")),
+    "prompt-completion": Format("TRL prompt-completion (prompt, completion)", "summarisation",
+                                ("prompt", "completion")),
+}
+
+
+class BadRow(Exception):
+    """Why one row is not a usable conversation (counted, then left out)."""
+
+
+def detect(frame: pd.DataFrame) -> str | None:
+    """The chat format a file's columns say, or None for the workbench's own columns
+    (text / label, prompt / response, prompt / chosen / rejected of text, …)."""
+    columns = set(frame.columns)
+    if {"instruction", "output"} <= columns:
+        return "alpaca"
+    if "conversations" in columns:
+        return "sharegpt"
+    if "messages" in columns:
+        return "messages"
+    if {"chosen", "rejected"} <= columns and looks_like_turns(frame["chosen"]):
+        return "preference-messages"
+    if {"prompt", "completion"} <= columns and "label" not in columns:
+        return "prompt-completion"
+    return None
+
+
+def looks_like_turns(cells: pd.Series) -> bool:
+    """Whether a column holds lists of turns (or their JSON, as a CSV keeps them)."""
+    first = next((c for c in cells if c is not None and not (isinstance(c, float) and pd.isna(c))),
+                 None)
+    return isinstance(parsed(first), list)
+
+
+def parsed(cell):
+    """A cell as the JSON value it holds, where it is JSON text of a list (CSV)."""
+    if isinstance(cell, str) and cell.lstrip().startswith("["):
+        try:
+            return json.loads(cell)
+        except json.JSONDecodeError:
+            return cell
+    return cell
+
+
+def read(frame: pd.DataFrame, fmt: str, source: str) -> tuple[pd.DataFrame, list[str]]:
+    """The file's rows as the format's table (see the module's docstring), and a note per
+    reason rows were left out."""
+    from core.data import left_out  # (core.data reads files through this module)
+
+    reader = {"alpaca": alpaca_row, "sharegpt": sharegpt_row, "messages": messages_row,
+              "preference-messages": preference_row,
+              "prompt-completion": prompt_completion_row}[fmt]
+    rows, bad = [], {}
+    for number, row in enumerate(frame.to_dict("records"), 1):
+        try:
+            rows.append(reader(row))
+        except BadRow as reason:
+            bad.setdefault(str(reason), []).append(number)
+    if not rows:
+        reason, numbers = next(iter(bad.items()))
+        raise WorkbenchError(f"{source}: no row is usable as {FORMATS[fmt].name}; row "
+                             f"{numbers[0]} has {reason}")
+    notes = [left_out(len(numbers), len(frame), reason) + f" (first: row {numbers[0]})"
+             for reason, numbers in bad.items()]
+    return pd.DataFrame(rows), notes
+
+
+def text(value, what: str) -> str:
+    if not isinstance(value, str):
+        raise BadRow(f"{what} that is not text")
+    return value
+
+
+def conversation(turns: list[dict]) -> dict:
+    """A checked conversation as the table's one cell."""
+    if not turns:
+        raise BadRow("an empty conversation")
+    if not any(t["role"] == "assistant" for t in turns):
+        raise BadRow("no assistant turn to learn from")
+    if all(not t["content"].strip() for t in turns if t["role"] == "assistant"):
+        raise BadRow("only empty assistant turns")
+    return {"messages": json.dumps(turns, ensure_ascii=False)}
+
+
+def alpaca_row(row: dict) -> dict:
+    instruction = text(row.get("instruction"), "an instruction")
+    given = row.get("input")
+    given = "" if given is None or (isinstance(given, float) and pd.isna(given)) else \
+        text(given, "an input")
+    system = row.get("system")
+    turns = [] if system is None or (isinstance(system, float) and pd.isna(system)) or \
+        system == "" else [{"role": "system", "content": text(system, "a system prompt")}]
+    user = f"{instruction}\n\n{given}" if given.strip() else instruction
+    if not user.strip():
+        raise BadRow("an empty instruction")
+    turns += [{"role": "user", "content": user},
+              {"role": "assistant", "content": text(row.get("output"), "an output")}]
+    return conversation(turns)
+
+
+def turns_of(cell, role_key: str, content_key: str, roles: dict) -> list[dict]:
+    """A list of turns (or its JSON) as [{role, content}], each role mapped by `roles`."""
+    cell = parsed(cell)
+    if cell is None or (isinstance(cell, float) and pd.isna(cell)) or cell == []:
+        raise BadRow("an empty conversation")
+    if not isinstance(cell, list):
+        raise BadRow("a conversation that is not a list of turns")
+    turns = []
+    for turn in cell:
+        if not isinstance(turn, dict):
+            raise BadRow("a turn that is not a mapping")
+        if turn.get(role_key) is None:
+            raise BadRow(f"a turn without a role ('{role_key}')")
+        role = roles.get(str(turn[role_key]).lower())
+        if role is None:
+            raise BadRow(f"a turn whose role is not one of {', '.join(sorted(roles))}")
+        turns.append({"role": role, "content": text(turn.get(content_key), "a turn")})
+    return turns
+
+
+def sharegpt_row(row: dict) -> dict:
+    return conversation(turns_of(row.get("conversations"), "from", "value", SHAREGPT_ROLES))
+
+
+def messages_row(row: dict) -> dict:
+    return conversation(turns_of(row.get("messages"), "role", "content",
+                                 {r: r for r in ROLES}))
+
+
+def preference_row(row: dict) -> dict:
+    """prompt / chosen / rejected as text: the prompt is one user turn (given, or the turn the
+    two lists share), each answer one assistant turn after it."""
+    roles = {r: r for r in ROLES}
+    chosen = turns_of(row.get("chosen"), "role", "content", roles)
+    rejected = turns_of(row.get("rejected"), "role", "content", roles)
+    if row.get("prompt") is not None and not (isinstance(row["prompt"], float)
+                                              and pd.isna(row["prompt"])):
+        prompt = turns_of(row["prompt"], "role", "content", roles)
+    else:
+        shared = 0
+        while shared < min(len(chosen), len(rejected)) - 1 and chosen[shared] == rejected[shared]:
+            shared += 1
+        prompt, chosen, rejected = chosen[:shared], chosen[shared:], rejected[shared:]
+    if [t["role"] for t in prompt] != ["user"]:
+        raise BadRow("a prompt that is not a single user turn (preference pairs read one)")
+    for answer in (chosen, rejected):
+        if [t["role"] for t in answer] != ["assistant"]:
+            raise BadRow("a chosen or rejected answer that is not one assistant turn")
+    return {"prompt": prompt[0]["content"], "chosen": chosen[0]["content"],
+            "rejected": rejected[0]["content"]}
+
+
+def prompt_completion_row(row: dict) -> dict:
+    return {"prompt": text(row.get("prompt"), "a prompt"),
+            "response": text(row.get("completion"), "a completion")}
+
+
+def messages_of(cell: str) -> list[dict]:
+    """A conversation table's cell as its turns."""
+    return json.loads(cell)

@@ -1,0 +1,241 @@
+"""Chat and instruction formats (tests/data/): detected, previewed, trained on a tiny model,
+the loss masked to the assistant's turns token by token; bad rows counted, column mapping."""
+
+import dataclasses
+import json
+from pathlib import Path
+
+import pytest
+from conftest import assert_nothing_written
+
+from core import engine
+from core.causal_data import encode_conversation, sft_rows
+from core.chat_data import messages_of
+from core.config import TrainConfig, settle
+from core.data import load_table
+from core.errors import WorkbenchError
+from storage import queries
+
+DATA = Path(__file__).resolve().parent / "data"
+
+
+@pytest.mark.parametrize("name,fmt,task,columns", [
+    ("alpaca.json", "alpaca", "conversation", ["messages"]),
+    ("sharegpt.jsonl", "sharegpt", "conversation", ["messages"]),
+    ("messages.jsonl", "messages", "conversation", ["messages"]),
+    ("prompt_completion.jsonl", "prompt-completion", "summarisation", ["prompt", "response"]),
+    ("preference.jsonl", "preference-messages", "preference", ["prompt", "chosen", "rejected"]),
+])
+def test_each_format_is_detected_and_read_into_its_table(name, fmt, task, columns):
+    table = load_table(str(DATA / name))
+    assert (table.format, table.task, list(table.frame.columns)) == (fmt, task, columns)
+    assert len(table.frame) == 24 and table.notes == []
+
+
+def test_alpaca_becomes_system_user_and_assistant_turns():
+    first, second = load_table(str(DATA / "alpaca.json")).frame["messages"][:2]
+    assert [t["role"] for t in messages_of(first)] == ["system", "user", "assistant"]
+    assert [t["role"] for t in messages_of(second)] == ["user", "assistant"]  # no system given
+    user = messages_of(second)[0]["content"]
+    assert user.startswith("Is this review positive or negative?\n\nthe ")
+
+
+@pytest.fixture(scope="module")
+def smollm2_tokenizer():
+    from core.models import load_tokenizer, resolve_model
+
+    return load_tokenizer(resolve_model("smollm2-135m"))
+
+
+def learned_text(tokenizer, messages) -> str:
+    ids, labels = encode_conversation(tokenizer, messages)
+    assert len(ids) == len(labels)
+    return tokenizer.decode([i for i, label in zip(ids, labels) if label != -100])
+
+
+def test_only_the_assistant_turns_carry_loss_token_by_token(smollm2_tokenizer):
+    tokenizer = smollm2_tokenizer
+    messages = [{"role": "system", "content": "Be brief."},
+                {"role": "user", "content": "Review: dull plot. Positive or negative?"},
+                {"role": "assistant", "content": "negative"},
+                {"role": "user", "content": "And: superb acting?"},
+                {"role": "assistant", "content": "positive"},
+                {"role": "user", "content": "a last question nobody answers"}]
+    ids, labels = encode_conversation(tokenizer, messages)
+    whole = tokenizer.apply_chat_template(messages[:5], tokenize=False)
+    assert ids == tokenizer(whole, add_special_tokens=False)["input_ids"]  # as the model reads it
+    pieces = [(tokenizer.decode([i]), label != -100) for i, label in zip(ids, labels)]
+    learned = [piece for piece, learn in pieces if learn]
+    assert learned == ["negative", "<|im_end|>", "\n", "positive", "<|im_end|>", "\n"]
+    # every token of the user's and the system's turns, and the assistant's headers, is masked
+    assert not any(learn for piece, learn in pieces if piece in ("Be", "Review", "assistant"))
+
+
+def test_the_masked_tokens_of_every_conversation_format_are_the_assistants(smollm2_tokenizer):
+    for name in ("alpaca.json", "sharegpt.jsonl", "messages.jsonl"):
+        for cell in load_table(str(DATA / name)).frame["messages"][:3]:
+            messages = messages_of(cell)
+            expected = "".join(t["content"] + "<|im_end|>\n" for t in messages
+                               if t["role"] == "assistant")
+            assert learned_text(smollm2_tokenizer, messages) == expected, name
+
+
+def tiny_chat_config(tiny_causal, dataset: str, **extra) -> TrainConfig:
+    return settle({"model": tiny_causal, "method": "sft", "dataset": dataset, "max_steps": 2,
+                   "batch_size": 4, "lr": 5e-3, "max_length": 64, "max_new_tokens": 4,
+                   "logging_steps": 1, "eval_size": 2, "test_size": 3, **extra})
+
+
+@pytest.mark.parametrize("name,method", [("alpaca.json", "sft"), ("sharegpt.jsonl", "sft"),
+                                         ("messages.jsonl", "sft"),
+                                         ("prompt_completion.jsonl", "sft"),
+                                         ("preference.jsonl", "dpo")])
+def test_each_format_trains_a_few_steps_on_a_tiny_model(db, tiny_causal, name, method):
+    config = tiny_chat_config(tiny_causal, str(DATA / name), method=method)
+    run_id = engine.train(config, db)
+    run = queries.get_run(db, run_id)
+    assert run["status"] == "completed", run["error"]
+    assert [m["step"] for m in queries.run_metrics(db, run_id) if m["loss"] is not None][:2] == [1, 2]
+    [tuned, original] = queries.run_evaluations(db, run_id)
+    assert tuned["n"] == 3 and original["n"] == 3
+
+
+def test_a_conversation_is_judged_on_its_last_assistant_turn(db, tiny_causal):
+    config = tiny_chat_config(tiny_causal, str(DATA / "sharegpt.jsonl"))
+    run_id = engine.train(config, db)
+    [tuned, _] = queries.run_evaluations(db, run_id)
+    predictions = queries.evaluation_predictions(db, tuned["id"])
+    for prediction in predictions:
+        assert prediction["reference"] in ("positive", "negative")
+        assert prediction["input"].startswith("system: You judge film reviews in one word.\n"
+                                              "user: Review: ")
+        assert "\nassistant: " in prediction["input"] and prediction["input"].count("user:") == 2
+
+
+def test_without_a_chat_template_a_base_model_reads_chatml(tiny_causal):
+    from core.models import load_tokenizer, resolve_model
+
+    tokenizer = load_tokenizer(resolve_model(tiny_causal))
+    assert not getattr(tokenizer, "chat_template", None)
+    table = load_table(str(DATA / "messages.jsonl"))
+    [row] = sft_rows(tokenizer, table.frame[:1], table, settle({}), None)
+    assert any(label != -100 for label in row["labels"])
+
+
+def write_jsonl(path: Path, rows: list) -> str:
+    path.write_text("".join(json.dumps(row) + "\n" for row in rows))
+    return str(path)
+
+
+def test_malformed_rows_are_counted_by_reason_and_never_dropped_in_silence(tmp_path):
+    good = {"messages": [{"role": "user", "content": "hi"}, {"role": "assistant",
+                                                              "content": "hello"}]}
+    rows = [good, good,
+            {"messages": [{"content": "hi"}, {"role": "assistant", "content": "x"}]},
+            {"messages": []},
+            {"messages": [{"role": "user", "content": 42}, {"role": "assistant",
+                                                              "content": "x"}]},
+            {"messages": [{"role": "user", "content": 7}, {"role": "assistant", "content": "y"}]},
+            {"messages": [{"role": "narrator", "content": "x"}]},
+            {"messages": [{"role": "user", "content": "no answer"}]}]
+    table = load_table(write_jsonl(tmp_path / "mixed.jsonl", rows))
+    assert len(table.frame) == 2
+    assert table.notes == [
+        "1 of 8 rows has a turn without a role ('role') and was left out (first: row 3)",
+        "1 of 8 rows has an empty conversation and was left out (first: row 4)",
+        "2 of 8 rows have a turn that is not text and were left out (first: row 5)",
+        "1 of 8 rows has a turn whose role is not one of assistant, system, user and was "
+        "left out (first: row 7)",
+        "1 of 8 rows has no assistant turn to learn from and was left out (first: row 8)"]
+
+
+def test_a_file_where_nothing_parses_is_refused_naming_the_first_bad_row(tmp_path, home):
+    path = write_jsonl(tmp_path / "bad.jsonl", [
+        {"conversations": [{"from": "human"}]}, {"conversations": "just text"}])
+    with pytest.raises(WorkbenchError, match=r"bad.jsonl: no row is usable as ShareGPT "
+                                             r"\(conversations of from / value\); row 1 has a "
+                                             "turn that is not text"):
+        load_table(path)
+    with pytest.raises(WorkbenchError, match="no row is usable"):
+        engine.prepare(settle({"model": "smollm2-135m", "method": "sft", "dataset": path}))
+    assert_nothing_written()
+
+
+def test_a_csv_keeps_its_conversations_as_json(tmp_path):
+    import pandas as pd
+
+    path = tmp_path / "chats.csv"
+    turns = [{"role": "user", "content": "a, b"}, {"role": "assistant", "content": "c"}]
+    pd.DataFrame({"messages": [json.dumps(turns)] * 3}).to_csv(path, index=False)
+    table = load_table(str(path))
+    assert table.format == "messages" and messages_of(table.frame["messages"][0]) == turns
+
+
+def test_columns_of_every_shape_can_be_named(tmp_path, tiny_causal):
+    import pandas as pd
+
+    path = tmp_path / "qa.csv"
+    pd.DataFrame({"question": ["q1", "q2", "q3"] * 4, "answer": ["a"] * 12,
+                  "worse": ["b"] * 12}).to_csv(path, index=False)
+    summaries = load_table(str(path), {"prompt": "question", "response": "answer"})
+    assert summaries.task == "summarisation" and list(summaries.frame["prompt"][:2]) == ["q1", "q2"]
+    pairs = load_table(str(path), {"prompt": "question", "chosen": "answer", "rejected": "worse"})
+    assert pairs.task == "preference" and pairs.frame["rejected"][0] == "b"
+    config = settle({"model": tiny_causal, "method": "sft", "dataset": str(path),
+                     "prompt_column": "question", "response_column": "answer"})
+    assert engine.prepare(config).table.task == "summarisation"
+    with pytest.raises(WorkbenchError, match="the prompt and the response column are both 'x'"):
+        settle({"prompt_column": "x", "response_column": "x"})
+    with pytest.raises(WorkbenchError, match="column 'nope' not found; the columns are "
+                                             "question, answer, worse"):
+        load_table(str(path), {"prompt": "question", "response": "nope"})
+
+
+def test_the_cli_names_every_column(home, tmp_path, capsys):
+    from core.cli import main
+
+    flags = {"--prompt-column": "prompt_column", "--response-column": "response_column",
+             "--chosen-column": "chosen_column", "--rejected-column": "rejected_column"}
+    for flag in flags:
+        assert main(["train", "--model", "smollm2-135m", "--method", "sft", "--dataset",
+                     "rt-reviews", flag, "x"]) == 2
+        assert "column names are for uploaded files" in capsys.readouterr().err
+    assert_nothing_written()
+
+
+def test_conversations_cannot_be_cleaned(tiny_causal):
+    config = dataclasses.replace(tiny_chat_config(tiny_causal, str(DATA / "messages.jsonl")),
+                                 clean_text=True)
+    with pytest.raises(WorkbenchError, match="a conversation's turns cannot be cleaned"):
+        engine.prepare(config)
+
+
+def test_the_train_form_names_the_format_read_and_maps_columns_of_other_files(db, tmp_path):
+    import pandas as pd
+    from test_pages import app
+
+    from ui.train_form import UPLOAD
+
+    page = app("train.py").run()
+    key = lambda name: f"{name}-quick-cpu"  # noqa: E731
+    page.selectbox(key=key("model")).set_value("smollm2-135m").run()
+    page.selectbox(key=key("method")).set_value("sft").run()
+    page.selectbox(key=key("dataset-sft")).set_value(UPLOAD).run()
+    chats = (DATA / "sharegpt.jsonl").read_bytes()
+    page.file_uploader(key=key("upload")).set_value(("chats.jsonl", chats, "text/plain")).run()
+    assert not page.exception
+    captions = [c.value.replace("\u2060", "") for c in page.caption]
+    assert any(c.startswith("Read as ShareGPT (conversations of from / value): each "
+                            "conversation is trained on its assistant turns only") for c in captions)
+    assert "24 conversations · 5.0 turns on average" in captions
+    assert not [r for r in page.radio if r.key == key("file-task")]  # read by its own columns
+
+    questions = pd.DataFrame({"question": ["q1", "q2"] * 6, "answer": ["a", "b"] * 6})
+    upload = ("qa.csv", questions.to_csv(index=False).encode(), "text/csv")
+    page.file_uploader(key=key("upload")).set_value(upload).run()
+    page.radio(key=key("file-task")).set_value("summarisation").run()
+    page.selectbox(key=key("prompt-col")).set_value("question")
+    page.selectbox(key=key("response-col")).set_value("answer").run()
+    assert not page.exception
+    assert any("12 examples with columns prompt, response" in c.value.replace("\u2060", "")
+               for c in page.caption)
