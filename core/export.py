@@ -17,21 +17,37 @@ from core.models import load_tokenizer, pretrained_weights, resolve_model, run_m
 def export_model(run_id: str, name: str | None = None, overwrite: bool = False) -> Path:
     """Write the run's model, merged, to exports/<name or run id> under the home (outputs
     never land outside it); an existing folder there is replaced only with `overwrite`."""
-    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+    saved_source(run_id)
+    folder = export_folder(name or run_id, overwrite)
+    model, tokenizer = merged(resolve_model(run_id))
+    write_whole(folder, lambda into: (model.save_pretrained(into), tokenizer.save_pretrained(into)))
+    return folder
 
+
+def saved_source(run_id: str):
+    """The run's model, refused when it saved none."""
     if run_model_dir(run_id) is None:
         raise WorkbenchError(f"run {run_id} has no saved model (unknown id, or it failed before "
                              "saving)")
-    source = resolve_model(run_id)
-    auto_class = AutoModelForCausalLM if source.kind == "causal" else AutoModelForSequenceClassification
-    folder = paths.inside_home("exports", paths.safe_name(name or run_id))
-    if folder.exists() and not overwrite:  # before loading: the answer costs nothing
+    return resolve_model(run_id)
+
+
+def export_folder(name: str, overwrite: bool) -> Path:
+    """exports/<name> under the home; refused when it exists and `overwrite` is not given
+    (asked before loading anything: the answer costs nothing)."""
+    folder = paths.inside_home("exports", paths.safe_name(name))
+    if folder.exists() and not overwrite:
         raise WorkbenchError(f"{folder} already exists; choose another name (--name) or "
                              "replace it (--overwrite)")
-    model = pretrained_weights(auto_class, source)  # adapters are merged on loading
-    tokenizer = load_tokenizer(source)
-    write_whole(folder, lambda into: (model.save_pretrained(into), tokenizer.save_pretrained(into)))
     return folder
+
+
+def merged(source):
+    """The model with its adapters merged in (on loading), and its tokenizer."""
+    from transformers import AutoModelForCausalLM, AutoModelForSequenceClassification
+
+    auto_class = AutoModelForCausalLM if source.kind == "causal" else AutoModelForSequenceClassification
+    return pretrained_weights(auto_class, source), load_tokenizer(source)
 
 
 def write_whole(folder: Path, save) -> None:
