@@ -1,4 +1,5 @@
-"""Playground: one input, 2 to 4 models, their outputs side by side; save a comparison for review."""
+"""Playground: one input, 2 to 4 models, their outputs side by side (a chat goes on turn after
+turn, each model with its own side of the conversation); save a comparison for review."""
 
 import dataclasses
 
@@ -9,8 +10,8 @@ from storage import queries
 from ui.common import from_url, jobs, open_db, plain
 from ui.live import job_title
 from ui.playground import (ASKED, Asked, choose_input, choose_models, choose_settings,
-                           model_cache, run_side_by_side, save_panel, saved_list, settings_of,
-                           show_outputs)
+                           conversation_panel, keep_turn, model_cache, run_side_by_side,
+                           save_panel, saved_list, saved_input, settings_of, show_outputs)
 from ui.runs_table import run_names
 
 st.title("Playground")
@@ -19,6 +20,7 @@ names = run_names(db)
 
 models = choose_models(db)
 chosen = choose_input(db, models)
+conversation = conversation_panel(models, chosen[0].task, names) if chosen else None
 settings = choose_settings()
 asked = st.session_state.get(ASKED)
 if jobs().active():
@@ -33,7 +35,8 @@ if st.button("Run side by side", type="primary", disabled=asked is not None or n
     except WorkbenchError as error:
         st.error(plain(error))
         st.stop()
-    st.session_state[ASKED] = Asked(models, request, reference, settings)
+    histories = {m: conversation.history_of(m) for m in models} if conversation else {}
+    st.session_state[ASKED] = Asked(models, request, reference, settings, histories=histories)
     st.rerun()  # drawn again with the button off while the models answer
 
 if asked is not None:
@@ -44,12 +47,13 @@ if asked is not None:
         st.text(asked.request.text)
     run_side_by_side(asked, names)
     del st.session_state[ASKED]  # before saving: a rerun from here on must not answer it again
+    keep_turn(asked)
     st.session_state["failures"] = [f"{names.get(m, m)}: {why}" for m, why in asked.failures.items()]
     outputs = [asked.outputs[m] for m in asked.models if m in asked.outputs]
     if outputs:
         request = asked.request
         st.query_params["comparison"] = queries.save_comparison(
-            db, {"input": request.text, "reference": asked.reference, "task": request.task,
+            db, {"input": saved_input(asked), "reference": asked.reference, "task": request.task,
                  "labels": list(request.label_names), "instruction": request.instruction,
                  "settings": dataclasses.asdict(asked.settings)}, outputs)
     st.rerun()

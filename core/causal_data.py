@@ -28,7 +28,9 @@ import re
 import numpy as np
 import pandas as pd
 
-from core.data import Table, left_out
+from core.chat_templates import CHATML
+from core.data import Table
+from core.notes import left_out
 from core.errors import WorkbenchError
 
 # The question follows the text, where a small instruct model attends to it best: on 60
@@ -154,15 +156,10 @@ def sft_rows(tokenizer, frame: pd.DataFrame, table, config, instruction: str | N
     return encode_sft(tokenizer, records)
 
 
-# For a model without a chat template of its own (a base model): ChatML, the most common.
-CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + "
-          "message['content'] + '<|im_end|>' + '\n' }}{% endfor %}"
-          "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
-
-
 def render_turns(tokenizer, messages: list[dict], generation: bool = False) -> str:
-    """The conversation as the model reads it: through its chat template (ChatML for a
-    model without one), with the assistant's header after it when `generation`."""
+    """The conversation as the model reads it: through its chat template (ChatML, the most
+    common, for a base model without one), with the assistant's header after it when
+    `generation`."""
     own = getattr(tokenizer, "chat_template", None)
     return tokenizer.apply_chat_template(messages, tokenize=False,
                                          add_generation_prompt=generation,

@@ -7,6 +7,7 @@ where it is installed and the card supports it, else PyTorch's sdpa. QLoRA
 not sound, so it is refused before anything loads on a machine without CUDA.
 """
 
+from core import chat_templates
 from core.adapters import add_lora
 from core.errors import WorkbenchError
 from core.models import ModelSource, load_tokenizer, match_vocabulary, pretrained_weights
@@ -86,6 +87,7 @@ def load_for_training(source: ModelSource, config):
         kwargs["device_map"] = {"": 0}
     model = pretrained_weights(AutoModelForCausalLM, source, config.trust_remote_code, **kwargs)
     tokenizer = load_tokenizer(source, config.trust_remote_code)
+    chat_templates.apply(tokenizer, config.chat_template, config.system_prompt)
     ensure_pad_token(tokenizer, model)
     if config.adapter == "qlora":
         from peft import prepare_model_for_kbit_training

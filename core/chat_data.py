@@ -25,6 +25,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from core.errors import WorkbenchError
+from core.notes import left_out
 
 ROLES = ("system", "user", "assistant")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
@@ -94,8 +95,6 @@ def parsed(cell):
 def read(frame: pd.DataFrame, fmt: str, source: str) -> tuple[pd.DataFrame, list[str]]:
     """The file's rows as the format's table (see the module's docstring), and a note per
     reason rows were left out."""
-    from core.data import left_out  # (core.data reads files through this module)
-
     reader = {"alpaca": alpaca_row, "sharegpt": sharegpt_row, "messages": messages_row,
               "preference-messages": preference_row,
               "prompt-completion": prompt_completion_row}[fmt]

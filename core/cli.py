@@ -1,10 +1,11 @@
-"""python -m core: the same engine the pages use, from a terminal.
+"""python -m core (installed: `workbench`): the same engine the pages use, from a terminal.
 
     python -m core models | datasets | runs
     python -m core train --model ID --method M --dataset ID [options]
     python -m core train --resume RUN_ID
     python -m core train ... --folds K | --sweep SETTING=V1,V2 | --seeds N   (an experiment)
     python -m core experiments [EXPERIMENT_ID]
+    python -m core push RUN_ID NAMESPACE/NAME [--private]
     python -m core eval (--model ID | --run RUN_ID) --dataset ID [options]
     python -m core export RUN_ID [--name NAME] [--format gguf --quant q8_0]
 
@@ -24,6 +25,7 @@ completed, 1 when one failed. A signal stops the running run and cancels the res
 import argparse
 import contextlib
 import dataclasses
+import os
 import signal
 import sys
 import threading
@@ -54,9 +56,13 @@ class Parser(argparse.ArgumentParser):
         self.exit(EXIT_BAD_INPUT, f"error: {message} (see {self.prog} --help)\n")
 
 
-def build_parser() -> argparse.ArgumentParser:
-    parser = Parser(prog="python -m core", description=__doc__.split("\n\n")[0])
+def build_parser(prog: str = "python -m core") -> argparse.ArgumentParser:
+    parser = Parser(prog=prog, description=__doc__.split("\n\n")[0])
     commands = parser.add_subparsers(dest="command", required=True)
+    # (what follows `app` goes to streamlit unread: `main` takes it before argparse)
+    commands.add_parser("app", help="serve the workbench's pages on http://127.0.0.1:8501 "
+                                    "(Ctrl-C ends it); options after it go to `streamlit run`, "
+                                    "e.g. app --server.port 8600")
     commands.add_parser("models", help="list the model catalog")
     commands.add_parser("datasets", help="list the data set catalog")
     commands.add_parser("runs", help="list recorded runs")
@@ -71,6 +77,11 @@ def build_parser() -> argparse.ArgumentParser:
     export.add_argument("--name", help="folder name under exports/ (default: the run id)")
     export.add_argument("--overwrite", action="store_true",
                         help="replace an export of the same name")
+    push = commands.add_parser("push", help="upload a completed run's model and a model card "
+                                            "made from it to the Hugging Face hub")
+    push.add_argument("run", help="the run id")
+    push.add_argument("repo", help="the hub repository, namespace/name (created if missing)")
+    push.add_argument("--private", action="store_true", help="make a new repository private")
     export.add_argument("--format", choices=["hf", "gguf"], default="hf",
                         help="hf: a transformers folder; gguf: one file for llama.cpp and "
                              "Ollama (causal runs), read back and checked")
@@ -478,10 +489,34 @@ def run_export(args) -> int:
     return 0
 
 
+def run_push(args) -> int:
+    from core.push import push_run
+
+    print(push_run(open_db(), args.run, args.repo, args.private))
+    return 0
+
+
 def gguf_check_line(found: dict) -> str:
     return (f"checked: {found['same_continuations']} of {found['prompts']} greedy continuations "
             f"({found['tokens_each']} tokens) the same as the merged model's; largest "
             f"log-probability difference {found['max_logprob_difference']}")
+
+
+def run_app(streamlit_options: list[str]) -> int:
+    """`streamlit run app.py` in the workbench's folder (its .streamlit/config.toml: localhost
+    only, no file watching), keeping the caller's $WORKBENCH_HOME (default: ./workbench_data
+    where the command was typed). Streamlit is started, never imported: core stays without it."""
+    import subprocess
+
+    from core.launch import ROOT
+
+    env = {**os.environ, "WORKBENCH_HOME": str(paths.home())}
+    command = [sys.executable, "-m", "streamlit", "run", str(ROOT / "app.py"),
+               *streamlit_options]
+    try:
+        return subprocess.call(command, cwd=ROOT, env=env)
+    except KeyboardInterrupt:
+        return 0
 
 
 def list_models(_args) -> int:
@@ -502,11 +537,15 @@ def list_runs(_args) -> int:
 COMMANDS = {"models": (list_models, "listing models"), "datasets": (list_datasets, "listing "
             "data sets"), "runs": (list_runs, "listing runs"), "eval": (run_eval, "the evaluation"),
             "export": (run_export, "the export"), "train": (run_train, "training"),
-            "experiments": (list_experiments, "listing experiments")}
+            "experiments": (list_experiments, "listing experiments"),
+            "push": (run_push, "the push")}
 
 
-def main(argv=None) -> int:
-    args = build_parser().parse_args(argv)
+def main(argv=None, prog: str = "python -m core") -> int:
+    argv = sys.argv[1:] if argv is None else argv
+    if argv[:1] == ["app"]:
+        return run_app(argv[1:])
+    args = build_parser(prog).parse_args(argv)
     work, what = COMMANDS[args.command]
     try:
         return work(args)

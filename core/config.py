@@ -17,7 +17,7 @@ from pathlib import Path
 
 import yaml
 
-from core import methods
+from core import chat_templates, methods
 from core.errors import WorkbenchError
 from core.trackers import check_trackers, trackers
 from storage.run_names import MAX_NAME, checked_name
@@ -105,6 +105,15 @@ class TrainConfig:
                           "ORPO's odds-ratio weight).")
     max_new_tokens: int = _f(64, "Tokens generated per test example when judging summaries and "
                                  "responses (class labels need only a few).")
+    chat_template: str = _f("model", "Causal runs: the chat template prompts are read through, "
+                                     "in training and judging alike (and saved with the run): "
+                                     "model = the model's own (plain text for labelled data, "
+                                     "ChatML for conversations, where it has none); chatml, "
+                                     "llama-3, gemma, mistral; or a Jinja template, pasted whole.",
+                            max_chars=chat_templates.MAX_TEMPLATE)
+    system_prompt: str | None = _f(None, "Causal runs: a system turn put before every prompt and "
+                                         "conversation that has none of its own.",
+                                   max_chars=4000)
     judge: str = _f("score", "How a causal run's test answers on labelled data are judged, for "
                              "the tuned and the original model alike: score = the label whose "
                              "answer the model finds likeliest (every example gets a label, and "
@@ -235,8 +244,9 @@ def typed_value(f: dataclasses.Field, value):
     if kind is str:
         if not isinstance(value, str):
             raise WorkbenchError(f"{label} must be text (got {describe(value)})")
-        if len(value) > MAX_TEXT:
-            raise WorkbenchError(f"{label} is {len(value)} characters long; at most {MAX_TEXT}")
+        longest = f.metadata.get("max_chars", MAX_TEXT)
+        if len(value) > longest:
+            raise WorkbenchError(f"{label} is {len(value)} characters long; at most {longest}")
         return value
     if kind is int:
         return whole_number(label, value)
@@ -293,6 +303,7 @@ def validate_choices(config: TrainConfig) -> None:
     if config.pooling not in ("cls", "mean"):
         raise WorkbenchError(f"pooling must be 'cls' or 'mean', not '{config.pooling}'")
     check_trackers(config.report_to)
+    chat_templates.check(config.chat_template, config.system_prompt)
     if trackers(config.report_to) and not spec.hf_trainer:
         raise WorkbenchError(f"report_to passes the Trainer's logs on; method '{config.method}' "
                              f"has no Trainer (use {', '.join(methods.trainer_methods())})")

@@ -27,6 +27,7 @@ from core import chat_data, paths
 from core.catalog import DATASETS, DatasetSpec, package_dir
 from core.errors import WorkbenchError
 from core.network import offline_error
+from core.notes import left_out
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 TASK_COLUMNS = {
@@ -198,12 +199,6 @@ def _drop_empty(frame: pd.DataFrame, mapping: dict) -> tuple[pd.DataFrame, list[
     notes = [left_out(int(empty[col].sum()), len(frame), f"an empty {mapping[col]}")
              for col in mapping if empty[col].any()]
     return frame[~empty.any(axis=1)].reset_index(drop=True), notes
-
-
-def left_out(count: int, total: int, what: str) -> str:
-    """'10 of 40 rows have an empty text and were left out'."""
-    have, were = ("has", "was") if count == 1 else ("have", "were")
-    return f"{count:,} of {total:,} rows {have} {what} and {were} left out"
 
 
 def _check_classes(labels: pd.Series, names: list, column: str, source: str) -> None:

@@ -69,10 +69,17 @@ class Request:
     label_names: tuple[str, ...] = ()  # classify: the labels the prompt offers
     instruction: str | None = None  # summarise: what the prompt asks for
     max_length: int = 512  # prompt tokens; longer inputs are cut
+    # chat: this model's conversation so far, ((role, text), …): the user's turns, and the
+    # answers this model gave (each model of a comparison keeps its own)
+    history: tuple[tuple[str, str], ...] = ()
 
     def check(self) -> None:
         if not self.text.strip():
             raise WorkbenchError("type an input or draw one from a data set")
+        if self.history and self.task != "chat":
+            raise WorkbenchError("only a chat continues a conversation")
+        if any(role not in ("user", "assistant") for role, _ in self.history):
+            raise WorkbenchError("a conversation's turns are the user's or the assistant's")
         if self.task not in TASKS:
             raise WorkbenchError(f"unknown task '{self.task}': one of {', '.join(TASKS)}")
         if self.task == "classify" and len(self.label_names) < 2:
@@ -226,6 +233,11 @@ def causal_prompt(tokenizer, request: Request) -> str:
         reserve = causal_data.response_reserve(request.max_length)
         return causal_data.generation_prompts(tokenizer, [request.text], request.instruction,
                                               request.max_length, reserve)[0]
+    if request.history:  # turn by turn, as conversations train (ChatML without a template)
+        turns = [{"role": role, "content": text} for role, text in request.history]
+        prompt = causal_data.render_turns(tokenizer, [*turns, {"role": "user",
+                                                               "content": request.text}], True)
+        return causal_data.keep_end(tokenizer, prompt, request.max_length)
     return causal_data.render(tokenizer, request.text)
 
 

@@ -158,3 +158,21 @@ def test_an_encoder_run_saved_without_label_names_is_named_as_such(home):
     (folder / "workbench.json").write_text(json.dumps({"kind": "encoder", "base": "minilm-l6"}))
     with pytest.raises(WorkbenchError, match="trained before runs kept their label names"):
         playground.load("20250101-000000-abcdef")
+
+
+def test_a_chat_continues_with_the_models_own_earlier_answers(causal_model):
+    history = (("user", "great film"), ("assistant", "superb"), ("user", "and the plot"),
+               ("assistant", "dull"))
+    prompt = playground.causal_prompt(causal_model.tokenizer,
+                                      Request("and the actor", history=history))
+    # the tiny model has no chat template: ChatML, as its conversations train
+    assert prompt == ("<|im_start|>user\ngreat film<|im_end|>\n<|im_start|>assistant\nsuperb"
+                      "<|im_end|>\n<|im_start|>user\nand the plot<|im_end|>\n<|im_start|>"
+                      "assistant\ndull<|im_end|>\n<|im_start|>user\nand the actor<|im_end|>\n"
+                      "<|im_start|>assistant\n")
+    _, result = answer(causal_model, Request("and the actor", history=history))
+    assert 1 <= result.new_tokens <= 8
+    for request, message in [(Request("x", task="raw", history=history), "only a chat"),
+                             (Request("x", history=(("narrator", "x"),)), "user's or the")]:
+        with pytest.raises(WorkbenchError, match=message):
+            request.check()

@@ -328,3 +328,23 @@ def test_review_results_name_runs_by_their_names(db):
     assert "tuned on reviews" in page.success[0].value and run_id not in page.success[0].value
     page = by_label(page.toggle, "Show the results").set_value(True).run()
     assert sorted(page.dataframe[-1].value["model"]) == ["smollm2-135m", "tuned on reviews"]
+
+
+def test_a_chat_goes_on_turn_after_turn_each_model_with_its_own_answers(db, tiny_causal):
+    twin = tiny_causal + "/"  # the same files under a second name: a second model
+    page = run_playground([tiny_causal, twin], "great superb film", **{"Max new tokens": 3})
+    first = queries.get_comparison(db, int(page.query_params["comparison"]))[1]
+    assert any("Conversation so far** (1 turn)" in m.value for m in page.markdown)
+    by_label(page.text_area, "Input").set_value("and the plot")
+    page = by_label(page.button, "Run side by side").click().run()
+    assert not page.exception and not page.error
+    comparison, second = queries.get_comparison(db, int(page.query_params["comparison"]))
+    assert comparison["input"] == ("Earlier in the conversation:\nuser: great superb film\n\n"
+                                   "Now:\nand the plot")
+    assert any("Conversation so far** (2 turns)" in m.value for m in page.markdown)
+    said = [m.children[0].value for m in page.get("chat_message") if m.children]
+    assert said.count("great superb film") == 2 and said.count("and the plot") == 2
+    assert first[0]["output"] in said and first[1]["output"] in said
+    assert len(second) == 2
+    page = by_label(page.button, "New conversation").click().run()
+    assert not any("Conversation so far" in m.value for m in page.markdown)

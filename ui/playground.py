@@ -138,6 +138,71 @@ class Asked:
     settings: GenerationSettings
     outputs: dict[str, dict] = dataclasses.field(default_factory=dict)  # by model
     failures: dict[str, str] = dataclasses.field(default_factory=dict)  # model -> why it gave none
+    # chat: each model's conversation so far (Conversation.history_of), continued by `request`
+    histories: dict[str, tuple] = dataclasses.field(default_factory=dict)
+
+
+CONVERSATION = "playground-conversation"  # the session's key of the conversation under way
+
+
+@dataclasses.dataclass
+class Conversation:
+    """A chat with several models at once: the user's turns, shared, and each model's own
+    answers; each model reads its own side of it when the next turn comes."""
+    models: list[str]
+    turns: list[dict] = dataclasses.field(default_factory=list)  # {"user": text, "replies": {…}}
+
+    def history_of(self, model_id: str) -> tuple[tuple[str, str], ...]:
+        history = []
+        for turn in self.turns:
+            history.append(("user", turn["user"]))
+            if model_id in turn["replies"]:
+                history.append(("assistant", turn["replies"][model_id]))
+        return tuple(history)
+
+    def continues(self, models: list[str], task: str) -> bool:
+        return task == "chat" and bool(self.turns) and models == self.models
+
+
+def conversation_panel(models: list[str], task: str, names: dict[str, str]) -> Conversation | None:
+    """The chat under way with these models, each model's side in its own column, and a
+    button to start afresh; None when there is none (or other models or another task)."""
+    conversation = st.session_state.get(CONVERSATION)
+    if conversation is None or not conversation.continues(models, task):
+        return None
+    st.markdown(f"**Conversation so far** ({len(conversation.turns)} "
+                f"turn{'s' * (len(conversation.turns) != 1)}): the next input continues it, "
+                "each model reading its own answers")
+    for column, model_id in zip(st.columns(len(models)), models):
+        with column:
+            show_model_name(model_id, names)
+            for role, text in conversation.history_of(model_id):
+                st.chat_message(role).text(text)
+    if st.button("New conversation"):
+        del st.session_state[CONVERSATION]
+        st.rerun()
+    return conversation
+
+
+def keep_turn(asked: Asked) -> None:
+    """A chat's answers become the conversation's next turn (a new conversation when other
+    models or no conversation came before)."""
+    if asked.request.task != "chat":
+        return
+    conversation = st.session_state.get(CONVERSATION)
+    if conversation is None or not conversation.continues(asked.models, "chat"):
+        conversation = st.session_state[CONVERSATION] = Conversation(list(asked.models))
+    conversation.turns.append({"user": asked.request.text, "replies": {
+        m: output["output"] for m, output in asked.outputs.items()}})
+
+
+def saved_input(asked: Asked) -> str:
+    """The input a comparison keeps: a later turn of a chat with the user's earlier turns."""
+    earlier = [text for role, text in next(iter(asked.histories.values()), ()) if role == "user"]
+    if not earlier:
+        return asked.request.text
+    return ("Earlier in the conversation:\n" + "\n".join(f"user: {t}" for t in earlier) +
+            f"\n\nNow:\n{asked.request.text}")
 
 
 def run_side_by_side(asked: Asked, names: dict[str, str]) -> None:
@@ -160,8 +225,9 @@ def run_side_by_side(asked: Asked, names: dict[str, str]) -> None:
 
 
 def _record_answer(asked: Asked, model_id: str) -> None:
+    request = dataclasses.replace(asked.request, history=asked.histories.get(model_id, ()))
     try:
-        asked.outputs[model_id] = _answer_one(model_id, asked.request, asked.settings)
+        asked.outputs[model_id] = _answer_one(model_id, request, asked.settings)
     except WorkbenchError as error:
         asked.failures[model_id] = str(error)
         st.error(plain(error))

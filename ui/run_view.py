@@ -10,6 +10,7 @@ from core.config import from_stored
 from core.engine import RESUMABLE
 from core.errors import WorkbenchError
 from core.launch import LOG_FILE, log_tail
+from core.results import ORIGINAL_VS_TUNED, original_vs_tuned
 from storage import queries
 from ui import charts
 from ui.common import jobs, plain
@@ -49,6 +50,8 @@ def render_run(db, run_id: str) -> None:
         render_results(db, run_id)
     if causal and status in ("completed", "stopped"):
         export_button(run)
+    if status == "completed":
+        push_popover(db, run)
     try:
         config_panel(from_stored(run["config"]), key=run_id)
     except WorkbenchError as error:
@@ -139,27 +142,6 @@ def show_figures(figures: list) -> None:
             column.plotly_chart(figure)
 
 
-ORIGINAL_VS_TUNED = {"fine-tuned": "Tuned", "zero-shot": "Original"}
-
-
-def original_vs_tuned(evaluations: list[dict]) -> pd.DataFrame:
-    """S4's table: one row per model, accuracy overall and on each class (or ROUGE)."""
-    rows = []
-    for e in evaluations:
-        row = {"model": ORIGINAL_VS_TUNED.get(e["mode"], e["mode"]), "examples": e["n"]}
-        if e["accuracy"] is not None:
-            row["accuracy"] = e["accuracy"]
-            for name, figures in json.loads(e["per_class"] or "{}").items():
-                row[f"accuracy on {name}"] = figures["accuracy"]
-            if e["unparseable"] is not None:
-                row["answers naming no label"] = e["unparseable"]
-            row["judged by"] = e["template"]
-        row.update({k: e[k] for k in ("rouge1", "rouge2", "rougeL", "perplexity")
-                    if e.get(k) is not None})
-        rows.append(row)
-    return pd.DataFrame(rows).set_index("model")
-
-
 def render_results(db, run_id: str) -> None:
     evaluations = queries.run_evaluations(db, run_id)
     # The run's own evaluations share its whole test split; later comparisons (`eval --run`)
@@ -170,10 +152,10 @@ def render_results(db, run_id: str) -> None:
         st.dataframe(original_vs_tuned(evaluations).style.format(precision=3))
         for evaluation in evaluations:
             with st.expander(f"{ORIGINAL_VS_TUNED.get(evaluation['mode'])}: predictions"):
-                predictions = pd.DataFrame(queries.evaluation_predictions(db, evaluation["id"]))
-                st.dataframe(predictions[["input", "reference", "prediction", "score", "output"]]
-                             .dropna(axis=1, how="all"),
-                             hide_index=True)
+                predictions = pd.DataFrame(queries.evaluation_predictions(db, evaluation["id"]),
+                                           columns=["input", "reference", "prediction", "score",
+                                                    "output"])
+                st.dataframe(predictions.dropna(axis=1, how="all"), hide_index=True)
         return
     for evaluation in evaluations:
         figures = ("accuracy", "precision", "recall", "f1")
@@ -192,16 +174,55 @@ def render_results(db, run_id: str) -> None:
         st.plotly_chart(charts.layer_change_figure(changes))
 
 
-def export_button(run: dict) -> None:
-    """Merge a run's adapters into its base and write a standalone model folder."""
-    from core.export import export_model
+EXPORT_FORMATS = {"hf": "a transformers folder (merged)", "f16": "GGUF, f16 (llama.cpp, Ollama)",
+                  "q8_0": "GGUF, q8_0: about half of f16's size"}
 
-    if st.button("Export merged model", help="Writes the base with the adapters merged in (or "
-                 "the fully tuned model) to a folder under the workbench's home."):
-        with st.spinner("Merging and saving…"):
+
+def export_button(run: dict) -> None:
+    """Merge a run's adapters into its base and write a standalone model: a folder, or one
+    GGUF file read back and checked against the merged model."""
+    from core.export import export_model
+    from core.gguf_export import export_gguf
+
+    left, right = st.columns([2, 1])
+    chosen = left.radio("Export as", list(EXPORT_FORMATS), format_func=EXPORT_FORMATS.get,
+                        horizontal=True, key=f"export-format-{run['id']}")
+    if not right.button("Export merged model", help="Writes the base with the adapters merged "
+                        "in (or the fully tuned model) under the workbench's home; a GGUF file "
+                        "is read back and compared with the merged model."):
+        return
+    with st.spinner("Merging and saving…" if chosen == "hf" else
+                    "Merging, converting to GGUF and checking it…"):
+        try:
+            if chosen == "hf":
+                st.success(f"Saved to {plain(export_model(run['id']))}")
+                return
+            path, found = export_gguf(run["id"], chosen)
+        except WorkbenchError as error:
+            st.error(plain(error))
+            return
+    st.success(f"Saved to {plain(path)} with an Ollama Modelfile beside it. Checked: "
+               f"{found['same_continuations']} of {found['prompts']} greedy continuations the "
+               f"same as the merged model's; largest log-probability difference "
+               f"{found['max_logprob_difference']}.")
+
+
+def push_popover(db, run: dict) -> None:
+    """Upload the run's model and a model card made from it to the Hugging Face hub."""
+    from core.push import push_run
+
+    with st.popover("Push to the hub", icon=":material/cloud_upload:"):
+        with st.form(f"push-{run['id']}", border=False):
+            repo = st.text_input("Repository", placeholder="namespace/name",
+                                 help="Created if missing; needs a token that may write there "
+                                      "(`hf auth login`, or HF_TOKEN).")
+            private = st.checkbox("Private (a new repository)", True)
+            if not st.form_submit_button("Push"):
+                return
+        with st.spinner("Uploading…"):
             try:
-                folder = export_model(run["id"])
+                url = push_run(db, run["id"], repo.strip(), private)
             except WorkbenchError as error:
                 st.error(plain(error))
                 return
-        st.success(f"Saved to {plain(folder)}")
+        st.success(f"Pushed to {plain(url)}")

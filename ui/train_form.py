@@ -5,7 +5,7 @@ import dataclasses
 import pandas as pd
 import streamlit as st
 
-from core import chat_data, methods
+from core import chat_data, chat_templates, methods
 from core.catalog import DATASETS, MODELS
 from core.config import (COLUMN_FIELDS, JUDGES, PRESET_TITLES, PRESETS, TrainConfig,
                          column_mapping, learning_rate_warning, settle, with_method_defaults)
@@ -343,7 +343,28 @@ def causal_inputs(base: TrainConfig, key) -> dict:
     values["gradient_checkpointing"] = cols[1].toggle(
         "Gradient checkpointing", base.gradient_checkpointing,
         help=HELP["gradient_checkpointing"], key=key("checkpointing"))
-    return values
+    return {**values, **chat_inputs(base, key)}
+
+
+CUSTOM_TEMPLATE = "custom (Jinja)"
+
+
+def chat_inputs(base: TrainConfig, key) -> dict:
+    """The chat template prompts are read through, and an optional system prompt."""
+    left, right = st.columns([1, 2])
+    options = [*chat_templates.CHOICES, CUSTOM_TEMPLATE]
+    pasted = chat_templates.is_jinja(base.chat_template)
+    choice = left.selectbox("Chat template", options, help=HELP["chat_template"],
+                            index=options.index(CUSTOM_TEMPLATE if pasted else base.chat_template),
+                            key=key("chat-template"))
+    template = choice
+    if choice == CUSTOM_TEMPLATE:
+        template = left.text_area("Jinja template", base.chat_template if pasted else "",
+                                  placeholder="{% for message in messages %}…",
+                                  key=key("jinja-template"))
+    system = right.text_area("System prompt (optional)", base.system_prompt or "", height=100,
+                             help=HELP["system_prompt"], key=key("system-prompt"))
+    return {"chat_template": template, "system_prompt": system if system.strip() else None}
 
 
 def launch_inputs(base: TrainConfig, key) -> dict:

@@ -1,0 +1,91 @@
+"""The chat template and system prompt of a causal run: the model's own, a well-known one or a
+pasted Jinja template, applied to training and judging alike and saved with the run."""
+
+import json
+from pathlib import Path
+
+import pytest
+
+from core import chat_templates, engine
+from core.causal_data import encode_conversation, render
+from core.config import settle, to_yaml
+from core.errors import WorkbenchError
+from core.models import load_tokenizer, resolve_model, run_model_dir
+
+DATA = Path(__file__).resolve().parent / "data"
+TURNS = [{"role": "user", "content": "dull plot?"}, {"role": "assistant", "content": "negative"},
+         {"role": "user", "content": "superb?"}, {"role": "assistant", "content": "positive"}]
+
+
+@pytest.fixture
+def tokenizer():
+    return load_tokenizer(resolve_model("smollm2-135m"))
+
+
+@pytest.mark.parametrize("name,turn_end", [("chatml", "<|im_end|>\n"), ("llama-3", "<|eot_id|>"),
+                                           ("gemma", "<end_of_turn>\n"), ("mistral", "EOS")])
+def test_each_known_template_renders_turn_by_turn_and_masks_all_but_the_assistant(
+        tokenizer, name, turn_end):
+    chat_templates.apply(tokenizer, name, None)
+    assert tokenizer.chat_template == chat_templates.TEMPLATES[name]
+    ids, labels = encode_conversation(tokenizer, TURNS)
+    learned = tokenizer.decode([i for i, label in zip(ids, labels) if label != -100])
+    end = tokenizer.eos_token if turn_end == "EOS" else turn_end
+    assert learned == f"negative{end}positive{end}"
+
+
+def test_a_system_prompt_leads_every_conversation_without_one(tokenizer):
+    chat_templates.apply(tokenizer, "model", "Answer in one word.")
+    text = tokenizer.apply_chat_template(TURNS[:1], tokenize=False)
+    assert text.startswith("<|im_start|>system\nAnswer in one word.<|im_end|>\n<|im_start|>user")
+    own = [{"role": "system", "content": "Mine."}, *TURNS[:1]]
+    assert "Answer in one word" not in tokenizer.apply_chat_template(own, tokenize=False)
+    assert render(tokenizer, "Text: x").count("Answer in one word.") == 1  # labelled prompts too
+
+
+def test_a_quote_or_jinja_in_the_system_prompt_is_text(tokenizer):
+    tricky = 'Say "hi" {{ 7*7 }} {% raw %}'
+    chat_templates.apply(tokenizer, "chatml", tricky)
+    assert tricky in tokenizer.apply_chat_template(TURNS[:1], tokenize=False)
+
+
+def test_a_pasted_jinja_template_is_checked_before_launch():
+    long_template = "{# a long comment #}" * 40 + chat_templates.CHATML
+    assert settle({"chat_template": long_template}).chat_template == long_template  # > 500 chars
+    for bad, message in [("{% for m in messages %}", "does not render a conversation"),
+                         ("alpaca", "neither one of model, chatml, llama-3, gemma, mistral"),
+                         ("{{ messages[0]['nope'] }}", "does not render a conversation")]:
+        with pytest.raises(WorkbenchError, match=message):
+            settle({"chat_template": bad})
+    with pytest.raises(WorkbenchError, match="the system prompt is empty"):
+        settle({"system_prompt": "  "})
+
+
+def test_the_choice_trains_judges_and_is_saved_with_the_run(db, tiny_causal):
+    config = settle({"model": tiny_causal, "method": "sft", "dataset": str(DATA / "messages.jsonl"),
+                     "max_steps": 2, "batch_size": 4, "lr": 5e-3, "max_length": 96,
+                     "max_new_tokens": 2, "eval_size": 2, "test_size": 2,
+                     "chat_template": "llama-3", "system_prompt": "Be brief."})
+    assert "chat_template: llama-3\nsystem_prompt: Be brief.\n" in to_yaml(config)
+    run_id = engine.train(config, db)
+    saved = load_tokenizer(resolve_model(run_id))
+    assert saved.chat_template.endswith(chat_templates.LLAMA_3)
+    assert json.dumps("Be brief.") in saved.chat_template
+    assert (run_model_dir(run_id) / "chat_template.jinja").is_file()
+
+
+def test_the_train_form_sets_the_template_and_the_system_prompt(db):
+    from test_pages import app
+
+    page = app("train.py").run()
+    key = lambda name: f"{name}-quick-cpu"  # noqa: E731
+    page.selectbox(key=key("model")).set_value("smollm2-135m").run()
+    page.selectbox(key=key("method")).set_value("sft").run()
+    page.selectbox(key=key("chat-template")).set_value("custom (Jinja)").run()
+    page.text_area(key=key("jinja-template")).input("{% for m in messages %}").run()
+    assert any("does not render a conversation" in e.value for e in page.error)
+    page.selectbox(key=key("chat-template")).set_value("gemma").run()
+    page.text_area(key=key("system-prompt")).input("Answer with one word.").run()
+    assert not page.exception and not page.error, [e.value for e in page.error]
+    yaml = page.code[0].value
+    assert "chat_template: gemma\n" in yaml and "system_prompt: Answer with one word.\n" in yaml
