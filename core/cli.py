@@ -145,6 +145,7 @@ def add_eval_parser(commands) -> None:
     evaluation.add_argument("--calibrate", action=argparse.BooleanOptionalAction,
                             help=helps["calibrate"])
     for name, kind in {"dataset": str, "text_column": str, "label_column": str, "seeds": int,
+                       "chat_template": str, "system_prompt": str,
                        "limit": int, "custom_template": str, "max_new_tokens": int,
                        "batch_size": int, "seed": int, "train_size": size, "eval_size": size,
                        "test_size": size}.items():

@@ -6,6 +6,7 @@ its examples are used. A fine-tuned run therefore joins a comparison through
 the predictions it stored on that split; nothing is recomputed.
 """
 
+import copy
 import dataclasses
 import hashlib
 import json
@@ -14,6 +15,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from core import chat_templates
 from core.catalog import DATASETS, MODELS
 from core.config import from_stored
 from core.data import load_table, split_name, split_table
@@ -48,6 +50,12 @@ class EvalConfig:
                                       "not named keeps its own name. Unset: the catalog data "
                                       "set's measured words (rt-reviews: negative / positive); "
                                       "empty: the labels' own names.")
+    chat_template: str = field(default="model", metadata={
+        "help": "Which chat template the chat prompts read through: the model's own, chatml, "
+                "llama-3, gemma, mistral, or a Jinja template (as a causal run's).",
+        "max_chars": 20_000})
+    system_prompt: str | None = _f(None, "A system turn before each chat prompt (as a causal "
+                                         "run's).")
     calibrate: bool = _f(True, "Scoring only: also report each system with contextual "
                                "calibration (Zhao et al., 2021), its bias on content-free "
                                "inputs such as 'N/A' divided out.")
@@ -174,6 +182,7 @@ def evaluate_prompting(config: EvalConfig, db, on_progress, keep) -> None:
     table, splits, test, template = (prepared.table, prepared.splits, prepared.test,
                                      prepared.template)
     tokenizer, model = load_tokenizer(prepared.source), load_causal(prepared.source)
+    chat_templates.apply(tokenizer, config.chat_template, config.system_prompt)
     names, texts = table.label_names, list(test["text"])
     style = prompting_style(config, template, names, tokenizer)
     # Calibration reads the prompt's bias from content-free inputs, scored with the texts.
@@ -229,6 +238,8 @@ def prompt_key(config: EvalConfig, split: str, label: str, examples) -> str:
     answer = config.max_new_tokens if config.decide == "generate" else None
     setting = [config.model, label, split, [int(i) for i in examples.index],
                [config.train_size, config.eval_size, config.test_size], answer]
+    if config.chat_template != "model" or config.system_prompt:  # (earlier keys unchanged)
+        setting += [config.chat_template, config.system_prompt]
     return hashlib.sha256(json.dumps(setting).encode()).hexdigest()
 
 
@@ -274,6 +285,7 @@ def check_counts(config: EvalConfig) -> None:
     for ok, message in checks:
         if not ok:
             raise WorkbenchError(message)
+    chat_templates.check(config.chat_template, config.system_prompt)
     if not config.shots or min(config.shots) < 0:
         raise WorkbenchError("give at least one number of shots, none negative")
     if config.seeds < 1:
@@ -325,6 +337,10 @@ def template_label(config: EvalConfig, style, variant: str = "") -> str:
     label = config.template if config.template != "custom" else f"custom: {config.custom_template}"
     words = "" if style.words == style.names else ", words " + "/".join(style.words)
     label += (", chat" if style.chat else ", plain text") + words
+    if style.chat and config.chat_template != "model":
+        label += f", template {config.chat_template if config.chat_template in chat_templates.CHOICES else 'custom'}"
+    if style.chat and config.system_prompt:
+        label += f", system prompt {config.system_prompt[:40]!r}"
     return f"{label} ({config.decide}{', ' + variant if variant else ''})"
 
 
@@ -333,6 +349,9 @@ def preview_prompt(config: EvalConfig, train, text: str, names: list[str], token
     model of `tokenizer` reads it (through its chat template when the config says so)."""
     from core import prompting
 
+    if tokenizer is not None:  # (a copy: the caller's tokenizer may be cached and shared)
+        tokenizer = copy.copy(tokenizer)
+        chat_templates.apply(tokenizer, config.chat_template, config.system_prompt)
     style = prompting_style(config, template_for(config), names, tokenizer)
     examples = prompting.choose_examples(train, max(config.shots or (0,)), 0, names)
     return prompting.preview(style, examples, text, tokenizer)

@@ -12,6 +12,7 @@ that trying a second input does not reload them; the bound is memory, since
 that is what runs out.
 """
 
+import copy
 import gc
 import threading
 import time
@@ -22,6 +23,7 @@ from typing import Any, Iterator
 
 import numpy as np
 
+from core import chat_templates
 from core.errors import WorkbenchError
 
 TASKS = {
@@ -72,8 +74,12 @@ class Request:
     # chat: this model's conversation so far, ((role, text), …): the user's turns, and the
     # answers this model gave (each model of a comparison keeps its own)
     history: tuple[tuple[str, str], ...] = ()
+    # as a causal run's (core.chat_templates); "model": each model's own (a run's is saved with it)
+    chat_template: str = "model"
+    system_prompt: str | None = None
 
     def check(self) -> None:
+        chat_templates.check(self.chat_template, self.system_prompt)
         if not self.text.strip():
             raise WorkbenchError("type an input or draw one from a data set")
         if self.history and self.task != "chat":
@@ -226,6 +232,9 @@ def causal_prompt(tokenizer, request: Request) -> str:
 
     if request.task == "raw":
         return request.text
+    if request.chat_template != "model" or request.system_prompt:
+        tokenizer = copy.copy(tokenizer)  # the cached model's own stays as it is
+        chat_templates.apply(tokenizer, request.chat_template, request.system_prompt)
     if request.task == "classify":
         return causal_data.classification_prompts(tokenizer, [request.text],
                                                   list(request.label_names), request.max_length)[0]

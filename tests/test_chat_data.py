@@ -239,3 +239,28 @@ def test_the_train_form_names_the_format_read_and_maps_columns_of_other_files(db
     assert not page.exception
     assert any("12 examples with columns prompt, response" in c.value.replace("\u2060", "")
                for c in page.caption)
+
+
+@pytest.mark.parametrize("name,method,read_as", [
+    ("alpaca.json", "sft", "Alpaca (instruction, input, output)"),
+    ("sharegpt.jsonl", "sft", "ShareGPT (conversations of from / value)"),
+    ("messages.jsonl", "sft", "OpenAI / TRL conversational (messages of role / content)"),
+    ("prompt_completion.jsonl", "sft", "TRL prompt-completion (prompt, completion)"),
+    ("preference.jsonl", "dpo", "TRL conversational preference (chosen / rejected turns)"),
+])
+def test_each_format_is_previewed_with_what_was_detected(db, name, method, read_as):
+    from test_pages import app
+
+    from ui.train_form import UPLOAD
+
+    page = app("train.py").run()
+    key = lambda part: f"{part}-quick-cpu"  # noqa: E731
+    page.selectbox(key=key("model")).set_value("smollm2-135m").run()
+    page.selectbox(key=key("method")).set_value(method).run()
+    page.selectbox(key=key(f"dataset-{method}")).set_value(UPLOAD).run()
+    upload = (name, (DATA / name).read_bytes(), "text/plain")
+    page.file_uploader(key=key("upload")).set_value(upload).run()
+    assert not page.exception
+    captions = [c.value.replace("\u2060", "") for c in page.caption]
+    assert any(c.startswith(f"Read as {read_as}") for c in captions), captions
+    assert page.expander  # the first rows

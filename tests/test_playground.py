@@ -176,3 +176,14 @@ def test_a_chat_continues_with_the_models_own_earlier_answers(causal_model):
                              (Request("x", history=(("narrator", "x"),)), "user's or the")]:
         with pytest.raises(WorkbenchError, match=message):
             request.check()
+
+
+def test_a_chosen_template_and_system_prompt_leave_the_cached_tokenizer_alone(causal_model):
+    tokenizer = causal_model.tokenizer
+    prompt = playground.causal_prompt(tokenizer, Request("great film", chat_template="chatml",
+                                                         system_prompt="Be brief."))
+    assert prompt == ("<|im_start|>system\nBe brief.<|im_end|>\n<|im_start|>user\ngreat film"
+                      "<|im_end|>\n<|im_start|>assistant\n")
+    assert not getattr(tokenizer, "chat_template", None)  # the cached model's own, untouched
+    with pytest.raises(WorkbenchError, match="the system prompt is empty"):
+        Request("x", system_prompt=" ").check()

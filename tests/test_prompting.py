@@ -215,3 +215,20 @@ def test_a_fine_tuned_run_joins_on_the_same_test_examples(tiny_config, tiny_caus
 def test_bad_evaluation_settings_get_one_clear_line(config, message, db):
     with pytest.raises(WorkbenchError, match=message):
         evaluate(config, db)
+
+
+def test_a_chosen_chat_template_and_system_prompt_are_a_system_of_their_own(tiny_causal, db,
+                                                                           tmp_path):
+    data = sentiment_file(tmp_path)
+    plain = EvalConfig(model=tiny_causal, dataset=data, shots=(0,), seeds=1, limit=6,
+                       calibrate=False)  # the tiny model has no template: plain text
+    chosen = dataclasses.replace(plain, chat="on", chat_template="chatml",
+                                 system_prompt="Be brief.")
+    [first] = [dict(db["evaluations"].get(i)) for i in evaluate(plain, db)]
+    [second] = [dict(db["evaluations"].get(i)) for i in evaluate(chosen, db)]
+    assert first["template"] == "plain, plain text (score)"
+    assert second["template"] == "plain, chat, template chatml, system prompt 'Be brief.' (score)"
+    assert second["prompt_key"] != first["prompt_key"]  # never reused for the other
+    assert evaluate(chosen, db) == [second["id"]]  # asked again: reused
+    with pytest.raises(WorkbenchError, match="neither one of model, chatml"):
+        evaluate(dataclasses.replace(plain, chat_template="vicuna"), db)

@@ -5,7 +5,7 @@ import json
 
 import streamlit as st
 
-from core import methods
+from core import chat_templates, methods
 from core.catalog import DATASETS, MODELS
 from core.errors import WorkbenchError
 from core.evaluate import EvalConfig
@@ -94,7 +94,13 @@ def baseline_inputs(dataset: str, decide: str) -> dict:
                                     help=HELP["verbalizer"]).strip()
     calibrate = cols[2].checkbox("Calibrate (also)", True, disabled=decide != "score",
                                  help=HELP["calibrate"])
-    return {"chat": chat, "verbalizer": verbalizer, "calibrate": calibrate}
+    left, right = st.columns([1, 2])
+    template = left.selectbox("Which chat template", chat_templates.CHOICES,
+                              help=HELP["chat_template"], disabled=chat == "off")
+    system = right.text_input("System prompt (optional)", help=HELP["system_prompt"],
+                              disabled=chat == "off")
+    return {"chat": chat, "verbalizer": verbalizer, "calibrate": calibrate,
+            "chat_template": template, "system_prompt": system if system.strip() else None}
 
 
 def show_preview(config: EvalConfig, model: str | None) -> bool:

@@ -6,7 +6,7 @@ from contextlib import closing
 
 import streamlit as st
 
-from core import playground
+from core import chat_templates, playground
 from core.catalog import DATASETS, MODELS
 from core.errors import WorkbenchError
 from core.models import run_model_dir
@@ -96,7 +96,21 @@ def choose_input(db, models: list[str]) -> tuple[Request, str | None] | None:
         labels = tuple(x.strip() for x in st.text_input(
             "Labels", ", ".join(offered), help="The labels the prompt offers, separated by commas: "
             "at first those of the first run chosen above that has labels.").split(",") if x.strip())
-    return Request(text, task, tuple(labels), drawn.get("instruction")), drawn.get("reference")
+    template, system = chat_choice() if task != "raw" else ("model", None)
+    return Request(text, task, tuple(labels), drawn.get("instruction"), chat_template=template,
+                   system_prompt=system), drawn.get("reference")
+
+
+def chat_choice() -> tuple[str, str | None]:
+    """The chat template and system prompt causal models read the input through."""
+    with st.expander("Chat template and system prompt"):
+        left, right = st.columns([1, 2])
+        template = left.selectbox("Chat template", chat_templates.CHOICES,
+                                  help="model: each model's own (a run's is saved with it, "
+                                       "with its system prompt); or one for all of them.")
+        system = right.text_input("System prompt (optional)",
+                                  help="A system turn before the input, for every causal model.")
+    return template, system if system.strip() else None
 
 
 def run_label_names(db, model_id: str) -> tuple[str, ...]:
