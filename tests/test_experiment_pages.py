@@ -127,3 +127,26 @@ def test_an_unknown_experiment_in_the_url_is_said(db):
 def test_without_experiments_the_page_says_how_to_start_one(db):
     page = app("experiments.py").run()
     assert "No experiments yet" in page.info[0].value
+
+
+def test_pooled_k_fold_evaluations_are_systems_on_the_compare_page(db):
+    from core.evaluate import system_of
+
+    split = "rt-reviews | 5 folds pooled, seed 42 | all 4"
+    experiment_id = queries.create_experiment(db, "folds", {"base": {
+        "model": "minilm-l6", "method": "probe", "dataset": "rt-reviews"}, "sweep": {},
+        "seeds": 1})
+    for name, accuracy in (("probe · 5 folds pooled", 0.75), ("trainer · 5 folds pooled", 0.5)):
+        queries.add_evaluation(db, {"run_id": None, "experiment_id": experiment_id,
+                                    "model": name, "dataset": "rt-reviews", "mode": "fine-tuned",
+                                    "shots": 0, "seed": 42, "split": split, "n": 4,
+                                    "accuracy": accuracy, "precision": accuracy, "recall": accuracy,
+                                    "f1": accuracy, "labels": ["rotten", "fresh"],
+                                    "confusion": [[1, 1], [0, 2]], "per_class": {}}, [])
+    page = app("compare.py", split=split).run()
+    chooser = next(m for m in page.multiselect if m.label == "Systems to compare")
+    chooser.set_value([system_of(e)["system"] for e in queries.split_evaluations(db, split)])
+    page.run()
+    assert not page.exception
+    table = page.dataframe[0].value
+    assert sorted(table["system"]) == ["probe · 5 folds pooled", "trainer · 5 folds pooled"]
