@@ -65,7 +65,7 @@ def ensure_pad_token(tokenizer, model) -> None:
     model.config.pad_token_id = tokenizer.pad_token_id
 
 
-def load_for_training(source: ModelSource, config):
+def load_for_training(source: ModelSource, config, conversations: bool = False):
     """(model, tokenizer, dtype name) ready for TRL: precision, attention, pad token, adapters."""
     import torch
     from transformers import AutoModelForCausalLM
@@ -87,7 +87,7 @@ def load_for_training(source: ModelSource, config):
         kwargs["device_map"] = {"": 0}
     model = pretrained_weights(AutoModelForCausalLM, source, config.trust_remote_code, **kwargs)
     tokenizer = load_tokenizer(source, config.trust_remote_code)
-    chat_templates.apply(tokenizer, config.chat_template, config.system_prompt)
+    chat_templates.apply(tokenizer, config.chat_template, config.system_prompt, conversations)
     ensure_pad_token(tokenizer, model)
     if config.adapter == "qlora":
         from peft import prepare_model_for_kbit_training

@@ -75,7 +75,8 @@ def fit_and_evaluate_causal(prepared: Prepared, hooks: Hooks, out_dir: Path,
 
     config = prepared.config
     progress.say("loading the model")
-    model, tokenizer, dtype = load_for_training(prepared.source, config)
+    model, tokenizer, dtype = load_for_training(prepared.source, config,
+                                                prepared.table.task == "conversation")
     trainable, total = count_parameters(model)
     progress.say(f"tokenising {len(prepared.splits['train']) + len(prepared.splits['eval']):,} "
                  "examples")

@@ -113,9 +113,18 @@ def read(frame: pd.DataFrame, fmt: str, source: str) -> tuple[pd.DataFrame, list
     return pd.DataFrame(rows), notes
 
 
-def text(value, what: str) -> str:
+def missing(value) -> bool:
+    return value is None or (isinstance(value, float) and pd.isna(value))
+
+
+def text(value, what: str, filled: bool = False) -> str:
+    """`value`, which must be text (and, `filled`, not only white space)."""
+    if missing(value):
+        raise BadRow(f"no {what.split(' ', 1)[1]}")
     if not isinstance(value, str):
         raise BadRow(f"{what} that is not text")
+    if filled and not value.strip():
+        raise BadRow(f"an empty {what.split(' ', 1)[1]}")
     return value
 
 
@@ -125,22 +134,22 @@ def conversation(turns: list[dict]) -> dict:
         raise BadRow("an empty conversation")
     if not any(t["role"] == "assistant" for t in turns):
         raise BadRow("no assistant turn to learn from")
+    if next(t["role"] for t in turns if t["role"] != "system") != "user":
+        raise BadRow("a conversation that the assistant opens (the first turn after any "
+                     "system turn must be the user's)")
     if all(not t["content"].strip() for t in turns if t["role"] == "assistant"):
         raise BadRow("only empty assistant turns")
     return {"messages": json.dumps(turns, ensure_ascii=False)}
 
 
 def alpaca_row(row: dict) -> dict:
-    instruction = text(row.get("instruction"), "an instruction")
+    instruction = text(row.get("instruction"), "an instruction", filled=True)
     given = row.get("input")
-    given = "" if given is None or (isinstance(given, float) and pd.isna(given)) else \
-        text(given, "an input")
+    given = "" if missing(given) else text(given, "an input")
     system = row.get("system")
-    turns = [] if system is None or (isinstance(system, float) and pd.isna(system)) or \
-        system == "" else [{"role": "system", "content": text(system, "a system prompt")}]
+    turns = [] if missing(system) or system == "" else \
+        [{"role": "system", "content": text(system, "a system prompt")}]
     user = f"{instruction}\n\n{given}" if given.strip() else instruction
-    if not user.strip():
-        raise BadRow("an empty instruction")
     turns += [{"role": "user", "content": user},
               {"role": "assistant", "content": text(row.get("output"), "an output")}]
     return conversation(turns)
@@ -149,7 +158,7 @@ def alpaca_row(row: dict) -> dict:
 def turns_of(cell, role_key: str, content_key: str, roles: dict) -> list[dict]:
     """A list of turns (or its JSON) as [{role, content}], each role mapped by `roles`."""
     cell = parsed(cell)
-    if cell is None or (isinstance(cell, float) and pd.isna(cell)) or cell == []:
+    if missing(cell) or cell == []:
         raise BadRow("an empty conversation")
     if not isinstance(cell, list):
         raise BadRow("a conversation that is not a list of turns")
@@ -162,6 +171,8 @@ def turns_of(cell, role_key: str, content_key: str, roles: dict) -> list[dict]:
         role = roles.get(str(turn[role_key]).lower())
         if role is None:
             raise BadRow(f"a turn whose role is not one of {', '.join(sorted(roles))}")
+        if missing(turn.get(content_key)):
+            raise BadRow(f"a turn without its text ('{content_key}')")
         turns.append({"role": role, "content": text(turn.get(content_key), "a turn")})
     return turns
 
@@ -181,8 +192,7 @@ def preference_row(row: dict) -> dict:
     roles = {r: r for r in ROLES}
     chosen = turns_of(row.get("chosen"), "role", "content", roles)
     rejected = turns_of(row.get("rejected"), "role", "content", roles)
-    if row.get("prompt") is not None and not (isinstance(row["prompt"], float)
-                                              and pd.isna(row["prompt"])):
+    if not missing(row.get("prompt")):
         prompt = turns_of(row["prompt"], "role", "content", roles)
     else:
         shared = 0
@@ -194,13 +204,16 @@ def preference_row(row: dict) -> dict:
     for answer in (chosen, rejected):
         if [t["role"] for t in answer] != ["assistant"]:
             raise BadRow("a chosen or rejected answer that is not one assistant turn")
-    return {"prompt": prompt[0]["content"], "chosen": chosen[0]["content"],
-            "rejected": rejected[0]["content"]}
+    if chosen[0]["content"] == rejected[0]["content"]:
+        raise BadRow("a chosen answer that is the rejected one")
+    return {"prompt": text(prompt[0]["content"], "a prompt", filled=True),
+            "chosen": text(chosen[0]["content"], "a chosen answer", filled=True),
+            "rejected": text(rejected[0]["content"], "a rejected answer", filled=True)}
 
 
 def prompt_completion_row(row: dict) -> dict:
-    return {"prompt": text(row.get("prompt"), "a prompt"),
-            "response": text(row.get("completion"), "a completion")}
+    return {"prompt": text(row.get("prompt"), "a prompt", filled=True),
+            "response": text(row.get("completion"), "a completion", filled=True)}
 
 
 def messages_of(cell: str) -> list[dict]:

@@ -37,8 +37,11 @@ MISTRAL = ("{{ bos_token }}{% for message in messages %}{% if message['role'] ==
 TEMPLATES = {"chatml": CHATML, "llama-3": LLAMA_3, "gemma": GEMMA, "mistral": MISTRAL}
 CHOICES = ("model", *TEMPLATES)
 MAX_TEMPLATE = 20_000  # characters: Jinja templates of real models run to a few thousand
-SAMPLE = [{"role": "system", "content": "Be kind."}, {"role": "user", "content": "Hello there"},
-          {"role": "assistant", "content": "General Kenobi"}]
+SAMPLE = [{"role": "user", "content": "Hello there"},
+          {"role": "assistant", "content": "General Kenobi"},
+          {"role": "user", "content": "You are a bold one"},
+          {"role": "assistant", "content": "Back away"}]
+SYSTEM = {"role": "system", "content": "Be kind."}
 
 
 def is_jinja(value: str) -> bool:
@@ -51,17 +54,39 @@ def check(chat_template: str, system_prompt: str | None) -> None:
         raise WorkbenchError(f"chat template '{chat_template[:40]}' is neither one of "
                              f"{', '.join(CHOICES)} nor a Jinja template")
     if is_jinja(chat_template):
-        try:
-            text = render(chat_template, SAMPLE, True)
-        except Exception as error:  # jinja2 raises many kinds; the first line says which
-            raise WorkbenchError(f"the chat template does not render a conversation: "
-                                 f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
-                                 ) from None
-        if not all(turn["content"] in text for turn in SAMPLE[1:]):
-            raise WorkbenchError("the chat template does not render a conversation: a user's "
-                                 "and an assistant's turn leave no text in it")
+        for sample in [SAMPLE, *([[SYSTEM, *SAMPLE]] if system_prompt else [])]:
+            check_turn_by_turn(chat_template, sample)
     if system_prompt is not None and not system_prompt.strip():
         raise WorkbenchError("the system prompt is empty; leave it unset instead")
+
+
+def check_turn_by_turn(template: str, messages: list[dict]) -> None:
+    """The template renders the conversation, with its text, turn by turn: each rendering of
+    the turns so far begins the next one (training tells the assistant's turns apart so)."""
+    try:
+        done = ""
+        for index in (i for i, turn in enumerate(messages) if turn["role"] == "assistant"):
+            before, through = (render(template, messages[:index], True),
+                               render(template, messages[:index + 1], False))
+            if not (before.startswith(done) and through.startswith(before)):
+                raise WorkbenchError("the chat template does not render a conversation turn by "
+                                     "turn (a later turn changes the text before it), so the "
+                                     "assistant's turns could not be told apart")
+            done = through
+    except WorkbenchError:
+        raise
+    except Exception as error:  # jinja2 raises many kinds; the first line says which
+        raise WorkbenchError(f"the chat template does not render a conversation: "
+                             f"{type(error).__name__}: {str(error).splitlines()[0][:200]}"
+                             ) from None
+    if not all(turn["content"] in done for turn in messages):
+        raise WorkbenchError("the chat template does not render a conversation: its turns "
+                             "leave no text in it")
+
+
+def raise_exception(message: str):
+    """What transformers gives templates to refuse a conversation with."""
+    raise ValueError(message)
 
 
 def render(template: str, messages: list[dict], generation: bool) -> str:
@@ -70,6 +95,7 @@ def render(template: str, messages: list[dict], generation: bool) -> str:
 
     environment = ImmutableSandboxedEnvironment(trim_blocks=True, lstrip_blocks=True,
                                                 extensions=["jinja2.ext.loopcontrols"])
+    environment.globals["raise_exception"] = raise_exception
     return environment.from_string(template).render(messages=messages,
                                                     add_generation_prompt=generation,
                                                     bos_token="", eos_token="")
@@ -78,17 +104,68 @@ def render(template: str, messages: list[dict], generation: bool) -> str:
 def with_system_prompt(template: str, system_prompt: str) -> str:
     """`template`, first putting a system turn of `system_prompt` before conversations
     that have none."""
-    text = json.dumps(system_prompt)  # a string literal Jinja reads back as the same text
+    # A string literal Jinja reads back as the same text: non-ASCII kept as it is (Jinja
+    # would turn an escaped emoji's two surrogates into two lone halves).
+    text = json.dumps(system_prompt, ensure_ascii=False)
     return ("{% if messages and messages[0]['role'] != 'system' %}{% set messages = "
             f"[{{'role': 'system', 'content': {text}}}] + messages %}}{{% endif %}}" + template)
 
 
-def apply(tokenizer, chat_template: str, system_prompt: str | None) -> None:
+def apply(tokenizer, chat_template: str, system_prompt: str | None,
+          conversations: bool = False) -> None:
     """Set the chosen template (and system prompt) on the run's tokenizer. Left at "model"
-    with no system prompt, the tokenizer keeps what it has (possibly nothing)."""
+    with no system prompt, the tokenizer keeps what it has, but for `conversations` on a
+    model without a template: ChatML, set where it is saved with the run, so that the
+    playground and later prompting read what the run trained on."""
     chosen = TEMPLATES.get(chat_template, chat_template if is_jinja(chat_template) else None)
     own = getattr(tokenizer, "chat_template", None)
-    if chosen is None and system_prompt is None:
+    if chosen is None and system_prompt is None and (own or not conversations):
         return
-    base = chosen or own or CHATML  # a system prompt needs a template with turns
+    base = chosen or own or CHATML  # a system prompt, or turns, need a template with turns
     tokenizer.chat_template = with_system_prompt(base, system_prompt) if system_prompt else base
+
+
+def turn_end(tokenizer) -> str | None:
+    """What the tokenizer's template writes after an assistant's text, where that is text of
+    its own (Gemma's <end_of_turn>, ChatML's <|im_end|> on a model whose end-of-text token is
+    another): a tuned model learns to write it, so generation stops there. None where the
+    turn ends with the end-of-text token, which stops generation anyway, or no template."""
+    if not getattr(tokenizer, "chat_template", None):
+        return None
+    mark = "\u2063ANSWER\u2063"
+    try:
+        rendered = tokenizer.apply_chat_template(
+            [{"role": "user", "content": "x"}, {"role": "assistant", "content": mark}],
+            tokenize=False)
+    except Exception:  # a template that refuses this conversation: nothing to stop at
+        return None
+    end = rendered.split(mark)[-1].strip()
+    return end if end and end != (tokenizer.eos_token or "").strip() else None
+
+
+def stops(tokenizer, prompt_length: int) -> list:
+    """Stopping criteria for generate() that end an answer at its turn's end (`turn_end`),
+    if it has one; `prompt_length`: the tokens before the answer. (transformers' own
+    stop_strings cannot read every vocabulary: a word-piece one made it fail.)"""
+    end = turn_end(tokenizer)
+    return [TurnEnd(tokenizer, end, prompt_length)] if end else []
+
+
+class TurnEnd:
+    """Stops each sequence whose answer so far holds `end` (decoded, so that however the
+    tokenizer splits the mark, it is found)."""
+
+    def __init__(self, tokenizer, end: str, prompt_length: int):
+        self.tokenizer, self.end, self.start = tokenizer, end, prompt_length
+
+    def __call__(self, input_ids, scores, **kwargs):
+        import torch
+
+        answers = self.tokenizer.batch_decode(input_ids[:, self.start:])
+        return torch.tensor([self.end in answer for answer in answers], device=input_ids.device)
+
+
+def cut_at_turn_end(text: str, tokenizer) -> str:
+    """An answer without its turn's end, and what a model wrote after it."""
+    end = turn_end(tokenizer)
+    return text.split(end)[0] if end else text

@@ -356,11 +356,12 @@ def run_experiment(args: argparse.Namespace, db, interrupts: "Interrupts") -> in
     return interrupts.exit_code() if interrupts.stop.is_set() else EXIT_FAILED
 
 
-def print_experiment(db, experiment_id: int, file=sys.stdout) -> None:
+def print_experiment(db, experiment_id: int, file=None) -> None:
     """An experiment's runs, then its mean ± std per setting (the best marked), then its
-    pooled k-fold evaluations."""
+    pooled k-fold evaluations (on `file`, else stdout)."""
     from core import experiments
 
+    file = file or sys.stdout
     found = experiments.summary(db, experiment_id)
     if found is None:
         raise WorkbenchError(f"no experiment {experiment_id}")

@@ -18,6 +18,7 @@ from pathlib import Path
 import yaml
 
 from core import chat_templates, methods
+from core.data import check_columns_differ
 from core.errors import WorkbenchError
 from core.trackers import check_trackers, trackers
 from storage.run_names import MAX_NAME, checked_name
@@ -361,7 +362,7 @@ def validate_numbers(config: TrainConfig) -> None:
         (config.fold is None or config.folds is None or 1 <= config.fold <= config.folds,
          f"fold must be between 1 and {config.folds} (got {config.fold})"),
         (config.folds is None or config.test_size is None,
-         f"with {config.folds} folds the test split is one fold (a {config.folds}th of the "
+         f"with {config.folds} folds the test split is one fold (1/{config.folds} of the "
          "data); drop the test size"),
     ]
     for name in ("train_size", "eval_size", "test_size"):
@@ -384,16 +385,6 @@ COLUMN_FIELDS = {"text": "text_column", "label": "label_column", "prompt": "prom
 def column_mapping(config) -> dict[str, str]:
     """The file's column for each canonical one the config names ({"text": "review"})."""
     return {name: getattr(config, f) for name, f in COLUMN_FIELDS.items() if getattr(config, f)}
-
-
-def check_columns_differ(mapping: dict[str, str]) -> None:
-    """One file column read as two things (text and label both 'review') is a mistake."""
-    seen = {}
-    for name, column in mapping.items():
-        if column in seen:
-            raise WorkbenchError(f"the {seen[column]} and the {name} column are both "
-                                 f"'{column}'; name different columns")
-        seen[column] = name
 
 
 UNUSUAL_LR_FACTOR = 100  # this far above (or 1,000x below) a method's usual rate

@@ -13,6 +13,7 @@ truly empty cell is missing), and every row left out is counted in `Table.notes`
 """
 
 import bz2
+import csv
 import dataclasses
 import hashlib
 import io
@@ -115,8 +116,11 @@ def parse_upload(raw: bytes, name: str) -> pd.DataFrame:
         raise WorkbenchError(f"{name} is empty")
     try:
         if name.lower().endswith((".jsonl", ".json")):
-            frame = pd.read_json(io.StringIO(text), lines=name.lower().endswith(".jsonl"))
+            # Values keep their JSON types: an answer "4" or "0012" stays text, not a number.
+            frame = pd.read_json(io.StringIO(text), lines=name.lower().endswith(".jsonl"),
+                                 dtype=False, convert_dates=False)
         else:
+            check_header(text, name)
             # Only an empty cell is missing: a label or text "None", "NA" or "null" is data;
             # and cells stay as written: labels "1" and "1.0" are two classes, not one number.
             frame = pd.read_csv(io.StringIO(text), keep_default_na=False, dtype=str)
@@ -126,6 +130,17 @@ def parse_upload(raw: bytes, name: str) -> pd.DataFrame:
     if frame.empty:
         raise WorkbenchError(f"{name} has a header but no rows")
     return frame
+
+
+def check_header(text: str, name: str) -> None:
+    """A CSV whose header names a column twice: pandas would read the second as 'x.1', and
+    which of the two is meant cannot be told."""
+    header = next(csv.reader(io.StringIO(text)), [])
+    twice = sorted({column for column in header if header.count(column) > 1})
+    if twice:
+        raise WorkbenchError(f"{name} names the column{'s' * (len(twice) > 1)} "
+                             f"{', '.join(repr(c) for c in twice)} twice in its header; "
+                             "rename one and try again")
 
 
 def store_upload(raw: bytes, name: str) -> Path:
@@ -168,11 +183,13 @@ def _canonical(frame: pd.DataFrame, task: str, columns: dict, label_names: list,
                source: str) -> Table:
     wanted = TASK_COLUMNS[task]
     mapping = {name: columns.get(name) or name for name in wanted}
+    check_columns_differ(mapping)
     missing = [f"'{col}'" for col in mapping.values() if col not in frame.columns]
     if missing:
         raise WorkbenchError(f"{source}: column {', '.join(missing)} not found; the columns are "
                              f"{', '.join(map(str, frame.columns))}")
     frame = frame[list(mapping.values())].rename(columns={v: k for k, v in mapping.items()})
+    check_text_cells(frame, mapping, source)
     if task == "unpaired":  # before rows are dropped, so that a bad row is named as in the file
         frame["label"] = _desirability(frame["label"].reset_index(drop=True), source).to_numpy()
     frame, notes = _drop_empty(frame, mapping)
@@ -185,6 +202,26 @@ def _canonical(frame: pd.DataFrame, task: str, columns: dict, label_names: list,
     frame["label"], label_names = _label_names(frame["label"], label_names)
     _check_classes(frame["label"], label_names, mapping["label"], source)
     return Table(frame, task, label_names, notes)
+
+
+def check_columns_differ(mapping: dict[str, str]) -> None:
+    """One file column read as two things (text and label both 'review') is a mistake."""
+    seen = {}
+    for name, column in mapping.items():
+        if column in seen:
+            raise WorkbenchError(f"the {seen[column]} and the {name} column are both "
+                                 f"'{column}'; name different columns")
+        seen[column] = name
+
+
+def check_text_cells(frame: pd.DataFrame, mapping: dict, source: str) -> None:
+    """A column of lists or mappings (a chat file's turns) read as text would train on their
+    Python spelling."""
+    for name in mapping:
+        if frame[name].map(lambda cell: isinstance(cell, (list, dict))).any():
+            raise WorkbenchError(f"{source}: column '{mapping[name]}' holds lists or mappings "
+                                 f"(turns of a chat?), not the {name} as text; leave the "
+                                 "columns unnamed to read the file by its chat format")
 
 
 def _is_empty(cells: pd.Series) -> pd.Series:
@@ -331,6 +368,9 @@ def split_counts(n: int, train=None, eval=None, test=None) -> dict[str, int]:
     rest = n - counts["test"] - counts["eval"]
     counts["train"] = rest if train is None else count(train, None)
     asked = counts["train"] + counts["eval"] + counts["test"]
+    if train is None and rest < 1:  # (no train size given: the rest, and none is left)
+        raise WorkbenchError(f"validation {counts['eval']} + test {counts['test']} examples "
+                             f"leave none of the data's {n} for training")
     if asked > n or counts["train"] < 1:
         raise WorkbenchError(f"the splits ask for train {counts['train']} + validation "
                              f"{counts['eval']} + test {counts['test']} = {asked} examples, but "

@@ -39,10 +39,12 @@ def prepare(config: TrainConfig) -> Prepared:
     spec = methods.get(config.method)
     check_launch(config)
     check_one_fold(config)
+    # The data before the model: a wrong column is said at once, not after a bundled model's
+    # first conversion (20 s).
+    table = load_table(config.dataset, column_mapping(config))
     source = resolve_model(config.model, config.trust_remote_code)
     check_method_suits_model(config, source)
     check_settings_suit_model(source, config)
-    table = load_table(config.dataset, column_mapping(config))
     if table.task not in spec.tasks:
         raise WorkbenchError(f"method '{config.method}' learns from "
                              f"{' or '.join(spec.tasks)} data, but '{config.dataset}' is "

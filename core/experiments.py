@@ -22,9 +22,9 @@ from dataclasses import dataclass
 import pandas as pd
 import yaml
 
-from core import engine
+from core import engine, methods
 from core.config import (MAX_SEED, TrainConfig, _StrictYaml, read_settings_file, settle,
-                         typed_value)
+                         typed_value, whole_number, with_method_defaults)
 from core.errors import WorkbenchError
 from core.results import Prepared
 from storage import queries
@@ -33,7 +33,7 @@ from storage.run_names import MAX_NAME, SEPARATOR
 MAX_RUNS = 24  # more needs a confirmation (`--yes`, the form's tick): hours on a CPU
 # Not swept: the run's own name, and what an experiment already varies in its own way.
 NOT_SWEPT = {"name": "each run is named after the experiment",
-             "fold": "--folds makes one run per fold", "folds": "give --folds once"}
+             "fold": "the folds make one run per fold", "folds": "give the folds once"}
 # Each figure a run's test split gives, and whether higher is better.
 FIGURES = {"test_accuracy": True, "test_f1": True, "rougeL": True, "perplexity": False}
 
@@ -55,8 +55,9 @@ class Plan:
 def is_experiment(config: TrainConfig, sweep: dict, seeds: int | None) -> bool:
     """Several runs: a sweep, seeds other than 1 (0 is refused by the plan, not taken as one
     run), or folds without one fold named."""
-    return bool(sweep) or seeds not in (None, 1) or (config.folds is not None and
-                                                      config.fold is None)
+    given_seeds = seeds is not None and (isinstance(seeds, bool) or seeds != 1)
+    return sweep not in (None, {}) or given_seeds or (config.folds is not None and
+                                                       config.fold is None)
 
 
 def parse_sweep(items: list[str]) -> dict[str, list]:
@@ -69,6 +70,9 @@ def parse_sweep(items: list[str]) -> dict[str, list]:
         if not equals or not name or not values.strip():
             raise WorkbenchError(f"sweep '{item}' is not SETTING=VALUE,VALUE,… "
                                  "(for example lr=1e-5,5e-5)")
+        if any(not v.strip() for v in values.split(",")):
+            raise WorkbenchError(f"sweep '{item}' has an empty value between its commas (a value "
+                                 "holding a comma goes in run.yaml's sweep: as a list)")
         if name in sweep:
             raise WorkbenchError(f"the sweep names {name} twice; give its values once")
         sweep[name] = [read_value(v.strip()) for v in values.split(",")]
@@ -85,7 +89,7 @@ def read_value(text: str):
 def checked_sweep(sweep) -> dict[str, list]:
     """A sweep whose every setting is a TrainConfig field that can vary, each with a list of
     distinct values of the field's type (a run.yaml's `sweep:` passes here too)."""
-    if sweep is None:
+    if sweep is None or sweep == {}:  # (the form's empty sweep box)
         return {}
     if not isinstance(sweep, dict):
         raise WorkbenchError("sweep must map settings to lists of values (lr: [1e-5, 5e-5])")
@@ -100,6 +104,8 @@ def checked_sweep(sweep) -> dict[str, list]:
         values = values if isinstance(values, list) else [values]
         if not values:
             raise WorkbenchError(f"sweep of {name} has no values")
+        if any(v is None or v == "" for v in values):  # not "the default": say the value
+            raise WorkbenchError(f"sweep of {name} lists an empty value")
         try:
             typed = [typed_value(fields[name], v) for v in values]
         except WorkbenchError as error:
@@ -110,18 +116,23 @@ def checked_sweep(sweep) -> dict[str, list]:
     return checked
 
 
+MAX_SEEDS = MAX_RUNS * 10
+
+
 def checked_seeds(seeds) -> int:
     if seeds is None:
         return 1
-    if isinstance(seeds, bool) or not isinstance(seeds, int) or not 1 <= seeds <= MAX_RUNS * 10:
-        raise WorkbenchError(f"seeds must be a whole number from 1 (got {seeds!r})")
-    return seeds
+    number = whole_number("seeds", seeds)
+    if not 1 <= number <= MAX_SEEDS:
+        raise WorkbenchError(f"seeds must be from 1 to {MAX_SEEDS} (got {seeds!r})")
+    return number
 
 
 def grid(base: TrainConfig, sweep: dict[str, list], seeds: int) -> list[dict]:
     """Every run's own settings: each combination of swept values, × seeds, × folds."""
     if seeds > 1 and "seed" in sweep:
-        raise WorkbenchError("give either --seeds or a sweep of seed, not both")
+        raise WorkbenchError("give either seeds (several per setting) or a sweep of seed, "
+                             "not both")
     if base.seed + seeds - 1 > MAX_SEED:
         raise WorkbenchError(f"seeds {base.seed} to {base.seed + seeds - 1} go past {MAX_SEED}")
     folds = [None] if base.folds is None else \
@@ -129,8 +140,8 @@ def grid(base: TrainConfig, sweep: dict[str, list], seeds: int) -> list[dict]:
     points = []
     for values in itertools.product(*sweep.values()):
         for seed in range(base.seed, base.seed + seeds):
-            for fold in folds:
-                points.append({**dict(zip(sweep, values)), "seed": seed, "fold": fold})
+            for fold in folds:  # (a swept seed is the run's seed)
+                points.append({"seed": seed, "fold": fold, **dict(zip(sweep, values))})
     return points
 
 
@@ -146,7 +157,8 @@ def plan(given: dict, preset: str | None = None, file=None, sweep=None, seeds: i
 
     def prepared(point: dict) -> Prepared:
         try:
-            return engine.prepare(settle({**given, **point}, preset, file))
+            return engine.prepare(settle({**own_defaults(given, base, point), **point}, preset,
+                                         file))
         except WorkbenchError as error:
             label = point_label(point, sweep, seeds, base.folds)
             raise WorkbenchError(f"{label or 'the run'}: {error}") from None
@@ -156,6 +168,22 @@ def plan(given: dict, preset: str | None = None, file=None, sweep=None, seeds: i
         raise WorkbenchError(f"this experiment is {len(points)} runs; more than {MAX_RUNS} need "
                              "a confirmation (--yes)")
     return Plan(base.name, base, sweep, seeds, [first, *map(prepared, points[1:])], points)
+
+
+def own_defaults(given: dict, base: TrainConfig, point: dict) -> dict:
+    """The given settings for a run whose method or adapter the sweep changes: those at the
+    base method's defaults (as the Train form fills them in) left to the run's own method,
+    as a flag left out would be. Settings the user changed stay as given."""
+    if not {"method", "adapter"} & point.keys():
+        return given
+    defaults = with_method_defaults(dataclasses.replace(TrainConfig(), method=base.method,
+                                                        adapter=base.adapter))
+    return {k: v for k, v in given.items()
+            if k in point or k not in DEFAULTED or v != getattr(defaults, k)}
+
+
+# The settings a method's defaults fill (its spec's, and the learning rate).
+DEFAULTED = {"lr"} | {k for spec in methods.REGISTRY.values() for k in spec.defaults}
 
 
 def point_label(point: dict, sweep: dict, seeds: int, folds: int | None) -> str:
@@ -194,7 +222,10 @@ def settings_of(experiment: dict) -> dict:
 
 def status_of(statuses: dict) -> str:
     """One word for an experiment's runs: running or queued while any is, else completed if
-    all are, else the worst ending (failed, then interrupted, then stopped)."""
+    all are, else the worst ending (failed, then interrupted, then stopped); empty when all
+    its runs were deleted."""
+    if not statuses:
+        return "empty"
     for status in ("running", "queued", "failed", "interrupted", "stopped"):
         if statuses.get(status) and (status in ("running", "queued") or
                                      not statuses.get("running") and not statuses.get("queued")):
@@ -218,7 +249,7 @@ def runs_frame(runs: list[dict], sweep: dict) -> pd.DataFrame:
         rows.append({"run": run["id"], "name": run["name"], "status": run["status"],
                      **{name: config.get(name) for name in sweep},
                      "seed": config["seed"], "fold": config.get("fold"), **run_figures(run)})
-    frame = pd.DataFrame(rows)
+    frame = pd.DataFrame(rows, columns=["run", "name", "status", *sweep, "seed", "fold", *FIGURES])
     return frame.dropna(axis=1, how="all") if not frame.empty else frame
 
 
@@ -230,7 +261,7 @@ def settings_frame(frame: pd.DataFrame, sweep: dict) -> pd.DataFrame:
     """Per setting (each combination of swept values; the whole experiment when nothing is
     swept): runs, completed runs, and the mean and standard deviation of each figure over
     the completed ones (seeds and folds). `best` marks the setting with the best mean of the
-    first figure (where there are several settings)."""
+    first figure (where there are several settings; each of them where they tie)."""
     figures = figures_of(frame)
     done = frame[frame["status"] == "completed"]
     keys = list(sweep) or (lambda _: 0)
@@ -246,7 +277,7 @@ def settings_frame(frame: pd.DataFrame, sweep: dict) -> pd.DataFrame:
     table["best"] = False
     if len(table) > 1 and figures and table[figures[0]].notna().any():
         first = table[figures[0]]
-        table.loc[first.idxmax() if FIGURES[figures[0]] else first.idxmin(), "best"] = True
+        table["best"] = first == (first.max() if FIGURES[figures[0]] else first.min())  # ties too
     return table
 
 

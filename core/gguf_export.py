@@ -66,7 +66,7 @@ def export_gguf(run_id: str, quant: str = "q8_0", name: str | None = None,
         with tempfile.TemporaryDirectory(dir=into) as hf_folder:
             model.save_pretrained(hf_folder)
             tokenizer.save_pretrained(hf_folder)
-            convert(script, Path(hf_folder), into / file_name, quant)
+            convert(script, Path(hf_folder), into / file_name, quant, stem)
         found.update(check(model, tokenizer, into, file_name), quant=quant,
                        bytes=(into / file_name).stat().st_size)
         (into / "check.json").write_text(json.dumps(found, indent=2))
@@ -76,10 +76,12 @@ def export_gguf(run_id: str, quant: str = "q8_0", name: str | None = None,
     return folder / file_name, found
 
 
-def convert(script: Path, hf_folder: Path, out: Path, quant: str) -> None:
+def convert(script: Path, hf_folder: Path, out: Path, quant: str, name: str) -> None:
+    """`name`: the file's general.name (else the temporary folder's)."""
     env = {**os.environ, "PYTHONPATH": str(script.parent), "HF_HUB_OFFLINE": "1"}
     done = subprocess.run([sys.executable, str(script), str(hf_folder), "--outfile", str(out),
-                           "--outtype", quant], env=env, capture_output=True, text=True)
+                           "--outtype", quant, "--model-name", name], env=env,
+                          capture_output=True, text=True)
     if done.returncode != 0 or not out.is_file():
         lines = [line for line in done.stderr.splitlines() if line.strip()]
         raise WorkbenchError("llama.cpp's converter could not convert the model: " +

@@ -27,7 +27,8 @@ from core import chat_templates
 from core.errors import WorkbenchError
 
 TASKS = {
-    "chat": "Chat: the input is the user's message (through the model's chat template)",
+    "chat": "Chat: the input is the user's message (through the model's chat template; ChatML "
+            "for a model without one)",
     "raw": "Continue: the model continues the input text as it is",
     "classify": "Classify: the training prompt of a classification run, asking for a label",
     "summarise": "Summarise: the training prompt of a summarisation run",
@@ -242,12 +243,11 @@ def causal_prompt(tokenizer, request: Request) -> str:
         reserve = causal_data.response_reserve(request.max_length)
         return causal_data.generation_prompts(tokenizer, [request.text], request.instruction,
                                               request.max_length, reserve)[0]
-    if request.history:  # turn by turn, as conversations train (ChatML without a template)
-        turns = [{"role": role, "content": text} for role, text in request.history]
-        prompt = causal_data.render_turns(tokenizer, [*turns, {"role": "user",
-                                                               "content": request.text}], True)
-        return causal_data.keep_end(tokenizer, prompt, request.max_length)
-    return causal_data.render(tokenizer, request.text)
+    # A chat, first turn or later, reads as conversations train (ChatML without a template).
+    turns = [{"role": role, "content": text} for role, text in request.history]
+    prompt = causal_data.render_turns(tokenizer, [*turns, {"role": "user",
+                                                           "content": request.text}], True)
+    return causal_data.keep_end(tokenizer, prompt, request.max_length)
 
 
 def answer(loaded: Loaded, request: Request, settings: GenerationSettings) -> Iterator[str | Result]:
@@ -296,7 +296,9 @@ def stream(loaded: Loaded, request: Request, settings: GenerationSettings) -> It
             torch.manual_seed(settings.seed)
             done["ids"] = model.generate(
                 input_ids=ids, attention_mask=torch.ones_like(ids), streamer=streamer,
-                stopping_criteria=StoppingCriteriaList([lambda *_, **__: abandoned.is_set()]),
+                stopping_criteria=StoppingCriteriaList([lambda *_, **__: abandoned.is_set(),
+                                                        *chat_templates.stops(tokenizer,
+                                                                              ids.shape[1])]),
                 **sampling(settings, tokenizer))
         except Exception as error:  # raised again below, in the caller's thread
             done["error"] = error
@@ -321,6 +323,7 @@ def stream(loaded: Loaded, request: Request, settings: GenerationSettings) -> It
     new_tokens = int(done["ids"].shape[1] - ids.shape[1])
     probabilities = (label_probabilities(loaded, prompt, request.label_names)
                      if request.task == "classify" else None)
+    text = chat_templates.cut_at_turn_end(text, tokenizer)
     yield Result(text.strip(), latency, first, new_tokens, new_tokens / latency, probabilities)
 
 

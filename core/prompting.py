@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 import torch
 
-from core import progress
+from core import chat_templates, progress
 from core.errors import WorkbenchError
 
 TEMPLATES = {
@@ -299,7 +299,10 @@ def generate_answers(model, tokenizer, prompt: Prompt, max_new_tokens: int,
 @torch.no_grad()
 def generate_batches(model, tokenizer, rows: list[list[int]], max_new_tokens: int,
                      batch_size: int = 8, on_progress=None) -> list[str]:
-    """Greedy continuations of token-id rows, batched with left padding."""
+    """Greedy continuations of token-id rows, batched with left padding; an answer ends at
+    the end-of-text token or at its chat template's end of turn."""
+    from transformers import StoppingCriteriaList
+
     device = next(model.parameters()).device
     pad = tokenizer.pad_token_id if tokenizer.pad_token_id is not None else 0
     outputs = []
@@ -308,9 +311,12 @@ def generate_batches(model, tokenizer, rows: list[list[int]], max_new_tokens: in
         width = max(map(len, batch))
         ids = torch.tensor([[pad] * (width - len(r)) + r for r in batch], device=device)
         mask = torch.tensor([[0] * (width - len(r)) + [1] * len(r) for r in batch], device=device)
-        generated = model.generate(input_ids=ids, attention_mask=mask, do_sample=False,
-                                   max_new_tokens=max_new_tokens, pad_token_id=pad)
-        outputs += tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)
+        generated = model.generate(
+            input_ids=ids, attention_mask=mask, do_sample=False, max_new_tokens=max_new_tokens,
+            pad_token_id=pad, stopping_criteria=StoppingCriteriaList(
+                chat_templates.stops(tokenizer, width)))
+        outputs += [chat_templates.cut_at_turn_end(text, tokenizer) for text in
+                    tokenizer.batch_decode(generated[:, width:], skip_special_tokens=True)]
         progress.advance(len(batch))
         if on_progress:
             on_progress(min(start + batch_size, len(rows)) / len(rows))

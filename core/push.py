@@ -8,9 +8,11 @@ repository with `private=True`); tests hand in a local stand-in for it. Offline,
 without a token, it fails in one line before anything is uploaded.
 """
 
+import html
 import json
 import math
 import os
+import re
 
 from core.catalog import DATASETS, MODELS
 from core.config import from_stored, to_yaml
@@ -19,6 +21,7 @@ from core.models import RUN_MODEL_FILE, run_model_dir
 from core.network import is_network_failure, offline_setting
 from core.results import original_vs_tuned
 from storage import queries
+from storage.run_names import short
 
 REPO_ID = "namespace/name"
 
@@ -51,11 +54,20 @@ def push_run(db, run_id: str, repo: str, private: bool = False, api=None) -> str
 
 
 def check_repo_id(repo: str) -> None:
-    parts = repo.split("/")
-    if len(parts) != 2 or not all(parts) or len(repo) > 96 or any(
-            not all(c.isalnum() or c in "-_." for c in part) for part in parts):
-        raise WorkbenchError(f"'{repo}' is not a hub repository id ({REPO_ID}: letters, "
-                             "digits, '-', '_' and '.')")
+    """namespace/name, as the hub client itself checks it (ASCII letters, digits, '-', '_',
+    '.'; no '--' or '..', no '-' or '.' at either end)."""
+    from huggingface_hub.utils import HFValidationError, validate_repo_id
+
+    try:
+        validate_repo_id(repo)
+    except HFValidationError:
+        valid = False
+    else:
+        valid = repo.count("/") == 1
+    if not valid:
+        raise WorkbenchError(f"'{repo}' is not a hub repository id ({REPO_ID}: ASCII letters, "
+                             "digits, '-', '_' and '.'; no '--' or '..', nor '-' or '.' at "
+                             "either end)")
 
 
 def push_failure(error: Exception, repo: str) -> str:
@@ -90,19 +102,33 @@ def model_card(run: dict, evaluations: list[dict]) -> str:
                     ([config.adapter] if config.adapter != "none" else []),
             "datasets": [data.hub_name] if data is not None and data.hub_name else None}
     front = "\n".join(f"{k}: {json.dumps(v)}" for k, v in meta.items() if v)
-    lines = [f"---\n{front}\n---", f"# {run['name']}", "",
-             f"Fine-tuned with Finetune Workbench from `{config.model}`"
+    lines = [f"---\n{front}\n---", f"# {markdown_text(run['name'])}", "",
+             f"Fine-tuned with Finetune Workbench from `{short(config.model)}`"
              + (f" ({base})" if base and base != config.model else "") +
-             f" on `{config.dataset}` by `{config.method}`"
+             f" on `{short(config.dataset)}` by `{config.method}`"
              + (f" with {config.adapter} adapters" if config.adapter != "none" else "") + ".", ""]
     lines += ["## Results on the held-out test split", ""]
     lines += markdown_table(original_vs_tuned(evaluations)) if evaluations else \
         ["(no test evaluation)"]
     lines += ["", "## Settings", "", "| setting | value |", "|---|---|"]
-    lines += [f"| {k} | {v} |" for k, v in config.to_dict().items() if v is not None]
-    lines += ["", "## Reproduce", "", "```yaml", to_yaml(config).rstrip(), "```", "",
-              "`python -m core train --config run.yaml` with the run.yaml above.", ""]
+    lines += [f"| {k} | {table_cell(v)} |" for k, v in config.to_dict().items() if v is not None]
+    settings = to_yaml(config).rstrip()
+    fence = "`" * max(3, 1 + max(map(len, re.findall("`+", settings)), default=0))
+    lines += ["", "## Reproduce", "", f"{fence}yaml", settings, fence, "",
+              "`python -m core train --config run.yaml` with the run.yaml above (a local data "
+              "file or model is named by its path on the machine that trained it).", ""]
     return "\n".join(lines)
+
+
+def markdown_text(text: str) -> str:
+    """User text in Markdown as it was typed: HTML and Markdown's marks escaped."""
+    text = html.escape(str(text), quote=False)
+    return re.sub(r"([\\`*_\[\]|~])", r"\\\1", text)
+
+
+def table_cell(value) -> str:
+    """A setting in a Markdown table cell: its marks escaped, on one line."""
+    return markdown_text(value).replace("\n", "<br>")
 
 
 def markdown_table(frame) -> list[str]:

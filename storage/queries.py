@@ -159,7 +159,7 @@ def list_runs(db: Database) -> list[dict]:
     mark_interrupted(db)
     return list(db.query("select runs.*, experiments.name as experiment from runs left join "
                          "experiments on experiments.id = runs.experiment_id "
-                         "order by runs.created_at desc, runs.id desc"))
+                         "order by runs.created_at desc, runs.rowid desc"))
 
 
 def add_metric_columns(db: Database, columns: list[str]) -> None:
@@ -446,11 +446,15 @@ def create_experiment(db: Database, name: str | None, settings: dict) -> int:
     taken = [row["name"] for row in db.query("select name from experiments")]
     name = checked_name(name) if name else default_name(base["model"], base["method"],
                                                          base["dataset"], taken)
+    if name in taken:  # the Runs page filters runs by their experiment's name
+        raise WorkbenchError(f"an experiment named '{name}' exists already; choose another name")
     return db["experiments"].insert({"name": name, "settings": json.dumps(settings),
                                      "created_at": now()}).last_pk
 
 
 def get_experiment(db: Database, experiment_id: int) -> dict | None:
+    if not 0 <= experiment_id < 2**63:  # (beyond SQLite's integers: no experiment)
+        return None
     rows = list(db.query("select * from experiments where id = ?", [experiment_id]))
     return rows[0] if rows else None
 

@@ -154,7 +154,7 @@ def test_a_file_where_nothing_parses_is_refused_naming_the_first_bad_row(tmp_pat
         {"conversations": [{"from": "human"}]}, {"conversations": "just text"}])
     with pytest.raises(WorkbenchError, match=r"bad.jsonl: no row is usable as ShareGPT "
                                              r"\(conversations of from / value\); row 1 has a "
-                                             "turn that is not text"):
+                                             r"turn without its text \('value'\)"):
         load_table(path)
     with pytest.raises(WorkbenchError, match="no row is usable"):
         engine.prepare(settle({"model": "smollm2-135m", "method": "sft", "dataset": path}))
@@ -264,3 +264,45 @@ def test_each_format_is_previewed_with_what_was_detected(db, name, method, read_
     captions = [c.value.replace("\u2060", "") for c in page.caption]
     assert any(c.startswith(f"Read as {read_as}") for c in captions), captions
     assert page.expander  # the first rows
+
+
+def test_an_assistant_opening_a_conversation_is_counted_not_trained(tmp_path):
+    rows = [{"messages": [{"role": "user", "content": "hi"}, {"role": "assistant",
+                                                              "content": "hello"}]},
+            {"messages": [{"role": "system", "content": "s"}, {"role": "assistant",
+                                                                "content": "I start"}]}]
+    table = load_table(write_jsonl(tmp_path / "opened.jsonl", rows))
+    assert len(table.frame) == 1
+    assert table.notes == ["1 of 2 rows has a conversation that the assistant opens (the first "
+                           "turn after any system turn must be the user's) and was left out "
+                           "(first: row 2)"]
+
+
+def test_json_text_that_looks_like_numbers_stays_text(tmp_path):
+    path = tmp_path / "numbers.json"
+    path.write_text(json.dumps([{"instruction": "2 + 2?", "output": "4"},
+                                {"instruction": "Pad 12", "output": "0012"}]))
+    answers = [messages_of(c)[-1]["content"] for c in load_table(str(path)).frame["messages"]]
+    assert answers == ["4", "0012"]
+    completions = write_jsonl(tmp_path / "pc.jsonl", [{"prompt": "a", "completion": "72"},
+                                                      {"prompt": "b", "completion": ""}])
+    table = load_table(completions)
+    assert list(table.frame["response"]) == ["72"]
+    assert table.notes == ["1 of 2 rows has an empty completion and was left out (first: row 2)"]
+
+
+def test_columns_of_turns_named_as_text_and_clashing_columns_are_one_line(tmp_path):
+    import pandas as pd
+
+    turns = write_jsonl(tmp_path / "turns.jsonl", [
+        {"turns": [{"role": "user", "content": "q"}], "answer": "a"}] * 3)
+    with pytest.raises(WorkbenchError, match="column 'turns' holds lists or mappings"):
+        load_table(turns, {"prompt": "turns", "response": "answer"})
+    plain = tmp_path / "plain.csv"
+    pd.DataFrame({"text": ["a", "b"] * 4, "label": ["x", "y"] * 4}).to_csv(plain, index=False)
+    with pytest.raises(WorkbenchError, match="the text and the label column are both 'label'"):
+        load_table(str(plain), {"text": "label"})
+    twice = tmp_path / "twice.csv"
+    twice.write_text("output,output\na,b\n")
+    with pytest.raises(WorkbenchError, match="names the column 'output' twice in its header"):
+        load_table(str(twice))

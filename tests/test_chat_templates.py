@@ -89,3 +89,44 @@ def test_the_train_form_sets_the_template_and_the_system_prompt(db):
     assert not page.exception and not page.error, [e.value for e in page.error]
     yaml = page.code[0].value
     assert "chat_template: gemma\n" in yaml and "system_prompt: Answer with one word.\n" in yaml
+
+
+def test_an_emoji_in_the_system_prompt_is_kept_whole(tokenizer):
+    chat_templates.apply(tokenizer, "chatml", "Answer with an emoji 😀")
+    ids, labels = encode_conversation(tokenizer, TURNS[:2])
+    assert "Answer with an emoji 😀" in tokenizer.decode(ids)
+
+
+def test_generation_stops_at_a_turn_end_that_is_not_the_end_of_text(tokenizer):
+    import torch
+
+    assert chat_templates.stops(tokenizer, 3) == []  # smollm2's turn ends with its end of text
+    chat_templates.apply(tokenizer, "gemma", None)
+    [stop] = chat_templates.stops(tokenizer, 3)
+    prompt = tokenizer("a b c", add_special_tokens=False)["input_ids"][:3]
+    answers = [tokenizer("positive<end_of_turn>", add_special_tokens=False)["input_ids"],
+               tokenizer("positive and", add_special_tokens=False)["input_ids"]]
+    width = max(map(len, answers))
+    batch = torch.tensor([prompt + a + [0] * (width - len(a)) for a in answers])
+    assert stop(batch, None).tolist() == [True, False]
+    assert chat_templates.cut_at_turn_end("positive<end_of_turn>\n<start_of_turn>user", tokenizer) \
+        == "positive"
+
+
+def test_a_model_without_a_template_saves_the_chatml_its_conversations_trained_on(tiny_causal):
+    tokenizer = load_tokenizer(resolve_model(tiny_causal))
+    chat_templates.apply(tokenizer, "model", None)
+    assert not getattr(tokenizer, "chat_template", None)  # labelled prompts stay plain text
+    chat_templates.apply(tokenizer, "model", None, conversations=True)
+    assert tokenizer.chat_template == chat_templates.CHATML
+
+
+def test_templates_that_do_not_render_turn_by_turn_or_refuse_are_said_before_launch():
+    counting = "{% for m in messages %}{{ messages|length }}:{{ m.content }}\n{% endfor %}"
+    with pytest.raises(WorkbenchError, match="does not render a conversation turn by turn"):
+        settle({"chat_template": counting})
+    no_system = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('no system role') }}"
+                 "{% endif %}" + chat_templates.CHATML)
+    assert settle({"chat_template": no_system}).chat_template == no_system
+    with pytest.raises(WorkbenchError, match="ValueError: no system role"):
+        settle({"chat_template": no_system, "system_prompt": "Be brief."})

@@ -125,7 +125,7 @@ def test_a_bad_sweep_is_refused_in_one_line(items, message):
 
 
 def test_seeds_and_a_seed_sweep_are_not_both_given():
-    with pytest.raises(WorkbenchError, match="either --seeds or a sweep of seed"):
+    with pytest.raises(WorkbenchError, match="either seeds \(several per setting\) or a sweep of seed"):
         experiments.grid(settle({}), {"seed": [1, 2]}, seeds=2)
 
 
@@ -231,7 +231,7 @@ def test_the_cli_refuses_a_bad_experiment_with_one_line_and_writes_nothing(home,
                            (["--folds", "1"], "at least 2 folds"),
                            (["--folds", "150"], "150 folds need at least 150 examples"),
                            (["--sweep", "lr=1e-3,2e-3,3e-3", "--seeds", "9"], "need a confirmation"),
-                           (["--seeds", "0"], "seeds must be a whole number from 1")]:
+                           (["--seeds", "0"], "seeds must be from 1 to 240")]:
         assert main(["train", *flags, *extra]) == 2
         err = capsys.readouterr().err
         assert message in err and len(err.strip().splitlines()) == 1, err
@@ -277,3 +277,60 @@ def test_a_pooled_evaluation_is_a_system_of_its_own_named_by_its_setting():
     assert [s["label"] for s in systems] == ["probe · lr=0.001 · 5 folds pooled",
                                              "probe · lr=0.002 · 5 folds pooled"]
     assert len({s["system"] for s in systems}) == 2 and systems[0]["run"] is None
+
+
+def test_a_swept_seed_is_each_runs_seed_and_checked_as_one(home, tiny_config):
+    given = {**tiny_config.to_dict(), "train_size": None, "test_size": None}
+    plan = experiments.plan(given, sweep={"seed": [1, 2]})
+    assert [p.config.seed for p in plan.runs] == [1, 2]
+    with pytest.raises(WorkbenchError, match="seed must be between 0 and 4294967295"):
+        experiments.plan(given, sweep={"seed": [1, 2**32]})
+    assert_nothing_written()
+
+
+def test_run_yaml_experiment_keys_that_are_not_what_they_say_are_refused(home, tiny_config,
+                                                                         tmp_path, capsys):
+    for extra, message in [("seeds: true\n", "seeds must be a whole number"),
+                           ("sweep: []\n", "sweep must map settings to lists of values"),
+                           ("sweep:\n  lr: [null, 2.0e-5]\n", "sweep of lr lists an empty value")]:
+        path = tmp_path / "run.yaml"
+        path.write_text(f"model: {tiny_config.model}\ndataset: {tiny_config.dataset}\n"
+                        f"text_column: review\nlabel_column: sentiment\n{extra}")
+        assert main(["train", "--config", str(path)]) == 2
+        assert message in capsys.readouterr().err
+    assert experiments.checked_seeds(2.0) == 2
+    with pytest.raises(WorkbenchError, match="seeds must be from 1 to 240"):
+        experiments.checked_seeds(1000)
+    with pytest.raises(WorkbenchError, match="an empty value between its commas"):
+        experiments.parse_sweep(["lr=5e-5,"])
+    assert_nothing_written()
+
+
+def test_a_method_swept_from_a_form_takes_each_methods_own_defaults(home, tiny_config):
+    form = settle({**tiny_config.to_dict(), "method": "probe", "train_size": None,
+                   "test_size": None, "lr": None, "epochs": None, "batch_size": None,
+                   "weight_decay": None, "warmup_steps": None}).to_dict()  # as the form settles it
+    plan = experiments.plan(form, sweep={"method": ["probe", "trainer"]})
+    trainer = plan.runs[1].config
+    assert (trainer.batch_size, trainer.epochs, trainer.lr) == (16, 2, 5e-5)  # trainer's own
+    changed = experiments.plan({**form, "batch_size": 8}, sweep={"method": ["probe", "trainer"]})
+    assert changed.runs[1].config.batch_size == 8  # a setting the user changed stays
+
+
+def test_ties_are_all_best_and_an_experiment_without_runs_says_so(db, capsys):
+    runs = [{"id": f"r{i}", "name": f"run {i}", "status": "completed", "summary": None,
+             "config": json.dumps({"probe_c": c, "seed": 42, "fold": None}),
+             "test_accuracy": 1.0, "test_f1": 1.0} for i, c in enumerate([0.1, 1.0])]
+    sweep = {"probe_c": [0.1, 1.0]}
+    table = experiments.settings_frame(experiments.runs_frame(runs, sweep), sweep)
+    assert list(table["best"]) == [True, True]
+    experiment_id = queries.create_experiment(db, "gone", {"base": {
+        "model": "m", "method": "probe", "dataset": "d"}, "sweep": {}, "seeds": 1})
+    assert experiments.summary(db, experiment_id).status == "empty"
+    assert main(["experiments", str(experiment_id)]) == 0
+    assert "experiment 1: gone (empty)" in capsys.readouterr().out
+    with pytest.raises(WorkbenchError, match="an experiment named 'gone' exists already"):
+        queries.create_experiment(db, "gone", {"base": {
+            "model": "m", "method": "probe", "dataset": "d"}, "sweep": {}, "seeds": 1})
+    assert main(["experiments", "99999999999999999999"]) == 2
+    assert "no experiment 99999999999999999999" in capsys.readouterr().err

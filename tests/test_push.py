@@ -73,7 +73,8 @@ def test_a_run_is_pushed_with_its_adapters_and_a_card_made_from_it(db, lora_run,
     assert card.startswith('---\nlibrary_name: "peft"\nbase_model: '
                            '"HuggingFaceTB/SmolLM2-135M-Instruct"\n')
     assert '"finetune-workbench", "sft", "lora"' in card
-    assert "# my <b>sft</b> run" in card and "on `rt-reviews` by `sft` with lora adapters" in card
+    assert "# my &lt;b&gt;sft&lt;/b&gt; run" in card  # shown as typed, not as HTML
+    assert "on `rt-reviews` by `sft` with lora adapters" in card
     assert "| Tuned | 200 | 0.660 | 0.600 | 0.700 |" in card
     assert "| Original | 200 | 0.470 | 0.600 | 0.700 |" in card
     assert "| lr | 0.0002 |" in card and "```yaml\nmodel: smollm2-135m\n" in card
@@ -111,3 +112,21 @@ def test_the_run_page_pushes_and_says_why_it_cannot_in_one_line(db, lora_run):
     [error] = page.error
     shown = error.value.replace("\u2060", "").replace("\\", "")
     assert shown == "cannot push to the Hugging Face hub: HF_HUB_OFFLINE is set, so this machine is offline"
+
+
+@pytest.mark.parametrize("repo", ["me/..", "me/--x", "me/x.", "ме/модель", "me/a b", "/x", "a/b/c",
+                                  "no-namespace"])
+def test_repository_ids_are_checked_as_the_hub_checks_them(db, lora_run, tmp_path, repo):
+    with pytest.raises(WorkbenchError, match="is not a hub repository id"):
+        push_run(db, lora_run, repo, api=StandInHub(tmp_path))
+
+
+def test_the_card_keeps_user_text_as_text(db, lora_run, tmp_path):
+    config = json.loads(queries.get_run(db, lora_run)["config"])
+    config["system_prompt"] = "Say | and ``` and\nnew lines"
+    db["runs"].update(lora_run, {"config": json.dumps(config)})
+    push_run(db, lora_run, "me/x", api=StandInHub(tmp_path / "hub"))
+    card = (tmp_path / "hub" / "me" / "x" / "README.md").read_text()
+    assert "| system_prompt | Say \\| and \\`\\`\\` and<br>new lines |" in card
+    fence = "````"  # longer than the backticks inside
+    assert f"{fence}yaml\n" in card and card.count(fence) == 2

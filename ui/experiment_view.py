@@ -10,7 +10,7 @@ from core import experiments
 from core.experiments import FIGURES
 from storage import queries
 from ui import charts
-from ui.common import jobs, plain
+from ui.common import jobs, open_db, plain
 from ui.live import LIVE, POLL_SECONDS
 from ui.run_view import STATUS_ICONS
 
@@ -22,9 +22,12 @@ def render_experiment(db, experiment_id: int) -> None:
     each redraw costs the browser, and the machine trains the run."""
     found = experiments.summary(db, experiment_id)
     header(found)
+    if found.runs.empty:
+        st.info("All of its runs were deleted: nothing is left to show.")
+        return
     body(found)
     if found.status in LIVE:
-        watch_statuses(db, experiment_id, statuses_of(found))
+        watch_statuses(experiment_id, statuses_of(found))
 
 
 def statuses_of(found: experiments.Summary) -> tuple:
@@ -32,7 +35,8 @@ def statuses_of(found: experiments.Summary) -> tuple:
 
 
 @st.fragment(run_every=POLL_SECONDS)
-def watch_statuses(db, experiment_id: int, drawn: tuple) -> None:
+def watch_statuses(experiment_id: int, drawn: tuple) -> None:
+    db = open_db()  # its own: a fragment's rerun may run in another thread than the page's
     found = experiments.summary(db, experiment_id)
     if statuses_of(found) != drawn:
         st.rerun()  # the whole page: new figures, and no Cancel once nothing is left to run
@@ -97,10 +101,12 @@ def settings_section(found: experiments.Summary, figures: list[str]) -> None:
     first = figures[0]
     best = by_setting[by_setting["best"]]
     if sweep and not best.empty:
+        settings = "; ".join(", ".join(f"{k}={charts.value_text(row[k])}" for k in sweep)
+                             for _, row in best.iterrows())
         row = best.iloc[0]
         completed = int(row["completed"])
-        setting = ", ".join(f"{k}={charts.value_text(row[k])}" for k in sweep)
-        st.success(plain(f"Best setting: {setting}: {charts.FIGURE_TITLES[first]} "
+        st.success(plain(f"Best setting{'s (tied)' if len(best) > 1 else ''}: {settings}: "
+                         f"{charts.FIGURE_TITLES[first]} "
                          f"{experiments.mean_std(row[first], row[first + '_std'])} over "
                          f"{completed} run{'s' * (completed != 1)}"),
                    icon=":material/star:")

@@ -201,7 +201,7 @@ def conversation_panel(models: list[str], task: str, names: dict[str, str]) -> C
 def keep_turn(asked: Asked) -> None:
     """A chat's answers become the conversation's next turn (a new conversation when other
     models or no conversation came before)."""
-    if asked.request.task != "chat":
+    if asked.request.task != "chat" or not asked.outputs:  # (no answer: no turn to go on from)
         return
     conversation = st.session_state.get(CONVERSATION)
     if conversation is None or not conversation.continues(asked.models, "chat"):

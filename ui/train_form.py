@@ -115,7 +115,9 @@ def data_picker(default: str, spec: MethodSpec, key) -> dict | None:
     if spec.causal:
         st.caption("Besides text / label files, this method reads files with the columns " +
                    " or ".join(", ".join(TASK_COLUMNS[t]) for t in spec.tasks
-                               if t != "classification") + ".")
+                               if t not in ("classification", "conversation")) +
+                   (", and chat files (Alpaca, ShareGPT, OpenAI / TRL messages)"
+                    if "conversation" in spec.tasks else "") + ".")
     upload = st.file_uploader(UPLOAD, type=["csv", "jsonl", "json"], key=key("upload"),
                               max_upload_size=MAX_UPLOAD_BYTES // 2**20)
     if upload is None:
@@ -187,7 +189,7 @@ def preview(dataset: str, columns: dict) -> bool:
     if fmt:
         st.caption(f"Read as {chat_data.FORMATS[fmt].name}" +
                    (": each conversation is trained on its assistant turns only, through the "
-                    "model's chat template." if chat_data.FORMATS[fmt].task == "conversation"
+                    "chat template chosen below." if chat_data.FORMATS[fmt].task == "conversation"
                     else "."))
     for note in notes:  # rows left out are said, never dropped in silence
         st.warning(plain(note))
