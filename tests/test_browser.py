@@ -191,7 +191,7 @@ def test_a_killed_server_shows_its_run_interrupted_after_a_restart(server, brows
     # Only st.navigation's entries: no legacy page list built from the pages/ folder.
     links = fresh.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
     assert [text.split()[-1] for text in links] == ["Home", "Train", "Compare", "Playground",
-                                                    "Review", "Runs"]  # icons as words
+                                                    "Review", "Runs", "Experiments"]  # icons as words
 
 
 def test_compare_two_models_in_the_playground_then_review_the_outputs_blind(
