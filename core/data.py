@@ -29,6 +29,7 @@ from core.catalog import DATASETS, DatasetSpec, package_dir
 from core.errors import WorkbenchError
 from core.network import offline_error
 from core.notes import left_out
+from storage.run_names import file_name
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
 TASK_COLUMNS = {
@@ -78,9 +79,10 @@ def load_table(dataset: str, columns: dict | None = None) -> Table:
         frame = read_upload(path)
         fmt = None if columns else chat_data.detect(frame)  # named columns: read as named
         if fmt is None:
-            return _canonical(frame, guess_task(frame, columns), columns or {}, [], path.name)
-        frame, notes = chat_data.read(frame, fmt, path.name)
-        table = _canonical(frame, chat_data.FORMATS[fmt].task, {}, [], path.name)
+            return _canonical(frame, guess_task(frame, columns), columns or {}, [],
+                              file_name(path))
+        frame, notes = chat_data.read(frame, fmt, file_name(path))
+        table = _canonical(frame, chat_data.FORMATS[fmt].task, {}, [], file_name(path))
         return dataclasses.replace(table, notes=[*notes, *table.notes], format=fmt)
     spec = DatasetSpec(dataset, "classification", "hub", "hub data set", hub_name=dataset)
     frame, notes = _load_hub(spec)
@@ -95,9 +97,9 @@ def read_upload(path: Path) -> pd.DataFrame:
         raise WorkbenchError(f"file not found: {path}")
     size = path.stat().st_size
     if size == 0:
-        raise WorkbenchError(f"{path.name} is empty")
-    check_size(size, path.name)
-    return parse_upload(path.read_bytes(), path.name)
+        raise WorkbenchError(f"{file_name(path)} is empty")
+    check_size(size, file_name(path))
+    return parse_upload(path.read_bytes(), file_name(path))
 
 
 def check_size(size: int, name: str) -> None:

@@ -31,9 +31,14 @@ def short(value: str) -> str:
     short."""
     path = PurePath(value)
     if value.startswith(("/", ".", "~")) or value.count("/") > 1 or path.suffix in DATA_FILES:
-        value = re.sub(r"^[0-9a-f]{12}-", "", path.name) if path.parent.name == "uploads" \
-            else path.name
+        value = file_name(path)
     return value if len(value) <= MAX_PART else value[:MAX_PART - 1] + "…"
+
+
+def file_name(path: PurePath) -> str:
+    """A file's name; an upload's as it was uploaded (stored as '<12 hex digits>-<name>')."""
+    return re.sub(r"^[0-9a-f]{12}-", "", path.name) if path.parent.name == "uploads" \
+        else path.name
 
 
 def checked_name(name: str) -> str:

@@ -306,3 +306,12 @@ def test_columns_of_turns_named_as_text_and_clashing_columns_are_one_line(tmp_pa
     twice.write_text("output,output\na,b\n")
     with pytest.raises(WorkbenchError, match="names the column 'output' twice in its header"):
         load_table(str(twice))
+
+
+def test_an_uploaded_file_is_named_in_errors_as_it_was_uploaded(home):
+    from core.data import store_upload
+
+    path = store_upload(b'{"conversations": "not turns"}\n', "my chats.jsonl")
+    assert path.name != "my chats.jsonl"  # stored under its content's digest
+    with pytest.raises(WorkbenchError, match=r"^my_chats.jsonl: no row is usable"):
+        load_table(str(path))
