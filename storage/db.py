@@ -58,35 +58,53 @@ def _open(path: Path) -> Database:
                              "WORKBENCH_HOME to a folder you can write to") from None
     db = Database(path)
     db.execute(f"PRAGMA busy_timeout = {BUSY_TIMEOUT_MS}")
-    db.enable_wal()
+    retried_when_locked(db.enable_wal)  # (switching a new file's journal takes its lock)
     db.execute("PRAGMA foreign_keys = ON")
     check_not_newer(db, path)
-    migrate(db)
+    retried_when_locked(lambda: migrate(db))
     return db
 
 
 MIGRATION_TRIES = 5
 
 
-def migrate(db: Database) -> None:
-    """Apply the pending migrations. Two processes opening a new file at once (a CLI run and
-    a page) both migrate it; the one that loses the race gets "database is locked" at once
-    (SQLite cannot wait for a write lock a reader already holds), so it reads again what is
-    still pending and retries."""
+def retried_when_locked(step) -> None:
+    """`step()`, tried again a few times while SQLite answers "database is locked" at once:
+    processes opening a new file together race for its first writes, and SQLite cannot wait
+    for a write lock a reader of an older snapshot already holds."""
     for attempt in range(MIGRATION_TRIES):
         try:
-            migrations.apply(db)
-            applied = len(migrations.applied(db))
-            # Only when it changes: setting it is a write, and every page rerun opens a
-            # connection; a write there made a worker's transaction fail "database is
-            # locked" at once (a stale read snapshot cannot wait for the lock).
-            if schema_version(db) != applied:
-                db.execute(f"PRAGMA user_version = {applied}")
-            return
+            return step()
         except sqlite3.OperationalError as error:
             if "locked" not in str(error) or attempt == MIGRATION_TRIES - 1:
                 raise
             time.sleep(0.2 * (attempt + 1))
+
+
+def migrate(db: Database) -> None:
+    """Apply the pending migrations (two processes opening a new file at once, a CLI run and
+    a page, both get here: `apply_alone` lets one apply them, the other finds none left)."""
+    if migrations.pending(db):
+        apply_alone(db)
+    applied = len(migrations.applied(db))
+    # Only when it changes: setting it is a write, and every page rerun opens a connection;
+    # a write there made a worker's transaction fail "database is locked" at once (a stale
+    # read snapshot cannot wait for the lock).
+    if schema_version(db) != applied:
+        db.execute(f"PRAGMA user_version = {applied}")
+
+
+def apply_alone(db: Database) -> None:
+    """The pending migrations, read and applied under the write lock, taken first: two
+    processes that both read the same pending list would both run its first migration, and
+    the second would create a table the first had just made."""
+    db.execute("BEGIN IMMEDIATE")  # waits (busy_timeout) for another migrating process
+    try:
+        migrations.apply(db)  # each migration in a savepoint of this transaction
+    except BaseException:
+        db.conn.rollback()
+        raise
+    db.conn.commit()
 
 
 def check_file(path: Path) -> None:
