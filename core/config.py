@@ -457,6 +457,14 @@ _StrictYaml.add_implicit_resolver("tag:yaml.org,2002:bool",
                                   list("tTfF"))
 
 
+def yaml_value(text: str):
+    """One value as a run.yaml would read it (a number, true / false, else the text)."""
+    try:
+        return yaml.load(text, Loader=_StrictYaml)
+    except (WorkbenchError, yaml.YAMLError):
+        return text
+
+
 def read_small_file(path: Path) -> str:
     """A settings file's text: a regular file (a FIFO would hang, /dev/zero never end), read
     no further than the limit whatever its size claims."""

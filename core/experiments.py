@@ -20,10 +20,9 @@ import json
 from dataclasses import dataclass
 
 import pandas as pd
-import yaml
 
 from core import engine, methods
-from core.config import (MAX_SEED, TrainConfig, _StrictYaml, read_settings_file, settle,
+from core.config import (MAX_SEED, TrainConfig, read_settings_file, settle, yaml_value,
                          typed_value, whole_number, with_method_defaults)
 from core.errors import WorkbenchError
 from core.results import Prepared
@@ -75,15 +74,8 @@ def parse_sweep(items: list[str]) -> dict[str, list]:
                                  "holding a comma goes in run.yaml's sweep: as a list)")
         if name in sweep:
             raise WorkbenchError(f"the sweep names {name} twice; give its values once")
-        sweep[name] = [read_value(v.strip()) for v in values.split(",")]
+        sweep[name] = [yaml_value(v.strip()) for v in values.split(",")]
     return sweep
-
-
-def read_value(text: str):
-    try:
-        return yaml.load(text, Loader=_StrictYaml)
-    except (WorkbenchError, yaml.YAMLError):
-        return text
 
 
 def checked_sweep(sweep) -> dict[str, list]:
@@ -188,9 +180,9 @@ DEFAULTED = {"lr"} | {k for spec in methods.REGISTRY.values() for k in spec.defa
 
 def point_label(point: dict, sweep: dict, seeds: int, folds: int | None) -> str:
     """What sets a run apart in its experiment: 'lr=5e-05 · seed 43 · fold 2/5'."""
-    parts = [f"{name}={point[name]}" for name in sweep]
-    if seeds > 1 or "seed" in sweep:
-        parts += [] if "seed" in sweep else [f"seed {point['seed']}"]
+    parts = [f"{name}={point[name]}" for name in sweep]  # (a swept seed among them)
+    if seeds > 1:
+        parts.append(f"seed {point['seed']}")
     if point.get("fold") is not None:
         parts.append(f"fold {point['fold']}" + (f"/{folds}" if folds else ""))
     return SEPARATOR.join(parts)

@@ -179,6 +179,7 @@ def sweep_figure(by_setting: pd.DataFrame, runs: pd.DataFrame, setting: str,
                        name="best", marker=dict(symbol="star", size=16, color="#ff7f0e"),
                        hoverinfo="skip")
     figure.update_layout(title=f"{title} by {shown(setting)} (mean ± std)", height=340,
+                         yaxis_range=lone_value_range(by_setting[figure_name].dropna()),
                          xaxis=dict(title=shown(setting), type="category"),
                          margin=dict(l=10, r=10, t=40, b=10), legend=LEGEND)
     return figure
