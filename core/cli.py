@@ -109,6 +109,9 @@ def add_train_parser(commands) -> None:
                        "times, with seeds seed, seed + 1, …, for its mean ± std")
     train.add_argument("--yes", action="store_true", default=None,
                        help=f"start an experiment of more than {MAX_RUNS} runs")
+    train.add_argument("--now", action="store_true", default=None,
+                       help="start at once, beside the home's queue, even while other jobs work "
+                            "(by default a run waits its turn)")
     train.add_argument("--preset", choices=list(PRESETS), metavar="PRESET",
                        help="start from a named preset: " +
                             "; ".join(f"{k} = {v}" for k, v in PRESET_TITLES.items()))
@@ -136,6 +139,14 @@ def add_eval_parser(commands) -> None:
     source = evaluation.add_mutually_exclusive_group(required=True)
     source.add_argument("--model", help=helps["model"])
     source.add_argument("--run", help=helps["run"])
+    source.add_argument("--job", type=int, help="run comparison N, queued already (how a "
+                                                "launcher starts a comparison's worker)")
+    evaluation.add_argument("--now", action="store_true", help="start at once, beside the "
+                            "home's queue (by default a comparison waits its turn)")
+    evaluation.add_argument("--backend", choices=["local", "ray"], default="local",
+                            help="local: on this machine; ray: a job on a Ray cluster")
+    evaluation.add_argument("--ray-address", help="ray: the cluster's dashboard address "
+                                                  "(unset: the RAY_ADDRESS variable)")
     evaluation.add_argument("--shots", type=shot_list, help=helps["shots"] + " e.g. 0,1,3")
     evaluation.add_argument("--template", choices=["plain", "role", "cot", "custom"],
                             help=helps["template"])
@@ -252,44 +263,134 @@ class Interrupts:
 
 
 def run_train(args: argparse.Namespace) -> int:
-    from core import distributed, engine, launch
-    from storage import queries
+    from core import engine
 
     interrupts = Interrupts()
     quiet_libraries()
-    main_process = distributed.rank() == 0
-    db = open_db() if main_process else None  # a damaged database is said before anything
-    # A run already recorded is continued ("" is an id that names no run, not "no id").
-    known = args.resume if args.resume is not None else args.run_id
+    if args.run_id is not None and args.resume is None:
+        check_flags_need_resume(args)
+        return work_on_run(args, interrupts)
+    db = open_db()  # a damaged database is said before anything
     if args.resume is not None:
         check_resume_alone(args)
         prepared = engine.prepare_resume(db, args.resume, bool(args.allow_changed_data))
     else:
         check_flags_need_resume(args)
-        if known is None and wants_experiment(args):
+        if wants_experiment(args):
             return run_experiment(args, db, interrupts)
-        if known is not None and main_process:  # (the others would find it running already)
-            engine.check_continuable(db, known)
         prepared = engine.prepare(config_from_args(args))
-    warning = learning_rate_warning(prepared.config)
-    for note in [*prepared.table.notes, *filter(None, [warning])] if main_process else ():
-        print(f"note: {note}", file=sys.stderr)
-    # From here on a signal asks the run to stop: launched processes (and the main one's
-    # launcher, which waits for them) each hear it and stop at the same step.
+    print_notes(prepared.table.notes, [prepared.config])
+    if prepared.config.backend == "ray":
+        return train_on_ray(db, prepared, args.resume, interrupts)
+    return train_in_turn(db, prepared, args.resume, bool(args.now), interrupts)
+
+
+def train_on_ray(db, prepared, resume_id: str | None, interrupts) -> int:
+    """Queue the run for the cluster, watch it from here (its metrics as they come back),
+    and report how it ended; a signal asks the cluster to stop it."""
+    from core import engine
+    from storage import queries
+
     interrupts.run_started()
-    if launch.in_subprocess(prepared.config) and not distributed.launched():
-        return launch.launch_from_terminal(prepared.config, known)
-    resuming = known is not None
-    if not main_process:  # a process accelerate started beside the main one: train only
-        engine.execute(None, known if resuming else distributed.shared(lambda: None), prepared,
-                       interrupts.stop.is_set, resume=resuming)
-        return 0
-    if args.resume is not None:
-        engine.claim_for_resume(db, args.resume)
-    run_id = known if resuming else distributed.shared(
-        lambda: queries.create_run(db, prepared.config.to_dict(), data_hash=prepared.data_hash))
-    engine.execute(db, run_id, prepared, interrupts.stop.is_set, show_progress, resume=resuming)
+    queue = {"backend": "ray"}
+    if resume_id:
+        engine.claim_for_resume(db, resume_id, queue)
+        run_id = resume_id
+    else:
+        run_id = queries.create_run(db, prepared.config.to_dict(), data_hash=prepared.data_hash,
+                                    queue=queue)
+    follow_on_ray(db, [run_id], interrupts)
     return report(db, run_id, interrupts.exit_code())
+
+
+def follow_on_ray(db, keys: list[str], interrupts, echo_metrics: bool = True) -> None:
+    """Launch and watch jobs queued for the cluster until each has ended, printing a run's
+    metrics rows as they are recorded; a signal stops them all."""
+    from core.jobs import JobManager
+    from storage import job_queue, queries
+
+    manager, told, shown = JobManager(paths.db_path()), False, {}
+    try:
+        while any(job_queue.entry(db, key) for key in keys):
+            if interrupts.stop.is_set() and not told:
+                for key in keys:
+                    manager.stop(key)
+                told = True
+            for key in keys if echo_metrics else ():
+                rows, _ = queries.metrics_after(db, key, shown.get(key, 0))
+                for row in rows:
+                    show_progress(row)
+                    shown[key] = row["id"]
+            interrupts.stop.wait(0.5)
+    finally:
+        manager.close()
+
+
+def print_notes(notes: list[str], configs: list[TrainConfig]) -> None:
+    """Rows left out of the data, and learning rates that look wrong, once each."""
+    warnings = dict.fromkeys(filter(None, map(learning_rate_warning, configs)))
+    for note in [*notes, *warnings]:
+        print(f"note: {note}", file=sys.stderr)
+
+
+def train_in_turn(db, prepared, resume_id: str | None, now: bool, interrupts) -> int:
+    """Queue the run for this command (its lock held from the start), wait its turn, train it
+    here; Ctrl-C while it waits cancels it with nothing trained."""
+    from core import engine, jobs, launch
+    from storage import job_queue, locks, queries
+
+    run_id = resume_id or queries.new_run_id()
+    held = locks.take(locks.folder_of(db), run_id)
+    if held is None:
+        raise WorkbenchError(f"run {run_id} is being worked on by another process")
+    queue = {"starter": "self", "working": now}
+    try:
+        # From here on a signal asks the run to stop (or, while it waits, cancels it).
+        interrupts.run_started()
+        if resume_id:
+            engine.claim_for_resume(db, run_id, queue)
+        else:
+            queries.create_run(db, prepared.config.to_dict(), data_hash=prepared.data_hash,
+                               queue=queue, run_id=run_id)
+        if not now and not jobs.wait_turn(db, run_id, interrupts.stop, say):
+            print(f"run {run_id} cancelled while it waited; nothing was trained", file=sys.stderr)
+            return interrupts.exit_code()
+        if launch.in_subprocess(prepared.config):  # its processes record it; this one waits
+            launch.launch_from_terminal(prepared.config, run_id)
+        else:
+            engine.execute(db, run_id, prepared, jobs.stop_watch(run_id, interrupts.stop),
+                           show_progress, resume=resume_id is not None)
+        return report(db, run_id, interrupts.exit_code())
+    finally:
+        job_queue.remove(db, run_id)
+        held.release()
+
+
+def work_on_run(args: argparse.Namespace, interrupts) -> int:
+    """`train --run-id`: the worker of a queued run (a launcher started it, with the run's
+    lock), or a stopped, failed or interrupted one continued by hand (its lock taken here):
+    from its last checkpoint, if it has one. In a process `accelerate launch` started, the
+    run's settings come from --config, and only the main process writes."""
+    from core import distributed, engine, jobs
+
+    run_id, main_process = args.run_id, distributed.rank() == 0
+    db = open_db() if main_process else None
+    if main_process:
+        engine.check_continuable(db, run_id)
+    config = config_from_args(args) if args.config else engine.stored_config(db, run_id)
+    prepared = engine.prepare(config)
+    jobs.hold_as_worker(run_id)
+    interrupts.run_started()
+    should_stop = jobs.stop_watch(run_id, interrupts.stop)
+    if not main_process:  # a process accelerate started beside the main one: train only
+        engine.execute(None, run_id, prepared, should_stop, resume=True)
+        return 0
+    engine.execute(db, run_id, prepared, should_stop, show_progress, resume=True)
+    return report(db, run_id, interrupts.exit_code())
+
+
+def say(line: str) -> None:
+    print(line, file=sys.stderr, flush=True)
 
 
 def report(db, run_id: str, stopped_code: int = EXIT_STOPPED) -> int:
@@ -319,36 +420,66 @@ def wants_experiment(args: argparse.Namespace) -> bool:
 
 
 def run_experiment(args: argparse.Namespace, db, interrupts: "Interrupts") -> int:
-    """Plan every run (nothing written if one cannot run), record them, train them in order."""
-    from core import engine, experiments, launch
-    from core.jobs import CANCELLED
-    from storage import queries
+    """Plan every run (nothing written if one cannot run), record them, queue them for this
+    command, and train each here in its turn (on a Ray cluster: all at once, as it holds)."""
+    from core import engine, experiments, jobs, launch
+    from storage import job_queue, locks, queries
 
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
     plan = experiments.plan({k: v for k, v in flags.items() if v is not None}, args.preset,
                             args.config, experiments.parse_sweep(args.sweep or []), args.seeds,
                             bool(args.yes))
-    warnings = [learning_rate_warning(prepared.config) for prepared in plan.runs]
-    for note in [*plan.runs[0].table.notes, *dict.fromkeys(filter(None, warnings))]:
-        print(f"note: {note}", file=sys.stderr)
-    interrupts.run_started()
-    experiment_id, run_ids = experiments.record(db, plan)
-    print(experiment_id, flush=True)
-    for number, (run_id, prepared) in enumerate(zip(run_ids, plan.runs), 1):
-        if interrupts.stop.is_set():
-            queries.finish_run(db, run_id, "stopped", error=CANCELLED)
-            continue
-        print(f"run {number} of {len(run_ids)}: {prepared.config.name} ({run_id})",
-              file=sys.stderr, flush=True)
-        if launch.in_subprocess(prepared.config):
-            launch.launch_from_terminal(prepared.config, run_id)
-        else:
-            engine.execute(db, run_id, prepared, interrupts.stop.is_set, show_progress)
-        run = queries.get_run(db, run_id)
-        lines = [result_line(e) for e in queries.run_evaluations(db, run_id)] \
-            if run["status"] == "completed" else [run["status"] + (f": {run['error']}" if
-                                                                  run["error"] else "")]
-        print("\n".join(f"  {line}" for line in lines), file=sys.stderr, flush=True)
+    print_notes(plan.runs[0].table.notes, [prepared.config for prepared in plan.runs])
+    if plan.runs[0].config.backend == "ray":  # all at once, as many as the cluster holds
+        interrupts.run_started()
+        experiment_id, run_ids = experiments.record(db, plan, queue={"backend": "ray"})
+        print(experiment_id, flush=True)
+        say(f"{len(run_ids)} runs submitted to the Ray cluster")
+        follow_on_ray(db, run_ids, interrupts, echo_metrics=False)
+        for run_id in run_ids:
+            print_run_result(db, run_id)
+        return experiment_exit(db, experiment_id, interrupts)
+    run_ids = [queries.new_run_id() for _ in plan.runs]
+    held = [locks.take(locks.folder_of(db), run_id) for run_id in run_ids]  # (new ids: free)
+    try:
+        interrupts.run_started()
+        experiment_id, _ = experiments.record(db, plan, queue={"starter": "self"},
+                                              run_ids=run_ids)
+        print(experiment_id, flush=True)
+        for number, (run_id, prepared) in enumerate(zip(run_ids, plan.runs), 1):
+            if interrupts.stop.is_set() or not jobs.wait_turn(db, run_id, interrupts.stop, say):
+                if job_queue.cancel(db, run_id):
+                    jobs.cancelled(db, run_id)
+                continue
+            say(f"run {number} of {len(run_ids)}: {prepared.config.name} ({run_id})")
+            if launch.in_subprocess(prepared.config):
+                launch.launch_from_terminal(prepared.config, run_id)
+            else:
+                engine.execute(db, run_id, prepared, jobs.stop_watch(run_id, interrupts.stop),
+                               show_progress)
+            job_queue.remove(db, run_id)
+            print_run_result(db, run_id)
+    finally:
+        for run_id, lock in zip(run_ids, held):
+            job_queue.remove(db, run_id)
+            lock.release()
+    return experiment_exit(db, experiment_id, interrupts)
+
+
+def print_run_result(db, run_id: str) -> None:
+    from storage import queries
+
+    run = queries.get_run(db, run_id)
+    lines = [result_line(e) for e in queries.run_evaluations(db, run_id)] \
+        if run["status"] == "completed" else [run["status"] + (f": {run['error']}" if
+                                                              run["error"] else "")]
+    print("\n".join(f"  {line}" for line in lines), file=sys.stderr, flush=True)
+
+
+def experiment_exit(db, experiment_id: int, interrupts) -> int:
+    """The experiment's table, and 0 when every run completed."""
+    from storage import queries
+
     print_experiment(db, experiment_id, sys.stderr)
     statuses = {r["status"] for r in queries.experiment_runs(db, experiment_id)}
     if statuses == {"completed"}:
@@ -403,7 +534,7 @@ def check_resume_alone(args: argparse.Namespace) -> None:
     """A resumed run keeps the settings its checkpoints were made with."""
     given = [name for name, value in vars(args).items()
              if value is not None and name not in ("command", "resume", "run_id",
-                                                   "allow_changed_data")]
+                                                   "allow_changed_data", "now")]
     if given:
         flags = ", ".join("--" + name.replace("_", "-") for name in given)
         raise WorkbenchError(f"--resume continues a run with its own settings; drop {flags}")
@@ -427,34 +558,76 @@ def plural(count: int, noun: str) -> str:
 
 
 def run_eval(args: argparse.Namespace) -> int:
-    """One comparison, recorded as a job like the pages' (its row says how it ended); Ctrl-C
-    or SIGTERM stops it before the next batch, keeping the executions that finished."""
-    from core import evaluation_jobs
-    from core.evaluate import EvalConfig, summarise
-    from storage import queries
+    """One comparison, recorded as a job like the pages' (its row says how it ended); it
+    waits its turn in the home's queue (Ctrl-C there cancels it); Ctrl-C or SIGTERM while it
+    scores stops it before the next batch, keeping the executions that finished."""
+    from core import evaluation_jobs, jobs
+    from core.evaluate import EvalConfig
+    from storage import job_queue, locks
 
     # (on a line of its own: the progress line is open)
     interrupts = Interrupts("\nstopping the comparison before its next batch…")
     quiet_libraries()
+    db = open_db()
+    if args.job is not None:  # a launcher's worker
+        comparison = evaluation_jobs.stored(db, args.job)
+        jobs.hold_as_worker(job_queue.comparison_key(args.job))
+        interrupts.run_started()
+        return score_comparison(db, args.job, comparison, interrupts)
     fields = {f.name for f in dataclasses.fields(EvalConfig)}
     config = EvalConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
-    db = open_db()
     comparison = evaluation_jobs.Comparison(*([[config], []] if config.model else
-                                              [[], [config.run]]), limit=config.limit)
+                                              [[], [config.run]]), limit=config.limit,
+                                            backend=args.backend, ray_address=args.ray_address)
     evaluation_jobs.check_comparison(db, comparison)
-    job_id = evaluation_jobs.create(db, comparison, status="running")
-    interrupts.run_started()
+    if comparison.backend == "ray":
+        interrupts.run_started()
+        job_id = evaluation_jobs.create(db, comparison, queue={"backend": "ray"})
+        follow_on_ray(db, [job_queue.comparison_key(job_id)], interrupts, echo_metrics=False)
+        return report_comparison(db, job_id, interrupts)
+    held = []
+    job_id = evaluation_jobs.create(
+        db, comparison, queue={"starter": "self", "working": bool(args.now)},
+        hold=lambda number: held.append(locks.take(locks.folder_of(db),
+                                                   job_queue.comparison_key(number))))
+    key = job_queue.comparison_key(job_id)
+    try:
+        interrupts.run_started()
+        if not args.now and not jobs.wait_turn(db, key, interrupts.stop, say):
+            print(f"comparison {job_id} cancelled while it waited; nothing was scored",
+                  file=sys.stderr)
+            return interrupts.exit_code()
+        return score_comparison(db, job_id, comparison, interrupts)
+    finally:
+        job_queue.remove(db, key)
+        held[0].release()
+
+
+def score_comparison(db, job_id: int, comparison, interrupts) -> int:
+    """Score a comparison here, its progress on one terminal line; report how it ended."""
+    from core import evaluation_jobs, jobs
+    from storage import job_queue
+
     shown = []  # whether a progress line is open
 
     def progress(done: float, text: str) -> None:
         shown.append(True)
         print(f"\r{done:6.1%} {text}".ljust(60), end="", file=sys.stderr, flush=True)
 
+    should_stop = jobs.stop_watch(job_queue.comparison_key(job_id), interrupts.stop)
     try:
-        evaluation_jobs.execute(db, job_id, comparison, interrupts.stop.is_set, progress)
+        evaluation_jobs.execute(db, job_id, comparison, should_stop, progress)
     finally:
         if shown:
             print(file=sys.stderr)  # end the progress line
+    return report_comparison(db, job_id, interrupts)
+
+
+def report_comparison(db, job_id: int, interrupts) -> int:
+    """How a comparison ended, each execution and system on stderr; its exit code."""
+    from core.evaluate import summarise
+    from storage import queries
+
     job = queries.get_evaluation_job(db, job_id)
     rows = queries.get_evaluations(db, job["evaluation_ids"]) if job["evaluation_ids"] else []
     for row in rows:  # with the run's name, which labels its system
@@ -549,6 +722,10 @@ def main(argv=None, prog: str = "python -m core") -> int:
         return run_app(argv[1:])
     args = build_parser(prog).parse_args(argv)
     work, what = COMMANDS[args.command]
+    from core import ray_backend
+
+    if ray_backend.inside_worker():  # a Ray job's worker: its own database, events streamed
+        ray_backend.become_worker()
     try:
         return work(args)
     except WorkbenchError as error:

@@ -27,6 +27,9 @@ ADAPTERS = ("none", "lora", "qlora")
 JUDGES = ("score", "generate")  # how a causal run's classification test answers are decided
 
 
+BACKENDS = ("local", "ray")
+
+
 def _f(default, help_text, **extra):
     return field(default=default, metadata={"help": help_text, **extra})
 
@@ -138,6 +141,17 @@ class TrainConfig:
     report_to: str = _f("none", "Also send the Trainer's logs to these trackers, comma-separated: "
                                 "tensorboard, wandb, mlflow (each needs its package installed). "
                                 "'none' = the workbench's own database only.")
+    backend: str = _f("local", "Where the run trains: local = a worker process on this machine, "
+                               "in the home's queue; ray = a job on a Ray cluster (its address "
+                               "from ray_address or RAY_ADDRESS), as many at once as it holds.",
+                      choices=BACKENDS)
+    ray_address: str | None = _f(None, "ray: the cluster's dashboard address, e.g. "
+                                       "http://127.0.0.1:8265 (unset: the RAY_ADDRESS variable).")
+    ray_storage: str | None = _f(None, "ray: a folder every node of the cluster reads and writes "
+                                       "(a shared mount), where the run's model and checkpoints "
+                                       "go (unset: this home, for a cluster on this machine).")
+    ray_cpus: float = _f(1.0, "ray: CPUs the run asks the cluster for.")
+    ray_gpus: float = _f(0.0, "ray: GPUs the run asks the cluster for.")
 
     def to_dict(self) -> dict:
         return dataclasses.asdict(self)
@@ -301,6 +315,8 @@ def validate_choices(config: TrainConfig) -> None:
         raise WorkbenchError(adapter_refusal(spec, config.adapter))
     if config.judge not in JUDGES:
         raise WorkbenchError(f"unknown judge '{config.judge}'; choose from {', '.join(JUDGES)}")
+    if config.backend not in BACKENDS:
+        raise WorkbenchError(f"unknown backend '{config.backend}'; choose from {', '.join(BACKENDS)}")
     if config.pooling not in ("cls", "mean"):
         raise WorkbenchError(f"pooling must be 'cls' or 'mean', not '{config.pooling}'")
     check_trackers(config.report_to)
@@ -355,6 +371,8 @@ def validate_numbers(config: TrainConfig) -> None:
     checks += [
         (0 <= config.seed <= MAX_SEED, f"seed must be between 0 and {MAX_SEED} (got {config.seed})"),
         (config.processes >= 1, f"processes must be at least 1 (got {config.processes})"),
+        (config.ray_cpus > 0, f"ray CPUs must be above 0 (got {config.ray_cpus})"),
+        (config.ray_gpus >= 0, f"ray GPUs cannot be negative (got {config.ray_gpus})"),
         (config.folds is None or config.folds >= 2,
          f"cross-validation needs at least 2 folds (got {config.folds})"),
         (config.fold is None or config.folds is not None,

@@ -31,7 +31,7 @@ from core.launch import check_launch
 from core.model_limits import check_settings_suit_model
 from core.models import ModelSource, resolve_model
 from core.results import Outcome, Prepared
-from storage import queries
+from storage import locks, queries
 
 
 def prepare(config: TrainConfig) -> Prepared:
@@ -39,6 +39,10 @@ def prepare(config: TrainConfig) -> Prepared:
     spec = methods.get(config.method)
     check_launch(config)
     check_one_fold(config)
+    if config.backend == "ray":  # an unreachable cluster is one line, before anything is read
+        from core.ray_backend import check_cluster
+
+        check_cluster(config.ray_address)
     # The data before the model: a wrong column is said at once, not after a bundled model's
     # first conversion (20 s).
     table = load_table(config.dataset, column_mapping(config))
@@ -128,8 +132,11 @@ def train(config: TrainConfig, db, should_stop: Callable[[], bool] = never,
           on_metrics: Callable[[dict], None] | None = None) -> str:
     """Prepare, record and run one training run; returns its id (raises WorkbenchError on bad input)."""
     prepared = prepare(config)
-    run_id = queries.create_run(db, prepared.config.to_dict(), data_hash=prepared.data_hash)
-    execute(db, run_id, prepared, should_stop, on_metrics)
+    run_id = queries.new_run_id()
+    with locks.holding(locks.folder_of(db), run_id, "run"):  # beside the queue, in this process
+        queries.create_run(db, prepared.config.to_dict(), data_hash=prepared.data_hash,
+                           run_id=run_id)
+        execute(db, run_id, prepared, should_stop, on_metrics)
     return run_id
 
 
@@ -149,9 +156,15 @@ def prepare_resume(db, run_id: str, allow_changed_data: bool = False) -> Prepare
     return prepared
 
 
-def claim_for_resume(db, run_id: str) -> None:
-    """Take the run for this process, atomically: a second resume of it at once is refused."""
-    if not queries.claim(db, run_id, RESUMABLE):
+def stored_config(db, run_id: str) -> TrainConfig:
+    """The settings a recorded run trains with."""
+    return from_stored(queries.get_run(db, run_id)["config"])
+
+
+def claim_for_resume(db, run_id: str, queue: dict | None = None) -> None:
+    """Queue the run again (`queue`: the queue row's options), atomically: a second resume of
+    it at once is refused."""
+    if not queries.claim(db, run_id, RESUMABLE, queue):
         raise WorkbenchError(f"run {run_id} is already being resumed "
                              f"({queries.get_run(db, run_id)['status']})")
 
@@ -223,6 +236,14 @@ def execute(db, run_id: str, prepared: Prepared, should_stop: Callable[[], bool]
     if rank() != 0:
         outcome = fit_and_evaluate(prepared, Hooks(should_stop=should_stop), out_dir, start)
         return "completed" if outcome.finished else "stopped"
+    # The run is alive while its lock is held: by this process, or the launcher that
+    # started it (storage.locks).
+    with locks.holding(locks.folder_of(db), run_id, "run"):
+        return _execute(db, run_id, prepared, should_stop, on_metrics, out_dir, start)
+
+
+def _execute(db, run_id: str, prepared: Prepared, should_stop, on_metrics, out_dir: Path,
+             start: Path | None) -> str:
     spec = methods.get(prepared.config.method)
     planned = spec.steps(prepared.config, len(prepared.splits["train"]))
     queries.add_metric_columns(db, [m.column for m in spec.stored_metrics()])

@@ -16,7 +16,7 @@ from dataclasses import dataclass, field
 from core.errors import WorkbenchError
 from core.evaluate import EvalConfig, check, evaluate
 from core.hooks import StopRequested
-from storage import queries
+from storage import job_queue, locks, queries
 
 PROGRESS_SECONDS = 1.0  # how often progress is written: a page polls it, no faster is useful
 
@@ -27,6 +27,8 @@ class Comparison:
     configs: list[EvalConfig] = field(default_factory=list)
     runs: list[str] = field(default_factory=list)
     limit: int | None = 200
+    backend: str = "local"  # or "ray": scored on the Ray cluster (core.ray_backend)
+    ray_address: str | None = None
 
     def parts(self) -> list[EvalConfig]:
         """One EvalConfig per thing to score, in the order they run."""
@@ -34,12 +36,13 @@ class Comparison:
 
     def to_dict(self) -> dict:
         return {"configs": [dataclasses.asdict(c) for c in self.configs], "runs": self.runs,
-                "limit": self.limit}
+                "limit": self.limit, "backend": self.backend, "ray_address": self.ray_address}
 
     @classmethod
     def from_dict(cls, settings: dict) -> "Comparison":
         configs = [EvalConfig(**{**c, "shots": tuple(c["shots"])}) for c in settings["configs"]]
-        return cls(configs, list(settings["runs"]), settings["limit"])
+        return cls(configs, list(settings["runs"]), settings["limit"],
+                   settings.get("backend", "local"), settings.get("ray_address"))
 
     def name(self) -> str:
         """What it compares, in a line: '<models> prompted on <data set> · N runs'."""
@@ -61,14 +64,28 @@ def check_comparison(db, comparison: Comparison) -> None:
         check(config, db)
 
 
-def create(db, comparison: Comparison, status: str = "queued") -> int:
-    return queries.create_evaluation_job(db, comparison.name(), comparison.to_dict(), status)
+def create(db, comparison: Comparison, queue: dict | None = None, hold=None) -> int:
+    """The comparison's row, `queued` (with its queue row: `queue`, job_queue.enqueue's
+    options; without, the caller holds its lock and runs it beside the queue). `hold(id)`:
+    queries.create_evaluation_job's."""
+    return queries.create_evaluation_job(db, comparison.name(), comparison.to_dict(), queue,
+                                         hold)
+
+
+def stored(db, job_id: int) -> Comparison:
+    return Comparison.from_dict(queries.get_evaluation_job(db, job_id)["settings"])
 
 
 def execute(db, job_id: int, comparison: Comparison, should_stop, echo=None) -> None:
     """Run the comparison, storing its progress and how it ended; never raises for what the
     comparison does (a failure is stored with its one line and its traceback). `echo` gets
-    every progress report (overall fraction, text), as a terminal shows them."""
+    every progress report (overall fraction, text), as a terminal shows them. Alive while
+    its lock is held (by this process, or the launcher that started it)."""
+    with locks.holding(locks.folder_of(db), job_queue.comparison_key(job_id), "comparison"):
+        _execute(db, job_id, comparison, should_stop, echo)
+
+
+def _execute(db, job_id: int, comparison: Comparison, should_stop, echo) -> None:
     queries.update_evaluation_job(db, job_id, status="running")
     parts = comparison.parts()
     progress = _ProgressWriter(db, job_id, len(parts), should_stop, echo)
@@ -82,7 +99,7 @@ def execute(db, job_id: int, comparison: Comparison, should_stop, echo=None) -> 
         queries.finish_evaluation_job(db, job_id, "stopped",
                                       error=stopped_line(len(progress.stored)))
         return
-    except Exception as error:  # noqa: BLE001: whatever it is, the job says it and ends
+    except Exception as error:  # noqa: BLE001 - whatever it is, the job says it and ends
         line = str(error) if isinstance(error, WorkbenchError) else \
             f"{type(error).__name__}: {error}"
         queries.finish_evaluation_job(db, job_id, "failed", error=line,

@@ -188,12 +188,14 @@ def point_label(point: dict, sweep: dict, seeds: int, folds: int | None) -> str:
     return SEPARATOR.join(parts)
 
 
-def record(db, plan: Plan) -> tuple[int, list[str]]:
-    """Store the experiment and its runs, `queued`, in order; its id and the runs' ids. Each
-    run is named after the experiment and what sets it apart."""
+def record(db, plan: Plan, queue: dict | None = None,
+           run_ids: list[str] | None = None) -> tuple[int, list[str]]:
+    """Store the experiment and its runs, `queued` (`queue`: their queue rows' options), in
+    order, under `run_ids` if given; its id and the runs' ids. Each run is named after the
+    experiment and what sets it apart."""
     experiment_id = queries.create_experiment(db, plan.name, plan.settings())
     name = queries.get_experiment(db, experiment_id)["name"]
-    run_ids = []
+    given, run_ids = iter(run_ids or []), []
     for point, prepared in zip(plan.points, plan.runs):
         label = point_label(point, plan.sweep, plan.seeds, plan.base.folds)
         room = MAX_NAME - len(SEPARATOR) - len(label)
@@ -201,7 +203,8 @@ def record(db, plan: Plan) -> tuple[int, list[str]]:
         prepared.config = dataclasses.replace(prepared.config, name=run_name)
         run_ids.append(queries.create_run(db, prepared.config.to_dict(),
                                           data_hash=prepared.data_hash,
-                                          experiment_id=experiment_id))
+                                          experiment_id=experiment_id, queue=queue,
+                                          run_id=next(given, None)))
     return experiment_id, run_ids
 
 

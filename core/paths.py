@@ -10,7 +10,10 @@ def home() -> Path:
 
 
 def db_path() -> Path:
-    return home() / "workbench.db"
+    """$WORKBENCH_HOME/workbench.db, unless WORKBENCH_DB names another file (a Ray worker keeps
+    its own on its node, and streams what it writes back: core.ray_backend)."""
+    return Path(os.environ["WORKBENCH_DB"]) if os.environ.get("WORKBENCH_DB") else \
+        home() / "workbench.db"
 
 
 def run_dir(run_id: str) -> Path:

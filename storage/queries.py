@@ -2,13 +2,13 @@
 
 import datetime
 import json
-import os
 import uuid
 
-import psutil
 from sqlite_utils import Database
 
 from core.errors import WorkbenchError
+from storage import job_queue, locks
+from storage.events import recorded
 from storage.run_names import checked_name, default_name
 
 FINISHED_STATUSES = ("completed", "failed", "stopped", "interrupted")
@@ -24,40 +24,30 @@ def new_run_id() -> str:
     return f"{stamp}-{uuid.uuid4().hex[:6]}"
 
 
-def this_process() -> str:
-    """Who owns a run: pid and start time (a pid alone may be reused by a later process)."""
-    return f"{os.getpid()}:{psutil.Process().create_time()}"
-
-
-def owner_alive(owner: str | None) -> bool:
-    if not owner:
-        return False
-    pid, started = owner.split(":", 1)
-    try:
-        return str(psutil.Process(int(pid)).create_time()) == started
-    except (psutil.NoSuchProcess, psutil.AccessDenied, ValueError):
-        return False
-
-
-def create_run(db: Database, config: dict, status: str = "queued",
-               data_hash: str | None = None, experiment_id: int | None = None) -> str:
-    run_id = new_run_id()
-    db["runs"].insert(
-        {
+def create_run(db: Database, config: dict, data_hash: str | None = None,
+               experiment_id: int | None = None, queue: dict | None = None,
+               run_id: str | None = None) -> str:
+    """A new run, `queued`: with its row in the queue (`queue`: job_queue.enqueue's options)
+    in the same transaction, or (no `queue`) by a process that holds its lock, beside the
+    queue (engine.train); else it reads `interrupted` at the next look."""
+    run_id = run_id or new_run_id()
+    with job_queue.immediate(db):
+        db["runs"].insert({
             "id": run_id,
             "name": run_name(db, config),
             "model": config["model"],
             "method": config["method"],
             "adapter": config.get("adapter", "none"),
             "dataset": config["dataset"],
-            "status": status,
+            "status": "queued",
             "config": json.dumps(config),
             "created_at": now(),
-            "owner": this_process(),
             "data_hash": data_hash,
             "experiment_id": experiment_id,
-        }
-    )
+            "backend": (queue or {}).get("backend", job_queue.LOCAL),
+        })
+        if queue is not None:
+            job_queue.enqueue(db, run_id, **queue)
     return run_id
 
 
@@ -81,37 +71,45 @@ def rename_run(db: Database, run_id: str, name: str) -> str:
     return name
 
 
+@recorded
 def mark_running(db: Database, run_id: str, output_dir: str, total_steps: int | None = None) -> None:
-    """Running, in this process; a resumed run keeps its first start and sheds its last ending."""
+    """Running (by the process holding its lock); a resumed run keeps its first start and
+    sheds its last ending."""
     run = get_run(db, run_id)
     db["runs"].update(run_id, {"status": "running", "started_at": run["started_at"] or now(),
                                "finished_at": None, "error": None, "traceback": None,
-                               "owner": this_process(), "output_dir": output_dir,
-                               "total_steps": total_steps, "phase": None})
+                               "output_dir": output_dir, "total_steps": total_steps,
+                               "phase": None})
 
 
+@recorded
 def set_phase(db: Database, run_id: str, phase: str) -> None:
     """What the run does now (core.progress): shown by the pages while it runs."""
     db["runs"].update(run_id, {"phase": phase})
 
 
-def claim(db: Database, run_id: str, statuses: tuple[str, ...]) -> bool:
-    """Make a run in one of `statuses` this process's, `queued`, in one atomic statement:
-    of two processes resuming the same run at once, exactly one gets True."""
+def claim(db: Database, run_id: str, statuses: tuple[str, ...], queue: dict | None = None
+          ) -> bool:
+    """Queue a run in one of `statuses` again (`queue`: job_queue.enqueue's options), in one
+    transaction: of two processes resuming the same run at once, exactly one gets True."""
     marks = ", ".join("?" for _ in statuses)
-    with db.conn:
-        cursor = db.conn.execute(f"update runs set status = 'queued', owner = ? "
-                                 f"where id = ? and status in ({marks})",
-                                 [this_process(), run_id, *statuses])
+    with job_queue.immediate(db):
+        cursor = db.conn.execute(f"update runs set status = 'queued', backend = ?, "
+                                 f"ray_job = null where id = ? and status in ({marks})",
+                                 [(queue or {}).get("backend", job_queue.LOCAL), run_id, *statuses])
+        if cursor.rowcount == 1:
+            job_queue.enqueue(db, run_id, **(queue or {}))
     return cursor.rowcount == 1
 
 
+@recorded
 def rewind_metrics(db: Database, run_id: str, step: int) -> list[dict]:
     """Drop the rows logged after `step` (a resumed run trains those steps again); the rest."""
     db.execute("delete from metrics where run_id = ? and step > ?", [run_id, step])
     return run_metrics(db, run_id)
 
 
+@recorded
 def finish_run(db: Database, run_id: str, status: str, error: str | None = None,
                traceback: str | None = None, **summary) -> None:
     """Set a final status; `summary` holds columns of `runs` (test_accuracy, ...)."""
@@ -131,21 +129,30 @@ EVALUATION_INTERRUPTED = ("The process running this comparison ended before it d
 
 
 def mark_interrupted(db: Database, run_id: str | None = None) -> list[str]:
-    """Runs still `running` or `queued` whose process has died (all, or the one named): say so.
-    Every read of a run's status comes through here first, so a killed process's run reads
-    `interrupted` at once, wherever it is looked at."""
-    ids = _dead_owners(db, "runs", run_id)
+    """Runs (all, or the one named) whose process has gone: `running` here with their lock
+    free, or `queued` with no place in the queue: say so. Every read of a run's status comes
+    through here first, so a killed process's run reads `interrupted` at once, wherever it
+    is looked at. (A run on a Ray cluster is the cluster's to judge: core.ray_backend.)"""
+    ids = _lost(db, "runs", run_id)
     for dead in ids:
         finish_run(db, dead, "interrupted", error=INTERRUPTED)
     return ids
 
 
-def _dead_owners(db: Database, table: str, key=None) -> list:
-    """Ids of the rows of `table` still `running` or `queued` whose owner process has died."""
-    where = "status in ('running', 'queued')" + (" and id = ?" if key is not None else "")
-    rows = db.query(f"select id, owner from {table} where {where}",
-                    [key] if key is not None else [])
-    return [r["id"] for r in rows if not owner_alive(r["owner"])]
+def _lost(db: Database, table: str, row_id=None) -> list:
+    """Ids of the rows of `table` whose process has gone (see `mark_interrupted`)."""
+    where = "status in ('running', 'queued') and coalesce(backend, 'local') = 'local'" + (
+        " and id = ?" if row_id is not None else "")
+    rows = list(db.query(f"select id, status from {table} where {where}",
+                         [row_id] if row_id is not None else []))
+    if not rows:
+        return []
+    job_queue.drop_dead(db)
+    queued = {r["key"] for r in db.query("select key from job_queue")}
+    folder = locks.folder_of(db)
+    key = (lambda i: i) if table == "runs" else job_queue.comparison_key
+    return [r["id"] for r in rows if not locks.is_held(folder, key(r["id"])) and
+            (r["status"] == "running" or key(r["id"]) not in queued)]
 
 
 def get_run(db: Database, run_id: str) -> dict | None:
@@ -162,6 +169,7 @@ def list_runs(db: Database) -> list[dict]:
                          "order by runs.created_at desc, runs.rowid desc"))
 
 
+@recorded
 def add_metric_columns(db: Database, columns: list[str]) -> None:
     """The `metrics` columns a method logs, added (REAL) where an older file lacks them: a new
     metric is one line in its method's spec, and needs no migration of its own."""
@@ -170,6 +178,7 @@ def add_metric_columns(db: Database, columns: list[str]) -> None:
         db["metrics"].add_column(column, float)
 
 
+@recorded
 def log_metrics(db: Database, run_id: str, row: dict) -> None:
     db["metrics"].insert({"run_id": run_id, **row})
 
@@ -187,6 +196,7 @@ def metrics_after(db: Database, run_id: str, after_id: int) -> tuple[list[dict],
     return rows, count
 
 
+@recorded
 def add_evaluation(db: Database, evaluation: dict, predictions: list[dict]) -> int:
     """Store an evaluation and its predictions in one transaction."""
     row = dict(evaluation, created_at=now())
@@ -209,6 +219,7 @@ def evaluation_predictions(db: Database, evaluation_id: int) -> list[dict]:
     )
 
 
+@recorded
 def save_layer_changes(db: Database, run_id: str, changes: list[dict]) -> None:
     db["layer_changes"].insert_all(
         {"run_id": run_id, "position": i, **change} for i, change in enumerate(changes)
@@ -376,22 +387,34 @@ def reviews_with_targets(db: Database, rubric_id: int | None = None,
 
 # Comparisons as jobs (core.evaluation_jobs): queued, running and ended like runs.
 
-def create_evaluation_job(db: Database, name: str, settings: dict, status: str = "queued") -> int:
-    return db["evaluation_jobs"].insert({
-        "name": name, "status": status, "settings": json.dumps(settings), "progress": 0.0,
-        "evaluation_ids": "[]", "owner": this_process(), "created_at": now(),
-        "started_at": now() if status == "running" else None}).last_pk
+def create_evaluation_job(db: Database, name: str, settings: dict,
+                          queue: dict | None = None, hold=None) -> int:
+    """A new comparison, `queued`, with its row in the queue (as `create_run`). `hold(id)` is
+    called before anyone else can see it (to take its lock, for a command that queues it for
+    itself: its number is known only once inserted)."""
+    with job_queue.immediate(db):
+        job_id = db["evaluation_jobs"].insert({
+            "name": name, "status": "queued", "settings": json.dumps(settings),
+            "progress": 0.0, "evaluation_ids": "[]", "created_at": now(),
+            "backend": (queue or {}).get("backend", job_queue.LOCAL)}).last_pk
+        if hold is not None:
+            hold(job_id)
+        if queue is not None:
+            job_queue.enqueue(db, job_queue.comparison_key(job_id), **queue)
+    return job_id
 
 
+@recorded
 def update_evaluation_job(db: Database, job_id: int, **fields) -> None:
     """Progress, the evaluations stored so far, or `running` (with its start)."""
     if "evaluation_ids" in fields:
         fields["evaluation_ids"] = json.dumps(fields["evaluation_ids"])
     if fields.get("status") == "running":
-        fields.update(started_at=now(), owner=this_process())
+        fields.update(started_at=now())
     db["evaluation_jobs"].update(job_id, fields)
 
 
+@recorded
 def finish_evaluation_job(db: Database, job_id: int, status: str, error: str | None = None,
                           traceback: str | None = None) -> None:
     if status not in FINISHED_STATUSES:
@@ -402,7 +425,7 @@ def finish_evaluation_job(db: Database, job_id: int, status: str, error: str | N
 
 def mark_evaluations_interrupted(db: Database, job_id: int | None = None) -> None:
     """As `mark_interrupted`, for comparisons."""
-    for dead in _dead_owners(db, "evaluation_jobs", job_id):
+    for dead in _lost(db, "evaluation_jobs", job_id):
         finish_evaluation_job(db, dead, "interrupted", error=EVALUATION_INTERRUPTED)
 
 

@@ -267,3 +267,27 @@ def add_experiments(db):
     db["runs"].add_column("experiment_id", int, fk="experiments", fk_col="id")
     db["evaluations"].add_column("experiment_id", int, fk="experiments", fk_col="id")
     db["runs"].create_index(["experiment_id"])
+
+
+@migrations()
+def add_job_queue(db):
+    # One queue per home for every process (storage.job_queue): a job waiting or working is
+    # a row, in the order of its id; a working row is alive while a process holds its lock
+    # (storage.locks), so servers and command lines share one queue and see each other's jobs.
+    db["job_queue"].create(
+        {"id": int, "key": str,  # a run's id, or 'comparison N'
+         "state": str,  # waiting | working
+         "starter": str,  # null: any launcher starts it; 'self': the process that queued it
+         "backend": str,  # local | ray
+         "slot": int,  # which of the machine's job slots (its GPU) a working local job has
+         "stop_requested": int},
+        pk="id", not_null={"key", "state", "backend"})
+    db["job_queue"].create_index(["key"], unique=True)
+    # Where a run or a comparison ran: 'local', or 'ray' with the cluster's address and the
+    # Ray job's id (the run page links its dashboard and log); how many of the Ray worker's
+    # events were recorded, so one re-attached after a restart records none twice.
+    for table in ("runs", "evaluation_jobs"):
+        db[table].add_column("backend", str)
+        db[table].add_column("ray_address", str)
+        db[table].add_column("ray_job", str)
+        db[table].add_column("events_applied", int)

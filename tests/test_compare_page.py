@@ -129,7 +129,7 @@ def test_a_comparison_whose_run_was_deleted_says_so(db):
     from tests.test_systems import finished_run
 
     run_id = finished_run(db, "gone", 58)
-    job_id = evaluation_jobs.create(db, Comparison(runs=[run_id]), status="running")
+    job_id = evaluation_jobs.create(db, Comparison(runs=[run_id]))
     queries.update_evaluation_job(db, job_id, evaluation_ids=[e["id"] for e in
                                                               queries.run_evaluations(db, run_id)])
     queries.finish_evaluation_job(db, job_id, "completed")
@@ -146,10 +146,16 @@ def test_a_running_comparison_does_not_ask_the_user_to_press_compare(db):
     from core import evaluation_jobs
     from core.evaluation_jobs import Comparison
 
-    job_id = evaluation_jobs.create(db, Comparison(runs=["20260101-000000-abcdef"]),
-                                    status="running")  # owned by this (live) process
+    from storage import job_queue, locks
+
+    held = []
+    job_id = evaluation_jobs.create(db, Comparison(runs=["20260101-000000-abcdef"]), hold=lambda n:
+                                    held.append(locks.take(locks.folder_of(db),
+                                                           job_queue.comparison_key(n))))
+    queries.update_evaluation_job(db, job_id, status="running")  # by this (live) process
     page = AppTest.from_file(PAGE, default_timeout=120)
     page.query_params["job"] = str(job_id)
     page.run(timeout=120)
+    held[0].release()
     assert not page.exception
     assert [i.value for i in page.info] == ["Its results appear here when it ends."]

@@ -87,8 +87,8 @@ def test_a_comparison_that_cannot_run_is_refused_with_nothing_written(db, bad, m
 
 
 def test_a_comparison_whose_process_died_reads_interrupted(db, comparison):
-    job_id = evaluation_jobs.create(db, comparison, status="running")
-    db["evaluation_jobs"].update(job_id, {"owner": "1:0"})  # a process that is not there
+    job_id = evaluation_jobs.create(db, comparison)
+    db["evaluation_jobs"].update(job_id, {"status": "running"})  # its lock held by no process
     job = queries.get_evaluation_job(db, job_id)
     assert job["status"] == "interrupted" and "executions it finished are kept" in job["error"]
 

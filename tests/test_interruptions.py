@@ -18,7 +18,7 @@ from core import checkpoints, engine, paths
 from core.cli import main
 from core.errors import WorkbenchError
 from core.jobs import JobManager
-from storage import queries
+from storage import locks, queries
 from storage.db import connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -193,11 +193,13 @@ def test_two_resumes_at_once_one_is_refused(db, stopped_run):
 
 def test_the_job_manager_claims_a_resume_once(db, stopped_run):
     manager = JobManager(paths.db_path())
-    assert queries.claim(db, stopped_run, engine.RESUMABLE)  # another process got there first
+    held = locks.take(locks.folder_of(db), stopped_run)  # a command line got there first
+    assert queries.claim(db, stopped_run, engine.RESUMABLE, queue={"starter": "self"})
 
     with pytest.raises(WorkbenchError):
         manager.resume(stopped_run)
-    assert manager.queued() == [] and manager.active() is None
+    assert manager.queued() == [stopped_run] and manager.active() is None  # queued once
+    held.release()
 
 
 def test_a_resume_refuses_data_that_changed_unless_allowed(home, db, stopped_run, tiny_config,

@@ -79,8 +79,9 @@ def imported_libraries() -> set[str]:
 
 
 def test_every_library_the_code_imports_is_declared():
+    extras = [d for group in PROJECT["optional-dependencies"].values() for d in group]
     declared = {re.split(r"[<>=!~ ;\[]", d)[0].lower().replace("_", "-")
-                for d in PROJECT["dependencies"]}
+                for d in [*PROJECT["dependencies"], *extras]}
     distributions = importlib.metadata.packages_distributions()
     missing = {}
     for name in imported_libraries():

@@ -5,7 +5,7 @@ import threading
 import pytest
 
 from core.errors import WorkbenchError
-from storage import queries
+from storage import locks, queries
 from storage.db import connect
 
 
@@ -23,7 +23,7 @@ def test_fresh_database_has_the_design_tables_in_wal_mode(tmp_path):
 
 
 def test_reopening_keeps_data_and_applies_no_migration_twice(tmp_path):
-    run_id = queries.create_run(connect(tmp_path / "w.db"), config())
+    run_id = queries.create_run(connect(tmp_path / "w.db"), config(), queue={})
     db = connect(tmp_path / "w.db")
     assert queries.get_run(db, run_id)["status"] == "queued"
     applied = list(db.query("select name from _sqlite_migrations"))
@@ -73,26 +73,50 @@ def test_a_run_is_renamed_in_any_status_and_a_bad_name_refused(db):
 
 
 def test_runs_whose_process_died_are_marked_interrupted_and_live_ones_kept(db):
+    folder = locks.folder_of(db)
     orphan = queries.create_run(db, config())
-    queries.mark_running(db, orphan, "/out")
-    db["runs"].update(orphan, {"owner": "999999999:0"})  # a process that no longer exists
-    alive = queries.create_run(db, config())  # owned by this very process
+    queries.mark_running(db, orphan, "/out")  # its lock held by no one: its process is gone
+    alive = queries.create_run(db, config())
+    held = locks.take(folder, alive)  # as its live process holds it
     queries.mark_running(db, alive, "/out")
+    waiting = queries.create_run(db, config(), queue={})  # in the queue: waits, whoever looks
+    lost = queries.create_run(db, config())  # queued, but neither in the queue nor locked
     done = queries.create_run(db, config())
     queries.finish_run(db, done, "completed")
 
-    assert queries.mark_interrupted(db) == [orphan]
+    assert sorted(queries.mark_interrupted(db)) == sorted([orphan, lost])
     assert queries.get_run(db, orphan)["status"] == "interrupted"
-    assert queries.get_run(db, alive)["status"] == "running"
-    assert queries.get_run(db, done)["status"] == "completed"
+    assert [queries.get_run(db, i)["status"] for i in (alive, waiting, done)] == \
+        ["running", "queued", "completed"]
+    held.release()
+    assert queries.get_run(db, alive)["status"] == "interrupted"
 
 
-def test_a_reused_pid_does_not_count_as_the_owner():
-    import os
+def test_a_clock_step_leaves_a_live_run_running(db, monkeypatch):
+    """Liveness is the lock, not a time: the clock moved by hours (NTP, a paused machine, a
+    laptop waking), and every process start time read differently, change nothing."""
+    import datetime
+    import time
 
-    assert queries.owner_alive(queries.this_process())
-    assert not queries.owner_alive(f"{os.getpid()}:12345.0")  # same pid, other start time
-    assert not queries.owner_alive(None)
+    import psutil
+
+    run_id = queries.create_run(db, config())
+    held = locks.take(locks.folder_of(db), run_id)
+    queries.mark_running(db, run_id, "/out")
+    real = time.time()
+    monkeypatch.setattr(time, "time", lambda: real + 6 * 3600)
+    monkeypatch.setattr(psutil.Process, "create_time", lambda self: real + 6 * 3600)
+
+    class Later(datetime.datetime):
+        @classmethod
+        def now(cls, tz=None):
+            return datetime.datetime.fromtimestamp(real + 6 * 3600, tz)
+
+    monkeypatch.setattr(datetime, "datetime", Later)
+    assert queries.get_run(db, run_id)["status"] == "running"
+    assert [r["status"] for r in queries.list_runs(db)] == ["running"]
+    held.release()
+    assert queries.get_run(db, run_id)["status"] == "interrupted"  # seen at once when it ends
 
 
 def test_evaluation_and_predictions_are_stored_together(db):
@@ -168,7 +192,7 @@ def test_an_old_file_is_migrated_and_keeps_its_rows(tmp_path):
 
     assert schema_version(db) == len(migrations.applied(db)) > 1
     assert migrations.pending(db) == []
-    assert {"total_steps", "owner"} <= set(db["runs"].columns_dict)
+    assert {"total_steps", "backend", "ray_job"} <= set(db["runs"].columns_dict)
     assert queries.get_run(db, "r1")["status"] == "completed"
     assert queries.run_metrics(db, "r1")[0]["loss"] == 0.5
 
