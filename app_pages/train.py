@@ -5,6 +5,7 @@ import streamlit as st
 from core import experiments
 from core.errors import WorkbenchError
 from core.experiments import is_experiment
+from core.jobs import job_slots
 from storage import queries
 from ui.common import from_url, jobs, open_db, plain, show_crash
 from ui.live import queue_entry, queue_panel, watch
@@ -23,11 +24,16 @@ def new_run() -> None:
     given = {k: repeat[k] for k in ("sweep", "seeds") if repeat[k] and repeat[k] != 1}
     config_panel(config, key="form", repeat=given)
     manager = jobs()
-    active = manager.active()
+    active = manager.active() if config.backend == "local" else None
     if active:
-        st.info(f"Running now: {queue_entry(open_db(), active)}. One job runs at a time, so a "
-                "run launched now waits in the queue and starts by itself.")
+        slots = job_slots()
+        st.info(f"Running now: {queue_entry(open_db(), active)}. This machine runs {slots} "
+                f"job{'s' * (slots > 1)} at a time, so a run launched now waits in the queue "
+                "and starts by itself.")
         queue_panel()
+    elif config.backend == "ray":
+        st.caption("On the Ray cluster, a run does not wait for this machine's queue: it starts "
+                   "as soon as the cluster has room for it.")
     runs = f" {repeat['runs']} runs" if experiment else ""
     if not st.button(f"Add{runs} to queue" if active else f"Launch{runs}", type="primary",
                      disabled=not repeat["allow_many"]):

@@ -89,8 +89,7 @@ def main() -> None:
                       f"away {rates['away']:.2f} steps/s, ratio {ratios[-1]:.3f}", flush=True)
             browser.close()
     finally:
-        server.process.terminate()
-        server.process.wait(30)
+        server.stop()
     print(f"median ratio (watched / away) over {args.rounds} rounds: "
           f"{statistics.median(ratios):.3f} (goal: at least 0.95)")
 

@@ -727,6 +727,15 @@ def main(argv=None, prog: str = "python -m core") -> int:
     if ray_backend.inside_worker():  # a Ray job's worker: its own database, events streamed
         ray_backend.become_worker()
     try:
+        return run_command(work, what, args)
+    finally:
+        if ray_backend.inside_worker():
+            ray_backend.leave_worker()
+
+
+def run_command(work, what: str, args: argparse.Namespace) -> int:
+    """A command, its every way of ending turned into an exit code (and one line)."""
+    try:
         return work(args)
     except WorkbenchError as error:
         print(f"error: {error}", file=sys.stderr)

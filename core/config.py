@@ -147,9 +147,10 @@ class TrainConfig:
                       choices=BACKENDS)
     ray_address: str | None = _f(None, "ray: the cluster's dashboard address, e.g. "
                                        "http://127.0.0.1:8265 (unset: the RAY_ADDRESS variable).")
-    ray_storage: str | None = _f(None, "ray: a folder every node of the cluster reads and writes "
-                                       "(a shared mount), where the run's model and checkpoints "
-                                       "go (unset: this home, for a cluster on this machine).")
+    ray_storage: str | None = _f(None, "ray: where the run's model and checkpoints go: a folder "
+                                       "every node mounts at the same path, or a URI of any "
+                                       "fsspec file system (s3://bucket/workbench, gs://…); "
+                                       "unset: this home, for a cluster on this machine.")
     ray_cpus: float = _f(1.0, "ray: CPUs the run asks the cluster for.")
     ray_gpus: float = _f(0.0, "ray: GPUs the run asks the cluster for.")
 

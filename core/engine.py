@@ -12,7 +12,6 @@ method's spec (`core.methods`) says which, and everything else a method differs 
 
 import dataclasses
 import json
-import logging
 import traceback
 from pathlib import Path
 from typing import Callable
@@ -309,17 +308,8 @@ def record_outcome(db, run_id: str, prepared: Prepared, outcome: Outcome, latest
     queries.finish_run(db, run_id, "completed", test_accuracy=tuned.get("accuracy"),
                        test_f1=tuned.get("f1"), summary=json.dumps({**outcome.summary, **extra}),
                        **summary)
-    pool_completed_folds(db, run_id)
+    pooling.pool_completed_folds(db, run_id)
     return "completed"
-
-
-def pool_completed_folds(db, run_id: str) -> None:
-    """The last fold of a k-fold setting pools its folds (core.pooling). The run completed
-    whatever happens here: a failure to pool is logged, never turned into a failed run."""
-    try:
-        pooling.pool_folds(db, run_id)
-    except Exception:  # noqa: BLE001 (the run's own result stands)
-        logging.getLogger(__name__).exception("pooling the folds of run %s failed", run_id)
 
 
 def fit_and_evaluate(prepared: Prepared, hooks: Hooks, out_dir: Path,

@@ -60,6 +60,10 @@ def check_comparison(db, comparison: Comparison) -> None:
     """Refuse (WorkbenchError) what cannot run, before anything is queued or written."""
     if not comparison.parts():
         raise WorkbenchError("choose at least one model to prompt or one fine-tuned run")
+    if comparison.backend == "ray":  # an unreachable cluster: one line, nothing written
+        from core.ray_backend import check_cluster
+
+        check_cluster(comparison.ray_address)
     for config in comparison.parts():
         check(config, db)
 

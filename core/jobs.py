@@ -59,16 +59,17 @@ def gpu_count() -> int:
 
 
 class JobManager:
-    def __init__(self, db_path: Path, own: frozenset[str] = frozenset()):
+    def __init__(self, db_path: Path, own: frozenset[str] = frozenset(), launch: bool = True):
         """`own`: keys of jobs this process queued to run itself (a command line's): the
-        launcher never starts those, it only tells `turn(key)` when their turn comes."""
+        launcher never starts those, it only tells `turn(key)` when their turn comes.
+        `launch` False: a manager that only looks and stops (it starts nothing)."""
         self.db_path = db_path
         self.own = set(own)
         self._turns: dict[str, threading.Event] = {}
         self._wake = threading.Event()
         self._lock = threading.Lock()
         self._thread: threading.Thread | None = None
-        self._closed = False
+        self._closed = not launch
         self._local = threading.local()
         self.ensure_dispatching()
 
@@ -402,10 +403,10 @@ def hold_as_worker(key: str) -> None:
     from core import distributed
 
     folder = locks.folder_of(connect(paths.db_path()))
-    if os.environ.get(LOCK_FD):
-        locks.adopt(folder, key, int(os.environ.pop(LOCK_FD)))
-    elif distributed.launched():
+    if distributed.launched():  # (its environment names a file only the launcher has open)
         locks.vouch(folder, key)
+    elif os.environ.get(LOCK_FD):
+        locks.adopt(folder, key, int(os.environ.pop(LOCK_FD)))
     elif locks.take(folder, key) is None:
         raise WorkbenchError(f"{key if comparison_of(key) is not None else 'run ' + key} is "
                              "being worked on by another process")

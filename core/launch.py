@@ -5,7 +5,8 @@ DeepSpeed, several machines). It then trains as
 `accelerate launch [--config_file F] [--num_processes N --multi_gpu] -m core train
 --config run.yaml`: every process trains (the Trainer wraps the model in DDP, or
 what the accelerate config says), and only the main process writes to SQLite,
-exactly as a thread run does, so pages and the CLI cannot tell the two apart.
+exactly as a one-process worker does, so pages and the CLI cannot tell the two apart. The
+job manager starts it as any other worker (core.jobs), with this command line.
 
 `--multi_gpu` starts one process per device through torchrun; on a machine
 without GPUs it gives DDP over gloo on the CPU. (Plain `--cpu --num_processes N`
@@ -14,10 +15,8 @@ starts a single process unless MPI is set up.)
 
 import os
 import shlex
-import signal
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 from core import methods
@@ -119,29 +118,6 @@ def launch_argv_for(config: TrainConfig, run_id: str | None) -> list[str]:
 def launch_from_terminal(config: TrainConfig, run_id: str | None) -> int:
     """`python -m core train` of a run that needs several processes: launch it, output here."""
     return subprocess.call(launch_argv_for(config, run_id))
-
-
-def run_launched(argv: list[str], log_path: Path, stop: threading.Event) -> int:
-    """Run the launch, its output going to `log_path`; on `stop`, SIGINT every process of it
-    (each turns it into a stop at the same step). Returns the exit code."""
-    from core import paths
-
-    env = {**os.environ, "WORKBENCH_HOME": str(paths.home())}
-    with open(log_path, "ab") as log:
-        process = subprocess.Popen(argv, stdout=log, stderr=subprocess.STDOUT, cwd=ROOT, env=env,
-                                   start_new_session=True)
-        while process.poll() is None:
-            if stop.wait(0.5):
-                interrupt(process)
-                break
-        return process.wait()  # after a stop: while the processes save their checkpoint
-
-
-def interrupt(process: subprocess.Popen) -> None:
-    try:
-        os.killpg(process.pid, signal.SIGINT)
-    except ProcessLookupError:
-        pass  # it ended meanwhile
 
 
 def log_tail(log_path: Path, lines: int = 200) -> str:

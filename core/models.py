@@ -73,19 +73,34 @@ def run_model_dir(model_id: str) -> Path | None:
     """The model folder of a finished run with this id, if there is one."""
     if not model_id or model_id in MODELS or paths.safe_name(model_id) != model_id:
         return None  # a hub id or a folder: never a run's id
-    folder = paths.run_dir(model_id) / "model"
-    if not (folder / RUN_MODEL_FILE).is_file():
+    run = recorded_run(model_id)
+    if run is None:
         return None
-    return folder if recorded_run(model_id) else None
+    folder = run_folder(run) / "model"
+    return folder if (folder / RUN_MODEL_FILE).is_file() else None
 
 
-def recorded_run(run_id: str) -> bool:
-    """Whether the database records this run: a folder alone (copied in, or left by a
-    deleted run) names no run, and is never used as one."""
+def run_folder(run: dict) -> Path:
+    """Where a run's files are: the folder its worker recorded (a Ray run's is in the
+    cluster's shared storage; at a URI, copied into this home on first use), else its
+    folder in this home."""
+    output = run.get("output_dir")
+    if output and "://" in output:
+        from core.ray_backend import fetch
+
+        return fetch(output, paths.run_dir(run["id"]))
+    return Path(output) if output else paths.run_dir(run["id"])
+
+
+def recorded_run(run_id: str) -> dict | None:
+    """The run's row: a folder alone (copied in, or left by a deleted run) names no run, and
+    is never used as one."""
     from storage import queries
     from storage.db import connect
 
-    return paths.db_path().is_file() and queries.get_run(connect(paths.db_path()), run_id) is not None
+    if not paths.db_path().is_file():
+        return None
+    return queries.get_run(connect(paths.db_path()), run_id)
 
 
 def save_model(model, tokenizer, folder: Path, base: ModelSource, adapter: str,

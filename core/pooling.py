@@ -9,6 +9,7 @@ pooled systems of several experiments side by side.
 """
 
 import json
+import logging
 
 from core.data import split_name
 from core.metrics import classification_metrics
@@ -76,3 +77,12 @@ def store_pooled(db, experiment_id: int, label: str, config: dict, split: str,
     predictions = [{**{k: p[k] for k in ("input", "reference", "prediction", "score", "output")},
                     "idx": i} for i, p in enumerate(rows)]
     return queries.add_evaluation(db, evaluation, predictions)
+
+
+def pool_completed_folds(db, run_id: str) -> None:
+    """The last fold of a k-fold setting pools its folds (`pool_folds`). The run completed
+    whatever happens here: a failure to pool is logged, never turned into a failed run."""
+    try:
+        pool_folds(db, run_id)
+    except Exception:  # noqa: BLE001 (the run's own result stands)
+        logging.getLogger(__name__).exception("pooling the folds of run %s failed", run_id)

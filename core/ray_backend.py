@@ -24,13 +24,16 @@ import time
 import uuid
 from pathlib import Path
 
-from core import paths
+import fsspec
+
+from core import paths, pooling
 from core.config import from_stored
 from core.errors import WorkbenchError
 from storage import events, job_queue, locks, queries
 from storage.db import connect
 
 SEED = "WORKBENCH_RAY_SEED"  # set on a Ray worker: its job's rows, to seed its own database
+STORAGE = "WORKBENCH_RAY_STORAGE"  # and where its run's folder goes: a shared path, or a URI
 ROOT = Path(__file__).resolve().parents[1]  # the code shipped to the cluster
 # Never shipped: environments, data, caches (Ray refuses a working folder over its limit).
 EXCLUDES = [".venv", ".git", "workbench_data", "tests", "bench", "docs", ".mypy_cache",
@@ -139,7 +142,7 @@ def submit(db, key: str) -> None:
     db[table].update(row_id, {"ray_address": address_of(settings["address"]),
                               "ray_job": submission, "events_applied": 0})
     seed = write_seed(db, key, settings["storage"])
-    env = {"WORKBENCH_HOME": settings["storage"], SEED: str(seed),
+    env = {STORAGE: settings["storage"], SEED: seed,
            "RAY_JOB_STOP_SIGNAL": "SIGINT", "RAY_JOB_STOP_WAIT_TIME_S": str(STOP_WAIT_SECONDS),
            **{k: os.environ[k] for k in ("HF_HUB_OFFLINE", "RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER")
               if k in os.environ}}
@@ -151,12 +154,10 @@ def submit(db, key: str) -> None:
 
 def job_settings(db, key: str) -> dict:
     """Where and how a job runs on Ray: address, shared storage, resources, its command."""
-    from core.evaluation_jobs import stored
-
     number = job_queue.comparison_of(key)
     if number is not None:
-        comparison = stored(db, number)
-        return {"address": comparison.ray_address, "storage": str(paths.home()), "cpus": 1,
+        settings = queries.get_evaluation_job(db, number)["settings"]
+        return {"address": settings.get("ray_address"), "storage": str(paths.home()), "cpus": 1,
                 "gpus": None, "entrypoint": f"python -m core eval --job {number}"}
     config = from_stored(queries.get_run(db, key)["config"])
     return {"address": config.ray_address, "storage": config.ray_storage or str(paths.home()),
@@ -167,21 +168,19 @@ def job_settings(db, key: str) -> dict:
 def write_seed(db, key: str, storage: str) -> Path:
     """The rows a worker's own database starts with: its job's, and what it reads (a run's
     metrics to resume; a comparison's fine-tuned runs), in the shared storage."""
-    from core.evaluation_jobs import stored
-
     number = job_queue.comparison_of(key)
     if number is not None:
-        runs = stored(db, number).runs
+        runs = queries.get_evaluation_job(db, number)["settings"]["runs"]
         tables = {"evaluation_jobs": raw_rows(db, "evaluation_jobs", "id = ?", [number]),
                   "runs": raw_rows(db, "runs", f"id in ({', '.join('?' * len(runs))})", runs)}
     else:
         run = raw_rows(db, "runs", "id = ?", [key])
         tables = {"experiments": raw_rows(db, "experiments", "id = ?", [run[0]["experiment_id"]]),
                   "runs": run, "metrics": raw_rows(db, "metrics", "run_id = ?", [key])}
-    path = Path(storage) / "ray" / f"{paths.safe_name(key)}.json"
-    path.parent.mkdir(parents=True, exist_ok=True)
-    path.write_text(json.dumps(tables), encoding="utf-8")
-    return path
+    location = f"{storage.rstrip('/')}/ray/{paths.safe_name(key)}.json"
+    with fsspec.open(location, "w", encoding="utf-8", auto_mkdir=True) as seed:
+        seed.write(json.dumps(tables))
+    return location
 
 
 def raw_rows(db, table: str, where: str, params: list) -> list[dict]:
@@ -189,13 +188,12 @@ def raw_rows(db, table: str, where: str, params: list) -> list[dict]:
 
 
 def watch(db, key: str, row: dict) -> bool:
-    """Record the job's events until it ends; True once it has (False: this process is
-    closing, the job goes on, the next launcher re-attaches)."""
+    """Record the job's events until it ends; True once it has."""
     ray, job, told, silent = client(row["ray_address"]), row["ray_job"], False, 0
     while True:
         try:
             status = str(ray.get_job_status(job))
-            record_events(db, key, ray.get_job_logs(job))
+            record_events(db, key, ray.get_job_logs(job), ended=False)
             silent = 0
         except WorkbenchError:
             raise
@@ -210,33 +208,38 @@ def watch(db, key: str, row: dict) -> bool:
             ray.stop_job(job)
             told = True
         if status in ("SUCCEEDED", "FAILED", "STOPPED"):
-            record_events(db, key, ray.get_job_logs(job))
+            record_events(db, key, ray.get_job_logs(job), ended=True)
             settle(db, key, status, ray.get_job_logs(job))
             return True
         time.sleep(WATCH_SECONDS)
 
 
-def record_events(db, key: str, log: str) -> None:
-    """Replay the events of the job's log not recorded yet, each with its count, at once."""
+def record_events(db, key: str, log: str, ended: bool) -> None:
+    """Replay the events of the job's log not recorded yet, each with its count, at once.
+    A run whose folder goes to a URI ends only once its job has (after the upload): its
+    final status waits until then, so that no page reads its model before it is there."""
     table, row_id, row = job_row(db, key)
-    applied = row["events_applied"] or 0
+    applied, storage = row["events_applied"] or 0, job_settings(db, key)["storage"]
     for event in events.parse(log):
         if event["seq"] <= applied:
             continue
+        if event["call"] == "finish_run" and is_uri(storage) and not ended:
+            return
         with job_queue.immediate(db):
             apply(db, key, event)
             db.execute(f"update {table} set events_applied = ? where id = ?",
                        [event["seq"], row_id])
         if event["call"] == "finish_run" and event["args"][1] == "completed":
-            from core.engine import pool_completed_folds
-
-            pool_completed_folds(db, key)  # (the worker saw no other fold: this home does)
+            pooling.pool_completed_folds(db, key)  # (the worker saw no other fold: this home does)
 
 
 def apply(db, key: str, event: dict) -> None:
     """One event on the home's database. A comparison's evaluations get this database's ids,
     so its list of them is kept here, not taken from the worker's."""
     number = job_queue.comparison_of(key)
+    storage = job_settings(db, key)["storage"]
+    if event["call"] == "mark_running" and is_uri(storage):  # (the worker's folder was its own)
+        event = dict(event, args=[key, remote_folder(storage, key), *event["args"][2:]])
     if number is not None and event["call"] == "update_evaluation_job":
         event = dict(event, kwargs={k: v for k, v in event["kwargs"].items()
                                     if k != "evaluation_ids"})
@@ -278,14 +281,52 @@ def finish(db, key: str, status: str, error: str, traceback: str | None = None) 
 
 def become_worker() -> None:
     """On the cluster: a database of this worker's own, seeded with its job's rows, and every
-    recorded write streamed back as an event."""
+    recorded write streamed back as an event. Its home is the shared storage, or (storage at
+    a URI) a folder of its own, its run's folder fetched from the URI first."""
     import tempfile
 
-    folder = tempfile.mkdtemp(prefix="workbench-ray-")
+    folder, storage = tempfile.mkdtemp(prefix="workbench-ray-"), os.environ[STORAGE]
     os.environ["WORKBENCH_DB"] = os.path.join(folder, "workbench.db")
+    os.environ["WORKBENCH_HOME"] = os.path.join(folder, "home") if is_uri(storage) else storage
+    with fsspec.open(os.environ[SEED], "r", encoding="utf-8") as seed:
+        tables = json.load(seed)
     db = connect(paths.db_path())
-    tables = json.loads(Path(os.environ[SEED]).read_text(encoding="utf-8"))
     for table, rows in tables.items():
         if rows:
             db[table].insert_all(rows, alter=True)
+    if is_uri(storage) and "metrics" in tables:  # a run: its checkpoints, to resume from
+        run_id = tables["runs"][0]["id"]
+        fetch(remote_folder(storage, run_id), paths.run_dir(run_id))
     events.stream()
+
+
+def leave_worker() -> None:
+    """On the cluster, once the job's command has returned: a run's folder goes up to its
+    URI storage (a shared path has it already)."""
+    storage = os.environ[STORAGE]
+    folder = paths.home() / "runs"
+    if is_uri(storage) and folder.is_dir():
+        for run in folder.iterdir():
+            filesystem, root = fsspec.core.url_to_fs(remote_folder(storage, run.name))
+            filesystem.put(str(run), root, recursive=True)
+
+
+# ---- storage at a URI (s3://, gs://, …: any fsspec file system) ----------------------------
+
+def is_uri(storage: str | None) -> bool:
+    return bool(storage) and "://" in storage
+
+
+def remote_folder(storage: str, run_id: str) -> str:
+    return f"{storage.rstrip('/')}/runs/{run_id}"
+
+
+def fetch(location: str, folder: Path) -> Path:
+    """A run's folder at a URI, copied into `folder` once (the playground, exports and a
+    resumed worker read it there); `folder` as it is when the URI holds nothing."""
+    filesystem, root = fsspec.core.url_to_fs(location)
+    if not folder.exists() and filesystem.exists(root):
+        partial = folder.with_name(folder.name + ".partial")
+        filesystem.get(root.rstrip("/") + "/", str(partial), recursive=True)
+        partial.rename(folder)
+    return folder

@@ -97,34 +97,42 @@ def remove(db: Database, key: str) -> None:
 
 def claim(db: Database, slots: int, own: frozenset[str] = frozenset()
           ) -> tuple[dict, locks.Held | None] | None:
-    """Start the next job if a slot is free: the job, working, with its lock taken for this
+    """Start the next job that may start: the job, working, with its lock taken for this
     process (a job in `own` is this process's, whose lock it holds already: None); else None.
 
-    The head of the queue goes first, always: a job that waits for its own command line
-    holds back the jobs behind it until that command takes it."""
+    Local jobs start in queue order, one per free slot of the machine, the first always
+    first: one that waits for its own command line holds back those behind it until that
+    command takes it. A Ray job waits for no slot (the cluster schedules it)."""
     folder = locks.folder_of(db)
     with immediate(db):
         drop_dead(db)
         rows = list(db.query("select * from job_queue order by id"))
-        head = next((r for r in rows if r["state"] == "waiting"), None)
-        if head is None:
+        job, slot = next_startable(rows, slots, own)
+        if job is None:
             return None
-        if head["backend"] == LOCAL:
-            taken = {r["slot"] for r in rows if r["state"] == "working" and r["backend"] == LOCAL}
-            free = [slot for slot in range(slots) if slot not in taken]
-            if not free:
-                return None
-        else:
-            free = [None]
-        mine = head["key"] in own
-        if head["starter"] == "self" and not mine:
-            return None
-        held = None if mine else locks.take(folder, head["key"])
+        mine = job["key"] in own
+        held = None if mine else locks.take(folder, job["key"])
         if not mine and held is None:
             return None  # (a process is still letting go of it)
         db.execute("update job_queue set state = 'working', slot = ? where key = ?",
-                   [free[0], head["key"]])
-    return dict(head, state="working", slot=free[0]), held
+                   [slot, job["key"]])
+    return dict(job, state="working", slot=slot), held
+
+
+def next_startable(rows: list[dict], slots: int, own: frozenset[str]
+                   ) -> tuple[dict | None, int | None]:
+    """The waiting job to start now, and its slot (None for a Ray job), from the queue's rows."""
+    waiting = [r for r in rows if r["state"] == "waiting"]
+    ray = next((r for r in waiting if r["backend"] == RAY and (r["starter"] != "self" or
+                                                                r["key"] in own)), None)
+    if ray is not None:
+        return ray, None
+    local = next((r for r in waiting if r["backend"] == LOCAL), None)
+    taken = {r["slot"] for r in rows if r["state"] == "working" and r["backend"] == LOCAL}
+    free = [slot for slot in range(slots) if slot not in taken]
+    if local is None or not free or (local["starter"] == "self" and local["key"] not in own):
+        return None, None
+    return local, free[0]
 
 
 def unwatched(db: Database) -> list[tuple[dict, locks.Held]]:

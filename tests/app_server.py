@@ -46,3 +46,27 @@ class Server:
     def kill(self) -> None:
         self.process.kill()  # SIGKILL: no clean-up, as in a crash
         self.process.wait(15)
+
+    def stop(self) -> None:
+        """End the server and every job on its home: a run's worker outlives its server (a
+        restarted server finds it still training), so it is stopped through the queue."""
+        stop_jobs(self.home)
+        if self.process and self.process.poll() is None:
+            self.process.terminate()
+            self.process.wait(15)
+
+
+def stop_jobs(home: Path, timeout: float = 120) -> None:
+    """Stop (or cancel) every job working or waiting on `home`, and wait until they end."""
+    database = home / "workbench.db"
+    if not database.exists():
+        return
+    code = ("import sys, time\n"
+            f"sys.path.insert(0, {str(ROOT)!r})\n"
+            "from core.jobs import JobManager\n"
+            "from core import paths\n"
+            "manager = JobManager(paths.db_path(), launch=False)\n"
+            "for key in manager.working() + manager.queued(): manager.stop(key)\n"
+            f"manager.wait({timeout})\n")
+    subprocess.run([sys.executable, "-c", code], env={**os.environ, "WORKBENCH_HOME": str(home)},
+                   timeout=timeout + 60, check=False)

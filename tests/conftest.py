@@ -31,7 +31,24 @@ def assert_nothing_written() -> None:
 def home(tmp_path, monkeypatch):
     path = tmp_path / "home"
     monkeypatch.setenv("WORKBENCH_HOME", str(path))
-    return path
+    yield path
+    stop_every_job(path)
+
+
+def stop_every_job(home) -> None:
+    """A run's worker outlives the test that launched it: stop whatever still works or waits
+    on the test's home, so that no worker goes on training on the cores the next test uses."""
+    from core.jobs import JobManager
+
+    database = home / "workbench.db"
+    if not database.exists():
+        return
+    manager = JobManager(database, launch=False)
+    left = manager.working() + manager.queued()
+    for key in left:
+        manager.stop(key)
+    if left:
+        manager.wait(120)
 
 
 @pytest.fixture
@@ -134,3 +151,16 @@ def causal_config(tiny_causal, sentiment_csv):
                        text_column="review", label_column="sentiment", train_size=120,
                        eval_size=40, test_size=40, epochs=3, lr=5e-3, batch_size=8,
                        warmup_steps=0, logging_steps=5, max_length=64, seed=0)
+
+
+def pytest_collection_modifyitems(config, items):
+    """Tests marked `gpu` need CUDA: skipped, saying so, on a machine without it (torch is
+    imported only when such a test was collected, so other runs do not pay for it)."""
+    gpu = [item for item in items if item.get_closest_marker("gpu")]
+    if not gpu:
+        return
+    import torch
+
+    if not torch.cuda.is_available():
+        for item in gpu:
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))

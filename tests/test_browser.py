@@ -15,6 +15,8 @@ import pytest
 from app_server import CHROMIUM, CHROMIUM_ARGS, ROOT, Server
 from playwright.sync_api import TimeoutError as PlaywrightTimeout
 
+pytestmark = [pytest.mark.browser, pytest.mark.slow]  # a real chromium and server
+
 OUTPUT = ROOT / "test-output"
 
 if not Path(CHROMIUM).exists():
@@ -28,9 +30,7 @@ if not Path(CHROMIUM).exists():
 def server(tmp_path):
     server = Server(tmp_path / "home")
     yield server
-    if server.process and server.process.poll() is None:
-        server.process.terminate()
-        server.process.wait(15)
+    server.stop()
 
 
 @pytest.fixture
@@ -175,19 +175,22 @@ def test_first_hour_home_launch_phases_names_stop_and_run_compare(server, browse
     assert len(strokes) == 2, strokes
 
 
-def test_a_killed_server_shows_its_run_interrupted_after_a_restart(server, browser):
+def test_a_killed_server_finds_its_run_still_training_after_a_restart(server, browser):
     page = browser.new_page()
     run_id = launch(page, server.start())
     page.wait_for_function("document.querySelectorAll('.js-plotly-plot .scatterlayer .point')"
                            ".length >= 1", timeout=120_000)
-    server.kill()
+    server.kill()  # the run trains in a worker process of its own: it goes on
     url = server.start()
 
     # A fresh browser straight to a sub-page: the first visit a bookmark makes.
     fresh = browser.new_context().new_page()
     fresh.goto(f"{url}/runs?run={run_id}")
-    fresh.get_by_text("1 run: 1 interrupted").wait_for(timeout=60_000)
-    fresh.get_by_text("The process training this run ended before the run did", exact=False).wait_for()
+    fresh.get_by_text("1 run: 1 running").wait_for(timeout=60_000)
+    fresh.wait_for_function("document.querySelectorAll('.js-plotly-plot').length >= 1",
+                            timeout=120_000)  # its live charts, as before the restart
+    fresh.get_by_role("button", name="Stop training").click(timeout=60_000)
+    fresh.get_by_text("1 run: 1 stopped").wait_for(timeout=120_000)
     # Only st.navigation's entries: no legacy page list built from the pages/ folder.
     links = fresh.locator('[data-testid="stSidebarNav"] a').all_inner_texts()
     assert [text.split()[-1] for text in links] == ["Home", "Train", "Compare", "Playground",
@@ -362,3 +365,34 @@ def test_an_experiment_page_draws_its_sweep_and_marks_the_best(server, browser):
     assert chart_points(page) == 4 + 2 + 1  # the runs, the two means, the star
     assert "lr=5e-05" in page.get_by_text("Best setting").inner_text().replace("\u2060", "")
     page.screenshot(path=str(OUTPUT / "experiment-sweep.png"), full_page=True)
+
+
+def test_a_run_on_the_ray_backend_shows_live_charts_and_completes(server, browser):
+    from ray_cluster import head_process
+
+    with head_process() as address:  # (before the server: it talks to Ray on loopback too)
+        url = server.start()
+        page = browser.new_page(viewport={"width": 1400, "height": 1600})
+        page.goto(f"{url}/train")
+        steps = page.get_by_role("spinbutton", name="Max steps (0 = by epochs)")
+        steps.fill("60", timeout=120_000)
+        steps.press("Enter")
+        settled(page)
+        page.get_by_text("Where it runs").click()
+        page.get_by_text("Ray cluster", exact=True).click()
+        settled(page)
+        page.get_by_label("Cluster address").fill(address)
+        page.get_by_label("Cluster address").press("Enter")
+        settled(page)
+        page.get_by_role("button", name="Launch").click(timeout=90_000)
+        page.wait_for_url(re.compile(r"\?run="), timeout=120_000)
+        run_id = page.url.split("run=")[1]
+
+        wait_for_step(page, 1)  # the live status line, from the events Ray streams back
+        page.wait_for_function("document.querySelectorAll('.js-plotly-plot .scatterlayer "
+                               ".point').length >= 1", timeout=300_000)
+        page.screenshot(path=str(OUTPUT / "ray-run-live.png"), full_page=True)
+        page.get_by_role("link", name="Ray dashboard").wait_for(timeout=60_000)
+        page.goto(f"{url}/runs?run={run_id}")  # redrawn by itself when the run's status changes
+        page.get_by_text("1 run: 1 completed").wait_for(timeout=300_000)
+        page.screenshot(path=str(OUTPUT / "ray-run-completed.png"), full_page=True)

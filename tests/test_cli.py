@@ -6,9 +6,11 @@ import subprocess
 import sys
 from pathlib import Path
 
+import pytest
+
 from core import paths
 from core.cli import main
-from storage import queries
+from storage import locks, queries
 from storage.db import connect
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -20,6 +22,7 @@ def cli(*args, home):
                           capture_output=True, text=True, timeout=600)
 
 
+@pytest.mark.slow
 def test_models_and_datasets_are_listed(home):
     models = cli("models", home=home)
     assert models.returncode == 0
@@ -28,6 +31,7 @@ def test_models_and_datasets_are_listed(home):
     assert "rt-reviews" in datasets.stdout and "summarisation" in datasets.stdout
 
 
+@pytest.mark.slow
 def test_train_prints_the_run_id_and_records_a_completed_run(home, tiny_config):
     result = cli("train", "--model", tiny_config.model, "--method", "loop",
                  "--dataset", tiny_config.dataset, "--text-column", "review",
@@ -47,13 +51,17 @@ def test_runs_are_listed_by_name_beside_their_id_in_aligned_columns(home, capsys
     assert capsys.readouterr().out.split()[:3] == ["id", "name", "status"]
     run_id = queries.create_run(connect(paths.db_path()), {"model": "minilm-l6",
                                                            "method": "trainer",
-                                                           "dataset": "rt-reviews"})
+                                                           "dataset": "rt-reviews"},
+                                queue={"starter": "self"})
+    held = locks.take(locks.folder_of(connect(paths.db_path())), run_id)  # as its command does
     assert main(["runs"]) == 0
     header, row = capsys.readouterr().out.splitlines()
     assert row.startswith(run_id) and "minilm-l6 · trainer · rt-reviews · 1" in row
     assert row.index("queued") == header.index("status")
+    held.release()
 
 
+@pytest.mark.slow
 def test_bad_input_exits_non_zero_with_one_line_in_a_real_process(home):
     result = cli("train", "--model", "nobody/no-such-model", "--dataset", "rt-reviews", home=home)
     assert result.returncode == 2
@@ -83,6 +91,7 @@ def test_an_evaluation_that_crashes_ends_in_one_line(home, capsys, monkeypatch):
     assert job["status"] == "failed" and "tokenizer exploded" in job["traceback"]
 
 
+@pytest.mark.slow
 def test_a_summarisation_run_reports_rouge_for_both_models(home, tiny_causal, tmp_path, capsys):
     rows = "".join(f"the film was great {i},very good\n" for i in range(40))
     data = tmp_path / "summaries.csv"

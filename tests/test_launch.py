@@ -7,7 +7,6 @@ import dataclasses
 import os
 import subprocess
 import sys
-import threading
 from pathlib import Path
 
 import pytest
@@ -15,9 +14,11 @@ import pytest
 from core import checkpoints, paths
 from core.config import TrainConfig, to_yaml
 from core.jobs import JobManager
-from core.launch import command_line, run_launched
+from core.launch import command_line
 from storage import queries
 from test_jobs import wait_for
+
+pytestmark = pytest.mark.slow  # accelerate subprocesses and workers
 
 ROOT = Path(__file__).resolve().parents[1]
 ACCELERATE = str(Path(sys.executable).parent / "accelerate")
@@ -78,7 +79,7 @@ def test_two_processes_train_one_run_that_only_the_main_process_records(home, db
     assert len(queries.run_evaluations(db, run["id"])) == 1
 
 
-def test_the_job_manager_runs_a_launched_run_like_a_thread_run(db, tiny_config):
+def test_the_job_manager_runs_a_launched_run_like_any_worker(db, tiny_config):
     manager = JobManager(paths.db_path())
     run_id = manager.start(dataclasses.replace(tiny_config, processes=2, epochs=1))
     manager.wait(300)
@@ -109,30 +110,6 @@ def test_stop_ends_a_launched_run_stopped_with_a_checkpoint(db, tiny_config):
     assert checkpoints.step_of(checkpoints.latest(paths.run_dir(run_id))) == steps[-1]
 
 
-class CountingEvent(threading.Event):
-    def __init__(self):
-        super().__init__()
-        self.waits = 0
-
-    def wait(self, timeout=None):
-        self.waits += 1
-        return super().wait(timeout)
-
-
-def test_a_stop_interrupts_the_launch_once_and_waits_for_it_without_spinning(tmp_path):
-    # The launched process takes a second to act on SIGINT, as training does to save its checkpoint.
-    slow_to_stop = ("import signal, sys, time\n"
-                    "def stop(*_): time.sleep(1); sys.exit(3)\n"
-                    "signal.signal(signal.SIGINT, stop)\n"
-                    "print('ready', flush=True)\n"
-                    "time.sleep(60)\n")
-    log, stop = tmp_path / "log.txt", CountingEvent()
-    threading.Timer(1.0, stop.set).start()
-    assert run_launched([sys.executable, "-c", slow_to_stop], log, stop) == 3
-    assert stop.waits <= 4  # polled until the stop, not again while the process saved
-    assert "ready" in log.read_text()
-
-
 def test_the_train_page_launches_watches_and_stops_a_launched_run(db, tiny_encoder):
     from test_pages import launch_tiny_run
     from ui.common import jobs
@@ -145,7 +122,7 @@ def test_the_train_page_launches_watches_and_stops_a_launched_run(db, tiny_encod
     page.run()
     assert not page.exception
     assert len(page.get("plotly_chart")) >= 2  # live charts, read from SQLite
-    assert any(e.label == "Log (accelerate launch)" for e in page.expander)
+    assert any(e.label == "Log (the run's worker process)" for e in page.expander)
     next(b for b in page.button if b.label == "Stop training").click().run()
     jobs().wait(120)
 

@@ -1,19 +1,17 @@
 """The Ray backend against a real Ray head on 127.0.0.1 (2 CPUs), started for this module and
-ended by its pid (never `ray stop`, which would end every Ray process on the machine)."""
+ended by its pid (tests/ray_cluster.py)."""
 
 import dataclasses
 import os
-import shutil
 import signal
-import socket
 import subprocess
 import sys
-import tempfile
 import time
 from pathlib import Path
 
 import pytest
 from conftest import assert_nothing_written
+from ray_cluster import free_port, head_process
 
 from core import experiments, paths
 from core.cli import main
@@ -25,42 +23,12 @@ pytest.importorskip("ray.job_submission")
 pytestmark = pytest.mark.slow
 
 ROOT = Path(__file__).resolve().parents[1]
-LOOPBACK = {"RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER": "0"}  # Ray binds 127.0.0.1 only
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
 
 
 @pytest.fixture(scope="module")
 def ray_head():
-    """A Ray head as a child process; its dashboard (the Jobs API) address."""
-    folder = tempfile.mkdtemp(prefix="r", dir="/tmp")  # short: Unix socket paths are limited
-    port, dashboard = free_port(), free_port()
-    env = {**os.environ, **LOOPBACK, "HF_HUB_OFFLINE": "1",
-           # the jobs' `python` is this interpreter (the project's environment)
-           "PATH": os.pathsep.join([str(Path(sys.executable).parent), os.environ["PATH"]])}
-    ray = Path(sys.executable).parent / "ray"
-    head = subprocess.Popen(
-        [str(ray), "start", "--head", "--block", "--port", str(port), "--num-cpus", "2",
-         "--object-store-memory", "300000000", "--dashboard-host", "127.0.0.1",
-         "--dashboard-port", str(dashboard), "--temp-dir", folder, "--disable-usage-stats"],
-        env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
-    deadline = time.monotonic() + 120
-    for line in head.stdout:
-        if "Ray runtime started" in line or time.monotonic() > deadline:
-            break
-    assert head.poll() is None, "the Ray head did not start"
-    os.environ.update(LOOPBACK)
-    yield f"http://127.0.0.1:{dashboard}"
-    head.send_signal(signal.SIGTERM)
-    try:
-        head.wait(60)
-    except subprocess.TimeoutExpired:
-        head.kill()
-    shutil.rmtree(folder, ignore_errors=True)
+    with head_process() as address:
+        yield address
 
 
 def wait_for(condition, timeout=240.0):
@@ -155,3 +123,21 @@ def test_a_server_restarted_re_attaches_to_its_ray_run_and_stop_ends_it(ray_head
     assert steps == list(range(1, steps[-1] + 1))  # none lost, none twice across the restart
     manager.wait(60)
     assert manager.queued() == [] and manager.active() is None
+
+
+def test_a_run_whose_storage_is_a_uri_sends_its_model_there_and_is_read_back(ray_head, db,
+                                                                             tiny_config,
+                                                                             tmp_path):
+    from core.models import run_model_dir
+
+    storage = f"file://{tmp_path / 'bucket'}"  # any fsspec file system: s3://, gs://, …
+    manager = JobManager(paths.db_path())
+    run_id = manager.start(on_ray(tiny_config, ray_head, max_steps=10, ray_storage=storage))
+    manager.wait(300)
+
+    run = queries.get_run(db, run_id)
+    assert run["status"] == "completed", run["traceback"]
+    assert run["output_dir"] == f"{storage}/runs/{run_id}"
+    assert (tmp_path / "bucket" / "runs" / run_id / "model").is_dir()  # uploaded by the worker
+    assert not paths.run_dir(run_id).exists()  # nothing written in this home's runs/ by it
+    assert run_model_dir(run_id) == paths.run_dir(run_id) / "model"  # fetched on first use

@@ -217,3 +217,20 @@ def test_opening_a_connection_writes_nothing(tmp_path):
     for _ in range(3):
         connect(path)
     assert watcher.execute("PRAGMA data_version").fetchone()[0] == before
+
+
+def queue_row(key, state="waiting", backend="local", slot=None, starter=None):
+    return {"key": key, "state": state, "backend": backend, "slot": slot, "starter": starter}
+
+
+def test_the_queue_starts_local_jobs_in_order_per_free_slot_and_ray_jobs_at_once():
+    from storage.job_queue import next_startable
+
+    busy = [queue_row("a", "working", slot=0), queue_row("b"), queue_row("c")]
+    assert next_startable(busy, 1, frozenset()) == (None, None)  # the one slot is taken
+    assert next_startable(busy, 2, frozenset()) == (busy[1], 1)  # the first waiting, slot 1
+    cluster = [*busy, queue_row("r", backend="ray")]
+    assert next_startable(cluster, 1, frozenset()) == (cluster[3], None)  # waits for no slot
+    own = [queue_row("mine", starter="self"), queue_row("later")]
+    assert next_startable(own, 1, frozenset()) == (None, None)  # its command line starts it
+    assert next_startable(own, 1, frozenset({"mine"})) == (own[0], 0)

@@ -15,17 +15,22 @@ from storage.db import connect
 
 @st.cache_resource
 def job_manager(db_path: str) -> JobManager:
-    """The one job manager of this server process (per database file)."""
+    """The one job manager of this server process (per database file): it launches the
+    home's jobs in worker processes and watches them (core.jobs)."""
     return JobManager(Path(db_path))
 
 
 def jobs() -> JobManager:
-    return or_stop(job_manager, str(paths.db_path()))
+    """The server's job manager, its launcher awake: jobs queued by a process that has gone
+    (another server, a command line) start as soon as any page is opened."""
+    manager = or_stop(job_manager, str(paths.db_path()))
+    manager.ensure_dispatching()
+    return manager
 
 
 def open_db():
-    # The first page anyone opens after a restart creates the job manager, which marks
-    # runs of the dead server `interrupted` before anything is shown.
+    # The first page anyone opens after a restart creates the job manager, whose launcher
+    # starts what waits in the home's queue.
     jobs()
     # Streamlit may run each rerun in a different thread, and sqlite3 connections
     # must not cross threads: open one per run (cheap; WAL makes reads concurrent).

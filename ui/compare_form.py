@@ -2,6 +2,7 @@
 
 import dataclasses
 import json
+import os
 
 import streamlit as st
 
@@ -57,9 +58,23 @@ def comparison_form(db) -> Comparison | None:
     if not show_preview(base, ([*models, *([other] if other else [])] or [None])[0]):
         return None
     configs = [dataclasses.replace(base, model=m) for m in [*models, *([other] if other else [])]]
+    backend, address = where_inputs()
     if not st.button("Compare", type="primary", disabled=not (configs or runs)):
         return None
-    return Comparison(configs, runs, int(limit))
+    return Comparison(configs, runs, int(limit), backend, address)
+
+
+def where_inputs() -> tuple[str, str | None]:
+    """This machine, or a Ray cluster (its address): where the comparison is scored."""
+    cols = st.columns([2, 3])
+    on_ray = cols[0].radio("Runs on", ["This machine", "Ray cluster"], horizontal=True,
+                           key="compare-backend") == "Ray cluster"
+    if not on_ray:
+        return "local", None
+    address = cols[1].text_input("Cluster address", os.environ.get("RAY_ADDRESS", ""),
+                                 placeholder="http://127.0.0.1:8265",
+                                 key="compare-ray-address").strip()
+    return "ray", address or None
 
 
 def split_of(runs: list[dict]) -> dict:

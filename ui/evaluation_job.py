@@ -41,8 +41,7 @@ def live_job(job_id: int) -> None:
         if jobs().stop(comparison_key(job_id)):
             st.toast("Cancelled." if queued else "Stopping before the next batch…")
         else:
-            st.warning("This comparison is not running or queued in this server (the command "
-                       "line runs its own), so it cannot be stopped here.")
+            st.warning("This comparison is neither running nor queued any more.")
 
 
 def heading(job: dict) -> None:

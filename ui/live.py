@@ -98,7 +98,9 @@ def live_charts(run_id: str, method: str) -> None:
     if drawn is None or drawn[0] != version:  # figures are rebuilt only when rows came
         drawn = st.session_state[f"figures-{run_id}"] = (version, curve_figures(rows, method))
     show_figures(drawn[1])
-    log_panel(run_id)
+    run = queries.get_run(open_db(), run_id)
+    if run is not None:
+        log_panel(run)
 
 
 def watched_metrics(db, run_id: str) -> tuple[list[dict], tuple[int, int]]:
@@ -144,8 +146,7 @@ def stop_button(run: dict) -> None:
     if jobs().stop(run["id"]):
         st.toast("Cancelled." if queued else "Stopping after the current step…")
     else:
-        st.warning("This run is not training or queued in this server, so it cannot be "
-                   "stopped here.")
+        st.warning("This run is neither training nor queued any more.")
 
 
 def queue_panel() -> None:

@@ -5,11 +5,12 @@ import json
 import pandas as pd
 import streamlit as st
 
-from core import checkpoints, methods, paths
+from core import checkpoints, methods, paths, ray_backend
 from core.config import from_stored
 from core.engine import RESUMABLE
 from core.errors import WorkbenchError
 from core.launch import LOG_FILE, log_tail
+from core.models import run_folder
 from core.results import ORIGINAL_VS_TUNED, original_vs_tuned
 from storage import queries
 from ui import charts
@@ -56,7 +57,7 @@ def render_run(db, run_id: str) -> None:
         config_panel(from_stored(run["config"]), key=run_id)
     except WorkbenchError as error:
         st.warning(plain(error))
-    log_panel(run_id)
+    log_panel(run)
 
 
 def rename_popover(db, run: dict) -> None:
@@ -83,11 +84,23 @@ def where_it_ended(run: dict, metrics: list[dict]) -> str:
     return f"{run['status'].capitalize()} at training step {steps[-1]:,}{total}."
 
 
-def log_panel(run_id: str) -> None:
-    """The output of a run launched in subprocesses (`accelerate launch`), last lines first seen."""
-    log = paths.run_dir(run_id) / LOG_FILE
+def log_panel(run: dict) -> None:
+    """Where the run works and what its worker printed: the worker's log on this machine, or
+    the Ray job's (read from the cluster when asked), with a link to its dashboard page."""
+    url = ray_backend.dashboard_url(run)
+    if url:
+        cols = st.columns([4, 1])
+        cols[0].caption(f"On the Ray cluster at {plain(run['ray_address'])}, as job "
+                        f"{plain(run['ray_job'])}.")
+        cols[1].link_button("Ray dashboard", url)
+        with st.expander("Log (Ray job)"):
+            if st.toggle("Read it from the cluster", key=f"ray-log-{run['id']}"):
+                st.code(ray_backend.job_log(run) or "The cluster did not answer.",
+                        language="text")
+        return
+    log = paths.run_dir(run["id"]) / LOG_FILE
     if log.exists():
-        with st.expander("Log (accelerate launch)"):
+        with st.expander("Log (the run's worker process)"):
             st.code(log_tail(log), language="text")
 
 
@@ -95,7 +108,7 @@ def resume_button(run: dict) -> None:
     """Queue the run to continue from its last checkpoint (or from the start, if it has none)."""
     if run["error"] and run["status"] == "stopped":
         st.caption(plain(run["error"]))  # a cancelled run says so
-    checkpoint = checkpoints.latest(paths.run_dir(run["id"]))
+    checkpoint = checkpoints.latest(run_folder(run))
     label = (f"Resume from step {checkpoints.step_of(checkpoint):,}" if checkpoint
              else "Resume (no checkpoint yet: starts again)")
     if not st.button(label, key=f"resume-{run['id']}",

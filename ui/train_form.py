@@ -1,6 +1,7 @@
 """The Train page's form: widgets in, a TrainConfig out (the engine never sees a widget)."""
 
 import dataclasses
+import os
 
 import pandas as pd
 import streamlit as st
@@ -62,6 +63,7 @@ def config_form() -> TrainConfig | None:
         values.update(lora_inputs(base, key))
     if spec.hf_trainer:
         values.update(launch_inputs(base, key))
+    values.update(where_inputs(base))
     values["trust_remote_code"] = st.checkbox(
         "Trust remote code", help=HELP["trust_remote_code"], key=key("trust"))
     if values["trust_remote_code"]:
@@ -386,6 +388,31 @@ def launch_inputs(base: TrainConfig, key) -> dict:
                        "run's page.")
     return {"processes": processes, "accelerate_config": accelerate_config or None,
             "report_to": ",".join(chosen) or "none"}
+
+
+def where_inputs(base: TrainConfig) -> dict:
+    """This machine (a worker process, in the home's queue) or a Ray cluster. Keyed apart
+    from the preset: where runs go is not a setting a preset resets."""
+    with st.expander("Where it runs"):
+        on_ray = st.radio("Backend", ["This machine", "Ray cluster"], horizontal=True,
+                          help=HELP["backend"], key="backend") == "Ray cluster"
+        if not on_ray:
+            return {"backend": "local"}
+        cols = st.columns([3, 3, 1, 1])
+        address = cols[0].text_input("Cluster address", os.environ.get("RAY_ADDRESS", ""),
+                                     placeholder="http://127.0.0.1:8265",
+                                     help=HELP["ray_address"], key="ray-address").strip()
+        storage = cols[1].text_input("Shared storage (optional)", "", help=HELP["ray_storage"],
+                                     placeholder="a folder every node mounts",
+                                     key="ray-storage").strip()
+        cpus = cols[2].number_input("CPUs", 0.5, 512.0, base.ray_cpus, step=0.5,
+                                    help=HELP["ray_cpus"], key="ray-cpus")
+        gpus = cols[3].number_input("GPUs", 0.0, 64.0, base.ray_gpus, step=1.0,
+                                    help=HELP["ray_gpus"], key="ray-gpus")
+        st.caption("The cluster is asked at Launch; the run's charts, Stop and results come "
+                   "back here as for a run on this machine.")
+    return {"backend": "ray", "ray_address": address or None, "ray_storage": storage or None,
+            "ray_cpus": cpus, "ray_gpus": gpus}
 
 
 def lora_inputs(base: TrainConfig, key) -> dict:
