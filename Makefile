@@ -1,10 +1,12 @@
 # Two commands: `make run` starts the app on the bundled defaults, `make test` runs every test.
 # Both create the virtual environment first if it is missing or out of date.
+# While working: `make test-fast` (tests not marked slow, browser or gpu), `make lint` (ruff,
+# then mypy against its baseline), `make docs` (regenerate docs/reference.md).
 VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed
 
-.PHONY: run test
+.PHONY: run test test-fast lint docs
 
 $(STAMP): requirements.txt requirements-assets.txt requirements-dev.txt requirements-gguf.txt
 	python3 -m venv $(VENV)
@@ -19,3 +21,13 @@ run: $(STAMP)
 
 test: $(STAMP)
 	HF_HUB_OFFLINE=1 $(PY) -m pytest -q
+
+test-fast: $(STAMP)
+	HF_HUB_OFFLINE=1 $(PY) -m pytest -q -m "not slow and not browser and not gpu"
+
+lint: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(PY) tools/mypy_baseline.py
+
+docs: $(STAMP)
+	$(PY) tools/gen_cli_docs.py

@@ -1,7 +1,8 @@
 """How strong is the prompting baseline? Every chat setting x verbaliser x template of a
 causal model on one labelled split, each with its contextually calibrated twin (Zhao et al.,
-2021), over k-shot executions and seeds: the table the README quotes, and the setting the
-Compare page should start from. Accuracy, not time, so a busy machine only makes it slower.
+2021), over k-shot executions and seeds: the table docs/benchmarks.md quotes, and the
+setting the Compare page should start from. Accuracy, not time, so a busy machine only
+makes it slower.
 
     python bench/prompting_baseline.py [--model smollm2-135m] [--dataset rt-reviews]
         [--limit 200] [--shots 0,1,3] [--seeds 3] [--templates plain,role]

@@ -1,8 +1,12 @@
 """One short run on the real bundled model and data: what a new user's first run does."""
 
+import pytest
+
 from core import engine
 from core.config import TrainConfig
 from storage import queries
+
+pytestmark = pytest.mark.slow  # trains the bundled models
 
 
 def test_minilm_trainer_run_on_rt_reviews(db):

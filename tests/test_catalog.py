@@ -42,6 +42,7 @@ def test_folder_without_a_config_is_named(tmp_path):
         resolve_model(str(tmp_path))
 
 
+@pytest.mark.slow
 def test_gguf_model_is_converted_once_to_a_safetensors_cache(home):
     source = resolve_model("smollm2-135m")
     assert source.kind == "causal"

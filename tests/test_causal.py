@@ -94,6 +94,7 @@ def test_preference_pairs_from_labels_reject_a_wrong_label(tiny_causal):
     assert list(pairs["rejected"]) == [" neg", " pos", " neg"]
 
 
+@pytest.mark.slow
 def test_sft_learns_the_labels_and_stores_original_vs_tuned(db, causal_config):
     run_row, evaluations = run(db, causal_config)
     assert run_row["status"] == "completed", run_row["error"]
@@ -109,6 +110,7 @@ def test_sft_learns_the_labels_and_stores_original_vs_tuned(db, causal_config):
     assert tuned["unparseable"] == 0 and all(p["prediction"] in ("neg", "pos") for p in predictions)
 
 
+@pytest.mark.slow
 def test_a_lora_run_saves_adapters_and_loads_by_its_id(db, causal_config):
     config = dataclasses.replace(causal_config, adapter="lora", lr=2e-2, lora_r=16, epochs=4)
     run_row, evaluations = run(db, config)
@@ -139,6 +141,7 @@ def test_a_lora_run_saves_adapters_and_loads_by_its_id(db, causal_config):
 
 @pytest.mark.parametrize("method, adapter", [("dpo", "none"), ("dpo", "lora"), ("orpo", "none"),
                                              ("orpo", "lora")])
+@pytest.mark.slow
 def test_preference_methods_train_on_pairs_built_from_labels(db, causal_config, method, adapter):
     config = dataclasses.replace(causal_config, method=method, adapter=adapter, lr=1e-2,
                                  max_steps=12)
@@ -149,6 +152,7 @@ def test_preference_methods_train_on_pairs_built_from_labels(db, causal_config, 
     assert [e["mode"] for e in evaluations] == ["fine-tuned", "zero-shot"]
 
 
+@pytest.mark.slow
 def test_dpo_on_an_uploaded_preference_file(db, causal_config, tmp_path):
     pairs = pd.DataFrame({"prompt": ["the film was"] * 30, "chosen": ["great"] * 30,
                           "rejected": ["dull"] * 30})
@@ -163,6 +167,7 @@ def test_dpo_on_an_uploaded_preference_file(db, causal_config, tmp_path):
     assert tuned["accuracy"] >= original["accuracy"] and tuned["accuracy"] == 1.0
 
 
+@pytest.mark.slow
 def test_sft_on_summaries_stores_rouge_perplexity_and_the_generated_texts(db, causal_config,
                                                                            tmp_path):
     from tests.conftest import sentiment_frame
@@ -186,11 +191,13 @@ def test_sft_on_summaries_stores_rouge_perplexity_and_the_generated_texts(db, ca
     assert json.loads(run_row["summary"])["rougeL"] == tuned["rougeL"]
 
 
+@pytest.mark.slow
 def test_packing_trains_too(db, causal_config):
     run_row, _ = run(db, dataclasses.replace(causal_config, packing=True, max_steps=6))
     assert run_row["status"] == "completed", run_row["error"]
 
 
+@pytest.mark.slow
 def test_early_stopping_ends_a_run_whose_validation_loss_stops_improving(db, causal_config):
     # A rate this high makes the validation loss climb at once.
     config = dataclasses.replace(causal_config, lr=3.0, eval_steps=2, early_stopping_patience=1,
@@ -225,6 +232,7 @@ def test_summaries_cannot_train_a_classifier(db, tiny_config, tmp_path):
                                   label_column=None), db)
 
 
+@pytest.mark.slow
 def test_a_stopped_causal_run_keeps_its_metrics_and_saved_adapters(db, causal_config):
     steps = []
     config = dataclasses.replace(causal_config, adapter="lora", logging_steps=1)

@@ -53,6 +53,7 @@ def learned_text(tokenizer, messages) -> str:
     return tokenizer.decode([i for i, label in zip(ids, labels) if label != -100])
 
 
+@pytest.mark.slow
 def test_only_the_assistant_turns_carry_loss_token_by_token(smollm2_tokenizer):
     tokenizer = smollm2_tokenizer
     messages = [{"role": "system", "content": "Be brief."},
@@ -90,6 +91,7 @@ def tiny_chat_config(tiny_causal, dataset: str, **extra) -> TrainConfig:
                                          ("messages.jsonl", "sft"),
                                          ("prompt_completion.jsonl", "sft"),
                                          ("preference.jsonl", "dpo")])
+@pytest.mark.slow
 def test_each_format_trains_a_few_steps_on_a_tiny_model(db, tiny_causal, name, method):
     config = tiny_chat_config(tiny_causal, str(DATA / name), method=method)
     run_id = engine.train(config, db)
@@ -100,6 +102,7 @@ def test_each_format_trains_a_few_steps_on_a_tiny_model(db, tiny_causal, name, m
     assert tuned["n"] == 3 and original["n"] == 3
 
 
+@pytest.mark.slow
 def test_a_conversation_is_judged_on_its_last_assistant_turn(db, tiny_causal):
     config = tiny_chat_config(tiny_causal, str(DATA / "sharegpt.jsonl"))
     run_id = engine.train(config, db)
@@ -210,6 +213,7 @@ def test_conversations_cannot_be_cleaned(tiny_causal):
         engine.prepare(config)
 
 
+@pytest.mark.slow
 def test_the_train_form_names_the_format_read_and_maps_columns_of_other_files(db, tmp_path):
     import pandas as pd
     from test_pages import app
@@ -248,6 +252,7 @@ def test_the_train_form_names_the_format_read_and_maps_columns_of_other_files(db
     ("prompt_completion.jsonl", "sft", "TRL prompt-completion (prompt, completion)"),
     ("preference.jsonl", "dpo", "TRL conversational preference (chosen / rejected turns)"),
 ])
+@pytest.mark.slow
 def test_each_format_is_previewed_with_what_was_detected(db, name, method, read_as):
     from test_pages import app
 

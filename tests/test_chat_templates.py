@@ -61,6 +61,7 @@ def test_a_pasted_jinja_template_is_checked_before_launch():
         settle({"system_prompt": "  "})
 
 
+@pytest.mark.slow
 def test_the_choice_trains_judges_and_is_saved_with_the_run(db, tiny_causal):
     config = settle({"model": tiny_causal, "method": "sft", "dataset": str(DATA / "messages.jsonl"),
                      "max_steps": 2, "batch_size": 4, "lr": 5e-3, "max_length": 96,
@@ -74,6 +75,7 @@ def test_the_choice_trains_judges_and_is_saved_with_the_run(db, tiny_causal):
     assert (run_model_dir(run_id) / "chat_template.jinja").is_file()
 
 
+@pytest.mark.slow
 def test_the_train_form_sets_the_template_and_the_system_prompt(db):
     from test_pages import app
 

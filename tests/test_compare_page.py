@@ -3,6 +3,7 @@
 import time
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.evaluate import system_of
@@ -23,12 +24,14 @@ def evaluation(db, model, mode, shots, seed, predictions):
          for i, (p, r) in enumerate(zip(predictions, "abab"))])
 
 
+@pytest.mark.slow
 def test_compare_page_without_evaluations_says_how_to_start(db):
     page = AppTest.from_file(PAGE, default_timeout=120).run()
     assert not page.exception
     assert "No evaluations yet" in page.info[0].value
 
 
+@pytest.mark.slow  # the Compare page's first render converts the bundled model
 def test_a_stored_comparison_shows_mean_std_and_disagreements(db):
     evaluation(db, "smollm2-135m", "few-shot", 3, 0, "abab")
     evaluation(db, "smollm2-135m", "few-shot", 3, 1, "abaa")
@@ -71,6 +74,7 @@ def finished(db, job_id: int, timeout: float = 120) -> dict:
     return job
 
 
+@pytest.mark.slow
 def test_a_new_comparison_runs_as_a_job_and_opens_when_done(db, tiny_causal):
     page = fill_form(tiny_causal)
     assert "Text:" in page.code[0].value  # the prompt preview shows a real example
@@ -88,6 +92,7 @@ def test_a_new_comparison_runs_as_a_job_and_opens_when_done(db, tiny_causal):
     assert len(page.dataframe[0].value) == 4
 
 
+@pytest.mark.slow
 def test_a_crashing_evaluation_shows_a_message_not_a_traceback_wall(db, tiny_causal, monkeypatch):
     import core.evaluate
 
@@ -105,6 +110,7 @@ def test_a_crashing_evaluation_shows_a_message_not_a_traceback_wall(db, tiny_cau
     assert shown == "The comparison failed: RuntimeError: tokenizer exploded"
 
 
+@pytest.mark.slow  # the Compare page's first render converts the bundled model
 def test_a_comparison_that_cannot_run_is_refused_at_once_with_nothing_queued(db, tiny_causal):
     page = fill_form(tiny_causal)
     page.text_input[0].input("nobody/no-such-model").run()
@@ -114,6 +120,7 @@ def test_a_comparison_that_cannot_run_is_refused_at_once_with_nothing_queued(db,
     assert db["evaluation_jobs"].count == 0 and "job" not in page.query_params
 
 
+@pytest.mark.slow
 def test_a_url_naming_no_comparison_says_so_as_text(db):
     for value in ("99999999999999999999999", "9" * 5000, "abc", "-1", "7"):
         page = AppTest.from_file(PAGE, default_timeout=120)
@@ -123,6 +130,7 @@ def test_a_url_naming_no_comparison_says_so_as_text(db):
         assert page.warning[0].value.startswith("No such comparison: “"), value
 
 
+@pytest.mark.slow
 def test_a_comparison_whose_run_was_deleted_says_so(db):
     from core import evaluation_jobs
     from core.evaluation_jobs import Comparison
@@ -142,6 +150,7 @@ def test_a_comparison_whose_run_was_deleted_says_so(db):
     assert page.success[0].value == "Completed: 1 execution."
 
 
+@pytest.mark.slow
 def test_a_running_comparison_does_not_ask_the_user_to_press_compare(db):
     from core import evaluation_jobs
     from core.evaluation_jobs import Comparison

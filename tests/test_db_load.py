@@ -3,10 +3,14 @@
 import dataclasses
 import time
 
+import pytest
+
 from bench.db_load import load
 from core import paths
 from core.jobs import JobManager
 from storage import queries
+
+pytestmark = pytest.mark.slow  # a run logging for seconds under load
 
 
 def test_four_readers_at_10_hz_while_a_run_logs_every_step(db, tiny_config):

@@ -16,6 +16,7 @@ from ui.charts import curve_figure
 
 
 @pytest.mark.parametrize("method", ["loop", "trainer"])
+@pytest.mark.slow
 def test_a_huge_learning_rate_ends_the_run_failed_with_the_divergence_line(db, tiny_config,
                                                                          method):
     config = dataclasses.replace(tiny_config, method=method, lr=1e9, logging_steps=1)
@@ -34,6 +35,7 @@ def test_a_huge_learning_rate_ends_the_run_failed_with_the_divergence_line(db, t
     assert figure.layout.shapes and "at step" in figure.layout.annotations[0].text
 
 
+@pytest.mark.slow
 def test_the_cli_exits_non_zero_with_the_divergence_line(home, tiny_config, capsys):
     flags = ["train", "--model", tiny_config.model, "--method", "loop", "--dataset",
              tiny_config.dataset, "--text-column", "review", "--label-column", "sentiment",
@@ -46,6 +48,7 @@ def test_the_cli_exits_non_zero_with_the_divergence_line(home, tiny_config, caps
     assert "failed: the run diverged at step" in err
 
 
+@pytest.mark.slow
 def test_a_stable_run_is_not_called_diverged(db, tiny_config):
     run_id = engine.train(tiny_config, db)
     assert queries.get_run(db, run_id)["status"] == "completed"

@@ -25,6 +25,7 @@ def comparison(tiny_causal, sentiment_csv) -> Comparison:
                       limit=10)
 
 
+@pytest.mark.slow
 def test_a_queued_comparison_runs_in_the_background_and_stores_what_it_scored(db, comparison):
     manager = JobManager(paths.db_path())
     job_id = manager.compare(comparison)
@@ -49,6 +50,7 @@ def test_a_stopped_comparison_keeps_the_executions_that_finished(db, comparison)
     assert job["error"] == "Stopped; the 2 executions finished before the stop are kept."
 
 
+@pytest.mark.slow
 def test_training_and_comparisons_share_one_queue(db, tiny_config, comparison):
     manager = JobManager(paths.db_path())
     run_id = manager.start(tiny_config)
@@ -61,6 +63,7 @@ def test_training_and_comparisons_share_one_queue(db, tiny_config, comparison):
     assert job["started_at"] >= run["finished_at"]
 
 
+@pytest.mark.slow
 def test_a_queued_comparison_can_be_cancelled_and_scores_nothing(db, tiny_config, comparison):
     manager = JobManager(paths.db_path())
     manager.start(tiny_config)
@@ -86,6 +89,7 @@ def test_a_comparison_that_cannot_run_is_refused_with_nothing_written(db, bad, m
     assert db["evaluation_jobs"].count == 0 and manager.active() is None
 
 
+@pytest.mark.slow
 def test_a_comparison_whose_process_died_reads_interrupted(db, comparison):
     job_id = evaluation_jobs.create(db, comparison)
     db["evaluation_jobs"].update(job_id, {"status": "running"})  # its lock held by no process
@@ -93,6 +97,7 @@ def test_a_comparison_whose_process_died_reads_interrupted(db, comparison):
     assert job["status"] == "interrupted" and "executions it finished are kept" in job["error"]
 
 
+@pytest.mark.slow
 def test_progress_is_stored_while_the_comparison_runs(db, comparison, monkeypatch):
     monkeypatch.setattr(evaluation_jobs, "PROGRESS_SECONDS", 0.0)
     seen = []
@@ -112,6 +117,7 @@ def test_progress_is_stored_while_the_comparison_runs(db, comparison, monkeypatc
     assert any("2-shot, seed 1" in (text or "") for _, _, text in seen)
 
 
+@pytest.mark.slow
 def test_a_comparison_asked_again_reuses_its_executions_instead_of_copying_them(db, comparison):
     first, again = (evaluation_jobs.create(db, comparison) for _ in range(2))
     evaluation_jobs.execute(db, first, comparison, lambda: False)
@@ -127,6 +133,7 @@ def test_a_comparison_asked_again_reuses_its_executions_instead_of_copying_them(
     assert db["evaluations"].count == 10 + 2 + 1 + 1
 
 
+@pytest.mark.slow
 def test_pages_opening_the_database_never_fail_a_comparison(db, tiny_config):
     """A page opens a connection every rerun and every poll; that once wrote to the file and
     failed comparisons "database is locked" (5 to 8 of 30 with a poller every 10 ms)."""

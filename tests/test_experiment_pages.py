@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 from test_jobs import wait_for
 from test_pages import app
@@ -35,6 +36,7 @@ def tiny_train_page(tiny_encoder) -> AppTest:
     return page.run()
 
 
+@pytest.mark.slow
 def test_the_train_form_launches_folds_times_a_sweep_as_one_experiment_and_cancels_it(
         db, tiny_encoder):
     from ui.common import jobs
@@ -129,6 +131,7 @@ def test_without_experiments_the_page_says_how_to_start_one(db):
     assert "No experiments yet" in page.info[0].value
 
 
+@pytest.mark.slow
 def test_pooled_k_fold_evaluations_are_systems_on_the_compare_page(db):
     from core.evaluate import system_of
 

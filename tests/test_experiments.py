@@ -125,7 +125,7 @@ def test_a_bad_sweep_is_refused_in_one_line(items, message):
 
 
 def test_seeds_and_a_seed_sweep_are_not_both_given():
-    with pytest.raises(WorkbenchError, match="either seeds \(several per setting\) or a sweep of seed"):
+    with pytest.raises(WorkbenchError, match=r"either seeds \(several per setting\) or a sweep of seed"):
         experiments.grid(settle({}), {"seed": [1, 2]}, seeds=2)
 
 
@@ -151,6 +151,7 @@ def tiny_flags(tiny_config) -> list[str]:
             "--lr", "5e-3", "--batch-size", "8", "--max-length", "16", "--eval-size", "10"]
 
 
+@pytest.mark.slow
 def test_k_fold_from_the_cli_predicts_every_example_once_and_reports_mean_and_std(
         home, tiny_config, db):
     result = cli("train", *tiny_flags(tiny_config), "--folds", "3", home=home)
@@ -176,6 +177,7 @@ def test_k_fold_from_the_cli_predicts_every_example_once_and_reports_mean_and_st
     assert line in shown and "3 folds pooled" in shown and "3 of 3" in shown
 
 
+@pytest.mark.slow
 def test_pooling_waits_for_every_fold_and_happens_once(home, tiny_config, db):
     plan = experiments.plan({**tiny_config.to_dict(), "train_size": None, "test_size": None,
                              "folds": 2, "method": "loop", "max_steps": 3})
@@ -190,6 +192,7 @@ def test_pooling_waits_for_every_fold_and_happens_once(home, tiny_config, db):
     assert len(queries.experiment_evaluations(db, experiment_id)) == 1
 
 
+@pytest.mark.slow
 def test_a_sweep_queues_as_one_and_is_cancelled_as_one(home, tiny_config, db):
     manager = JobManager(paths.db_path())
     config = long_config(tiny_config)

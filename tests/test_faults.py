@@ -45,6 +45,7 @@ def config(tiny_config):
 
 
 @pytest.mark.parametrize("kind", OOM_ERRORS)
+@pytest.mark.slow
 def test_out_of_memory_fails_with_the_settings_to_change(db, config, kind):
     run_id = engine.train(config, db, on_metrics=raise_at(7, OOM_ERRORS[kind]))
 
@@ -59,6 +60,7 @@ def test_out_of_memory_fails_with_the_settings_to_change(db, config, kind):
     assert queries.get_run(db, next_run)["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_the_page_and_the_cli_tell_an_out_of_memory_run_in_one_line(db, config, capsys,
                                                                   monkeypatch):
     real = engine.fit_and_evaluate
@@ -87,6 +89,7 @@ def disk_full(*args, **kwargs):
     raise OSError(errno.ENOSPC, "No space left on device")
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_saving_the_model_leaves_no_half_of_it(db, config, monkeypatch):
     from transformers import PreTrainedModel
 
@@ -113,6 +116,7 @@ def test_a_full_disk_while_saving_the_model_leaves_no_half_of_it(db, config, mon
     assert (out / "model" / "model.safetensors").exists()
 
 
+@pytest.mark.slow
 def test_a_full_disk_while_checkpointing_keeps_the_last_complete_checkpoint(db, config,
                                                                           monkeypatch):
     real, saves = checkpoints.torch.save, []
@@ -134,6 +138,7 @@ def test_a_full_disk_while_checkpointing_keeps_the_last_complete_checkpoint(db, 
     assert left == ["checkpoint-10", "checkpoint-5"]  # the one cut short is gone
 
 
+@pytest.mark.slow
 def test_a_data_set_that_fails_mid_way(db, config, monkeypatch):
     real, reads = EncodedTexts.__getitem__, []
 

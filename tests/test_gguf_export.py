@@ -9,6 +9,8 @@ from core import paths
 from core.errors import WorkbenchError
 from storage.db import connect
 
+pytestmark = pytest.mark.slow  # converts the bundled model (minutes)
+
 
 @pytest.fixture
 def lora_run(home):

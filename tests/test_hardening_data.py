@@ -457,6 +457,7 @@ def _open_and_list(path: str) -> None:
     connect(path).table_names()
 
 
+@pytest.mark.slow
 def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
     """A CLI run and a page creating workbench.db together both migrate it: the loser of the
     race once failed with "database is locked"."""

@@ -67,6 +67,7 @@ def wait_until_training(home: Path, process: subprocess.Popen) -> dict:
     raise AssertionError("the run never logged a step")
 
 
+@pytest.mark.slow
 def test_sigterm_stops_a_cli_run_like_ctrl_c(home, tiny_config):
     process = start_cli(home, *long_run_flags(tiny_config))
     run = wait_until_training(home, process)
@@ -81,6 +82,7 @@ def test_sigterm_stops_a_cli_run_like_ctrl_c(home, tiny_config):
     assert listed_status(cli_runs(home), run["id"]) == "stopped"
 
 
+@pytest.mark.slow
 def test_sigkill_leaves_the_run_interrupted_at_the_next_look(home, tiny_config):
     process = start_cli(home, *long_run_flags(tiny_config))
     run = wait_until_training(home, process)
@@ -123,6 +125,7 @@ def test_a_signal_before_the_run_exists_writes_nothing(number, code, home, tiny_
     assert_nothing_written()
 
 
+@pytest.mark.slow
 def test_a_failing_database_write_ends_the_run_failed_with_the_disk_advice(db, tiny_config,
                                                                         monkeypatch):
     real = queries.log_metrics
@@ -160,6 +163,7 @@ class StopWhenJudging:
     ("tiny_config", "core.encoder", "predict"),  # an encoder's test pass
     ("causal_config", "core.causal_data", "test_items"),  # a causal model's tuned-vs-original
 ], ids=["encoder", "causal"])
+@pytest.mark.slow
 def test_a_stop_during_the_test_pass_stops_it(config, module, judging, db, request,
                                               monkeypatch):
     import importlib
@@ -191,6 +195,7 @@ def test_two_resumes_at_once_one_is_refused(db, stopped_run):
         engine.prepare_resume(other, stopped_run)
 
 
+@pytest.mark.slow
 def test_the_job_manager_claims_a_resume_once(db, stopped_run):
     manager = JobManager(paths.db_path())
     held = locks.take(locks.folder_of(db), stopped_run)  # a command line got there first
@@ -202,6 +207,7 @@ def test_the_job_manager_claims_a_resume_once(db, stopped_run):
     held.release()
 
 
+@pytest.mark.slow
 def test_a_resume_refuses_data_that_changed_unless_allowed(home, db, stopped_run, tiny_config,
                                                            capsys):
     data = Path(tiny_config.dataset)

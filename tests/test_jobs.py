@@ -16,6 +16,8 @@ from core.errors import WorkbenchError
 from core.jobs import CANCELLED, JobManager
 from storage import locks, queries
 
+pytestmark = pytest.mark.slow  # worker processes training runs
+
 
 def wait_for(condition, timeout=60.0):
     deadline = time.monotonic() + timeout

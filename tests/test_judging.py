@@ -26,6 +26,7 @@ def judged_run(db, config) -> list[tuple[dict, list[dict]]]:
             for e in queries.run_evaluations(db, run_id)]
 
 
+@pytest.mark.slow
 def test_scoring_reads_the_tokens_each_prompt_and_answer_pair_reads(tiny_causal):
     """The cached scorer against the plain one (each pair in one forward pass), prompts of
     several lengths, answers of several tokens; with and without a shared beginning."""
@@ -44,6 +45,7 @@ def test_scoring_reads_the_tokens_each_prompt_and_answer_pair_reads(tiny_causal)
     assert causal_eval.shared_length([[1, 2, 3], [1, 2, 3, 4]]) == 2  # the last runs with its own
 
 
+@pytest.mark.slow
 def test_a_scored_run_gives_every_example_a_label_and_its_probability(db, quick):
     for evaluation, predictions in judged_run(db, quick):  # tuned, then original
         assert evaluation["template"] == "sft prompt (score)"
@@ -52,6 +54,7 @@ def test_a_scored_run_gives_every_example_a_label_and_its_probability(db, quick)
         assert all(0.5 <= p["score"] <= 1 and p["output"] is None for p in predictions)
 
 
+@pytest.mark.slow
 def test_a_generated_run_keeps_the_written_answers(db, quick):
     for evaluation, predictions in judged_run(db, dataclasses.replace(quick, judge="generate")):
         assert evaluation["template"] == "sft prompt (generate)"

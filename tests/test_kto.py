@@ -30,6 +30,7 @@ def test_kto_from_labels_answers_half_right_and_half_wrong(tiny_causal, sentimen
     assert again == rows  # seeded
 
 
+@pytest.mark.slow
 def test_kto_trains_on_labelled_data_and_stores_original_vs_tuned(db, kto_config):
     run_id = engine.train(dataclasses.replace(kto_config, epochs=2), db)
     run = queries.get_run(db, run_id)
@@ -43,6 +44,7 @@ def test_kto_trains_on_labelled_data_and_stores_original_vs_tuned(db, kto_config
     assert run["test_accuracy"] == tuned["accuracy"]
 
 
+@pytest.mark.slow
 def test_kto_with_lora_on_an_uploaded_unpaired_file(db, kto_config, tmp_path):
     rows = [{"prompt": f"the film was {word}", "completion": "good" if word in ("fun", "great")
              else "bad", "label": i % 3 != 0} for i, word in
@@ -90,6 +92,7 @@ def test_kto_does_not_learn_from_summaries(db, kto_config, tmp_path):
     assert queries.list_runs(db) == []
 
 
+@pytest.mark.slow
 def test_the_train_page_offers_kto_with_its_defaults(db, tiny_causal):
     from test_pages import app
     from ui.train_form import OTHER_MODEL

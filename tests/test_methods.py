@@ -22,6 +22,7 @@ def losses(db, run_id):
 
 
 @pytest.mark.parametrize("method", ["loop", "trainer"])
+@pytest.mark.slow
 def test_network_methods_learn_and_record_everything(method, tiny_config, db):
     result = run(dataclasses.replace(tiny_config, method=method), db)
 
@@ -49,6 +50,7 @@ def test_network_methods_learn_and_record_everything(method, tiny_config, db):
     assert all(c["relative_change"] > 0 for c in changes)
 
 
+@pytest.mark.slow
 def test_loop_follows_warmup_then_linear_decay(tiny_config, db):
     config = dataclasses.replace(tiny_config, method="loop", warmup_steps=10, logging_steps=1,
                                  max_steps=30, eval_size=0)
@@ -62,6 +64,7 @@ def test_loop_follows_warmup_then_linear_decay(tiny_config, db):
 
 
 @pytest.mark.parametrize("method", ["loop", "trainer"])
+@pytest.mark.slow
 def test_lora_trains_only_adapters_and_head(method, tiny_config, db):
     config = dataclasses.replace(tiny_config, method=method, adapter="lora", lora_r=4, lr=1e-2)
     result = run(config, db)
@@ -107,6 +110,7 @@ def test_stop_request_stops_within_a_step(method, tiny_config, db):
     assert queries.run_evaluations(db, result["id"]) == []
 
 
+@pytest.mark.slow
 def test_crash_mid_run_is_failed_with_traceback_and_metrics_kept(tiny_config, db):
     def explode(row):
         if row.get("step") == 10:

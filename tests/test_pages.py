@@ -3,6 +3,7 @@
 import json
 from pathlib import Path
 
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from storage import queries
@@ -43,6 +44,7 @@ def test_runs_page_without_runs_says_how_to_start(db):
     assert "No runs yet" in page.info[0].value
 
 
+@pytest.mark.slow
 def test_runs_page_opens_the_run_named_in_the_url(db):
     run_id = recorded_run(db)
     page = app("runs.py", run=run_id).run()
@@ -51,6 +53,7 @@ def test_runs_page_opens_the_run_named_in_the_url(db):
     assert [m.value for m in page.metric][:2] == ["0.750", "0.800"]
 
 
+@pytest.mark.slow
 def test_a_run_is_renamed_from_its_page_and_an_empty_name_refused(db):
     run_id = recorded_run(db)
     page = app("runs.py", run=run_id).run()
@@ -115,6 +118,7 @@ def launch_tiny_run(tiny_encoder, max_steps, button="Launch", processes=1, name=
     return page
 
 
+@pytest.mark.slow
 def test_train_page_launches_a_run_and_shows_its_results(db, tiny_encoder):
     from ui.common import jobs
 
@@ -130,6 +134,7 @@ def test_train_page_launches_a_run_and_shows_its_results(db, tiny_encoder):
     assert any(m.label == "test accuracy" for m in page.metric)
 
 
+@pytest.mark.slow
 def test_train_page_queues_a_second_launch_which_can_be_cancelled(db, tiny_encoder):
     from test_jobs import wait_for
     from ui.common import jobs
@@ -156,6 +161,7 @@ def test_train_page_queues_a_second_launch_which_can_be_cancelled(db, tiny_encod
     assert queries.get_run(db, training)["status"] == "stopped"
 
 
+@pytest.mark.slow
 def test_a_stopped_run_resumes_from_its_page(db, tiny_config):
     import dataclasses
 
@@ -186,6 +192,7 @@ def test_runs_page_filters_by_status(db):
     assert list(page.dataframe[0].value["status"]) == ["failed"]
 
 
+@pytest.mark.slow
 def test_deleting_a_run_removes_it_from_the_database_and_the_page(db):
     keep, gone = recorded_run(db), recorded_run(db)
     page = app("runs.py", run=gone).run()
@@ -269,6 +276,7 @@ def test_exports_hold_every_metric_and_prediction_row(db):
     assert predictions_csv(db, run_id).count("\n") == 1 + 3
 
 
+@pytest.mark.slow
 def test_train_page_offers_causal_methods_and_refuses_qlora_without_cuda(db, tiny_causal):
     from ui.train_form import OTHER_MODEL
 
@@ -287,6 +295,7 @@ def test_train_page_offers_causal_methods_and_refuses_qlora_without_cuda(db, tin
     assert any(t.label == "Packing" for t in page.toggle)
 
 
+@pytest.mark.slow
 def test_a_causal_preset_shows_the_method_defaults_it_leaves_unset(db):
     page = app("train.py").run()
     page.selectbox[0].set_value("quick-sft").run()  # the preset: it sets no warm-up
@@ -338,6 +347,7 @@ def test_splits_that_do_not_fit_an_upload_are_flagged_before_launch_and_defaults
     assert any(b.label == "Launch" for b in page.button)
 
 
+@pytest.mark.slow
 def test_hub_entries_are_marked_offline_and_a_hub_data_set_says_why_in_one_line(db):
     page = app("train.py").run()
     key = lambda name: f"{name}-quick-cpu"  # noqa: E731
@@ -353,6 +363,7 @@ def test_hub_entries_are_marked_offline_and_a_hub_data_set_says_why_in_one_line(
     assert not any(b.label == "Launch" for b in page.button)
 
 
+@pytest.mark.slow
 def test_the_prompting_pages_mark_hub_models_offline(db):
     for page_file, label in [("compare.py", "Models to prompt"), ("playground.py", "Models (2 to 4)")]:
         page = app(page_file).run()

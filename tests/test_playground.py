@@ -65,6 +65,7 @@ def test_a_causal_model_gives_label_probabilities_on_a_classify_task(causal_mode
     assert "pos" in playground.causal_prompt(causal_model.tokenizer, request)
 
 
+@pytest.mark.slow
 def test_a_trained_encoder_run_classifies_with_its_label_names(db, tiny_config):
     from core.engine import train
 
@@ -129,6 +130,7 @@ def test_a_model_bigger_than_the_budget_still_loads_alone():
     assert [m for m, _ in cache.contents()] == ["huge"]
 
 
+@pytest.mark.slow
 def test_an_example_is_drawn_from_the_test_split_of_a_bundled_data_set():
     from core.data import load_table, split_table
 

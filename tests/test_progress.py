@@ -48,6 +48,7 @@ def phases_of_a_run(db, config, monkeypatch) -> list[str]:
 
 
 @pytest.mark.parametrize("method", ["loop", "trainer"])
+@pytest.mark.slow
 def test_an_encoder_run_says_each_phase_in_order_and_logs_its_first_step(db, tiny_config,
                                                                           monkeypatch, method):
     config = dataclasses.replace(tiny_config, method=method, epochs=1)
@@ -59,6 +60,7 @@ def test_an_encoder_run_says_each_phase_in_order_and_logs_its_first_step(db, tin
     assert steps[0] == 1 and steps[1] == 5  # step 1, then every `logging_steps`
 
 
+@pytest.mark.slow
 def test_a_causal_run_says_it_judges_the_tuned_then_the_original_model(db, causal_config,
                                                                         monkeypatch):
     said = phases_of_a_run(db, dataclasses.replace(causal_config, epochs=1), monkeypatch)
@@ -94,6 +96,7 @@ def test_time_left_is_shown_only_once_a_speed_is_measured():
     assert seconds_per_step([metrics_row(1, 9.0), metrics_row(5, 11.0)]) == 0.5
 
 
+@pytest.mark.slow
 def test_the_train_page_follows_a_running_run_reading_only_new_rows(db, monkeypatch):
     from test_pages import app
 

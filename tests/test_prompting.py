@@ -58,6 +58,7 @@ def test_examples_are_balanced_seeded_and_vary_with_the_seed():
     assert len(prompting.choose_examples(train, 0, seed=0, label_names=["neg", "pos"])) == 0
 
 
+@pytest.mark.slow
 def test_cached_batched_scoring_equals_one_forward_per_example(loaded):
     tokenizer, model = loaded
     names = ["bad", "very good", "good"]  # "very good" is two tokens: both must count
@@ -91,6 +92,7 @@ def sentiment_file(tmp_path):
     return str(path)
 
 
+@pytest.mark.slow
 def test_prompting_executions_are_stored_with_predictions(tiny_causal, db, tmp_path):
     config = EvalConfig(model=tiny_causal, dataset=sentiment_file(tmp_path), shots=(0, 2),
                         seeds=2, limit=10, batch_size=4, calibrate=False)
@@ -186,6 +188,7 @@ def test_generation_counts_unparseable_answers(tiny_causal, db, tmp_path):
     assert row["unparseable"] == sum(p["prediction"] is None for p in predictions)
 
 
+@pytest.mark.slow
 def test_a_fine_tuned_run_joins_on_the_same_test_examples(tiny_config, tiny_causal, db):
     run_id = engine.train(dataclasses.replace(tiny_config, method="loop"), db)
     run_eval = evaluate(EvalConfig(run=run_id, limit=20), db)[0]

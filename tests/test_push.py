@@ -100,6 +100,7 @@ def test_offline_a_bad_id_a_refusal_or_an_unfinished_run_is_one_line(db, lora_ru
     assert not (tmp_path / "me").exists()
 
 
+@pytest.mark.slow
 def test_the_run_page_pushes_and_says_why_it_cannot_in_one_line(db, lora_run):
     from test_pages import app
 

@@ -110,6 +110,7 @@ def test_every_logged_metric_gets_a_real_column(db):
     queries.add_metric_columns(db, columns)  # again: nothing to add, nothing breaks
 
 
+@pytest.mark.slow
 def test_a_new_metric_is_one_line_in_a_spec(db, monkeypatch):
     """Added to a spec, a metric is logged under its column by the Trainer callback, gets
     its column in the database, and is charted."""

@@ -12,6 +12,8 @@ from core.cli import main
 from core.errors import WorkbenchError
 from storage import queries
 
+pytestmark = pytest.mark.slow  # runs trained, stopped and resumed
+
 
 class StopAt:
     """A Stop button pressed once the run has logged `step` (the hook a page's Stop sets)."""

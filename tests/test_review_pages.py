@@ -2,6 +2,8 @@
 two models side by side, the comparison saved, reviewed blind by two reviewers, and
 the results with per-model scores and the agreement between the reviewers."""
 
+import pytest
+
 from storage import queries
 from tests.test_pages import app
 
@@ -31,6 +33,7 @@ def run_playground(models: list[str], text: str, **widgets):
     return by_label(page.button, "Run side by side").click().run()
 
 
+@pytest.mark.slow
 def test_two_models_side_by_side_are_stored_then_saved_for_review(db, tiny_causal, tiny_classifier):
     page = run_playground([tiny_causal, tiny_classifier], "great superb film", **{"Max new tokens": 5})
     assert not page.exception and not page.error
@@ -166,6 +169,7 @@ def test_generated_predictions_of_a_run_are_reviewed_with_their_reference(db):
     assert "smollm2-135m (fine-tuned)" in page.success[0].value
 
 
+@pytest.mark.slow
 def test_an_input_drawn_from_a_data_set_brings_its_labels_and_reference(db):
     from core.playground import draw_example
 

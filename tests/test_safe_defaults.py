@@ -27,6 +27,7 @@ def test_remote_code_is_off_unless_asked_for():
     assert TrainConfig().trust_remote_code is False
 
 
+@pytest.mark.slow
 def test_ticking_remote_code_on_the_train_page_warns(db):
     page = AppTest.from_file(str(PAGES / "train.py"), default_timeout=60).run()
     assert not any("own Python code" in w.value for w in page.warning)

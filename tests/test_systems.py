@@ -8,6 +8,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from streamlit.testing.v1 import AppTest
 
 from core.cli import main
@@ -107,6 +108,7 @@ def pick(page: AppTest, db) -> AppTest:
     return page.run()
 
 
+@pytest.mark.slow
 def test_the_page_compares_nothing_until_the_user_picks(db):
     two_runs_and_a_prompt(db)
     page = compare_page(db)
@@ -118,6 +120,7 @@ def test_the_page_compares_nothing_until_the_user_picks(db):
     assert "3 were scored on these examples" in page.info[0].value
 
 
+@pytest.mark.slow  # the Compare page's first render converts the bundled model
 def test_two_runs_of_one_model_are_two_rows_with_their_own_matrices(db):
     first, second = two_runs_and_a_prompt(db)
     page = pick(compare_page(db), db)
@@ -146,6 +149,7 @@ def test_cli_eval_names_each_run_as_its_own_system(db, capsys):
                      "execution"]
 
 
+@pytest.mark.slow
 def test_comparing_a_run_twice_on_one_split_stores_it_once(tiny_config, db):
     from core import engine
     from core.evaluate import EvalConfig, evaluate

@@ -37,6 +37,7 @@ def buttons(page) -> list[str]:
     return [b.label for b in page.button]
 
 
+@pytest.mark.slow
 def test_a_run_id_with_a_trailing_dot_names_no_run_and_deletes_nothing(db):
     real = recorded_run(db)
     folder = paths.run_dir(real)
@@ -59,6 +60,7 @@ def test_a_run_id_with_a_trailing_dot_names_no_run_and_deletes_nothing(db):
     assert queries.get_run(db, real)["status"] == "completed"
 
 
+@pytest.mark.slow
 def test_an_unknown_comparison_or_item_offers_nothing_to_act_on(db):
     comparison = saved(db)
     for wrong, said in ((str(comparison + 1), str(comparison + 1)),
