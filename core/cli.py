@@ -576,9 +576,10 @@ def run_eval(args: argparse.Namespace) -> int:
         return score_comparison(db, args.job, comparison, interrupts)
     fields = {f.name for f in dataclasses.fields(EvalConfig)}
     config = EvalConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
-    comparison = evaluation_jobs.Comparison(*([[config], []] if config.model else
-                                              [[], [config.run]]), limit=config.limit,
-                                            backend=args.backend, ray_address=args.ray_address)
+    configs = [config] if config.model else []
+    runs = [config.run] if config.run else []
+    comparison = evaluation_jobs.Comparison(configs, runs, config.limit, args.backend,
+                                            args.ray_address)
     evaluation_jobs.check_comparison(db, comparison)
     if comparison.backend == "ray":
         interrupts.run_started()

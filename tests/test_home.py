@@ -7,7 +7,7 @@ from streamlit.testing.v1 import AppTest
 from test_pages import app, recorded_run
 
 from core.network import hub_reachable
-from storage import queries
+from storage import locks, queries
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -32,9 +32,11 @@ def test_the_home_page_counts_what_is_there_and_what_waits(db):
     recorded_run(db)
     running = queries.create_run(db, {"model": "minilm-l6", "method": "trainer",
                                       "adapter": "none", "dataset": "rt-reviews"})
+    held = locks.take(locks.folder_of(db), running)  # as its worker holds it
     queries.mark_running(db, running, "/out")
     queries.create_evaluation_job(db, "smollm2-135m on rt-reviews", {})
     page = app("home.py").run()
+    held.release()
     assert not page.exception
     assert figures(page) == {"Runs": "2", "Comparisons": "1", "Saved playground comparisons": "0",
                              "Outputs waiting for review": "0"}
