@@ -355,11 +355,10 @@ def train_in_turn(db, prepared, resume_id: str | None, now: bool, interrupts) ->
         if not now and not jobs.wait_turn(db, run_id, interrupts.stop, say):
             print(f"run {run_id} cancelled while it waited; nothing was trained", file=sys.stderr)
             return interrupts.exit_code()
-        if launch.in_subprocess(prepared.config):  # its processes record it; this one waits
-            launch.launch_from_terminal(prepared.config, run_id)
-        else:
-            engine.execute(db, run_id, prepared, jobs.stop_watch(run_id, interrupts.stop),
-                           show_progress, resume=resume_id is not None)
+        if launch.in_subprocess(prepared.config):  # its processes record and report it
+            return launch.launch_from_terminal(prepared.config, run_id)
+        engine.execute(db, run_id, prepared, jobs.stop_watch(run_id, interrupts.stop),
+                       show_progress, resume=resume_id is not None)
         return report(db, run_id, interrupts.exit_code())
     finally:
         job_queue.remove(db, run_id)
@@ -385,7 +384,9 @@ def work_on_run(args: argparse.Namespace, interrupts) -> int:
     if not main_process:  # a process accelerate started beside the main one: train only
         engine.execute(None, run_id, prepared, should_stop, resume=True)
         return 0
-    engine.execute(db, run_id, prepared, should_stop, show_progress, resume=True)
+    # (no metrics lines: they are in the database, and a log that grows every step would
+    # cost a page that shows it)
+    engine.execute(db, run_id, prepared, should_stop, resume=True)
     return report(db, run_id, interrupts.exit_code())
 
 
@@ -577,7 +578,7 @@ def run_eval(args: argparse.Namespace) -> int:
     fields = {f.name for f in dataclasses.fields(EvalConfig)}
     config = EvalConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
     configs = [config] if config.model else []
-    runs = [config.run] if config.run else []
+    runs = [config.run] if config.run is not None else []
     comparison = evaluation_jobs.Comparison(configs, runs, config.limit, args.backend,
                                             args.ray_address)
     evaluation_jobs.check_comparison(db, comparison)

@@ -35,6 +35,18 @@ def home(tmp_path, monkeypatch):
     stop_every_job(path)
 
 
+@pytest.fixture
+def hold(db):
+    """`hold(key)`: take a job's lock for the rest of the test, as its live worker would
+    (a run left `running` with its lock free reads `interrupted`)."""
+    from storage import locks
+
+    held = []
+    yield lambda key: held.append(locks.take(locks.folder_of(db), key))
+    for lock in held:
+        lock.release()
+
+
 def stop_every_job(home) -> None:
     """A run's worker outlives the test that launched it: stop whatever still works or waits
     on the test's home, so that no worker goes on training on the cores the next test uses."""

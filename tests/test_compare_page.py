@@ -95,15 +95,22 @@ def test_a_new_comparison_runs_as_a_job_and_opens_when_done(db, tiny_causal):
 @pytest.mark.slow
 def test_a_crashing_evaluation_shows_a_message_not_a_traceback_wall(db, tiny_causal, monkeypatch):
     import core.evaluate
+    from core import evaluation_jobs
+    from core.evaluate import EvalConfig
 
     def crash(*args, **kwargs):
         raise RuntimeError("tokenizer exploded")
 
+    # Scored here, as its worker would (a worker is a process of its own: no patch reaches it).
     monkeypatch.setattr(core.evaluate, "evaluate_prompting", crash)
-    page = fill_form(tiny_causal)
-    next(b for b in page.button if b.label == "Compare").click().run()
-    job = finished(db, job_in_url(page))
+    comparison = evaluation_jobs.Comparison([EvalConfig(model=tiny_causal, dataset="rt-reviews",
+                                                        shots=(0,), seeds=1, limit=4)])
+    job_id = evaluation_jobs.create(db, comparison)
+    evaluation_jobs.execute(db, job_id, comparison, lambda: False)
+    job = queries.get_evaluation_job(db, job_id)
     assert (job["status"], job["error"]) == ("failed", "RuntimeError: tokenizer exploded")
+    page = AppTest.from_file(PAGE, default_timeout=120)
+    page.query_params["job"] = str(job_id)
     page.run()
     assert not page.exception
     shown = page.error[0].value.replace("\u2060", "")  # plain() keeps colons from being markup

@@ -11,6 +11,7 @@ from core.evaluate import EvalConfig
 from core.evaluation_jobs import Comparison
 from core.jobs import JobManager, comparison_key
 from storage import queries
+from test_jobs import wait_for
 
 
 def prompting(model: str, dataset: str, **settings) -> EvalConfig:
@@ -55,6 +56,7 @@ def test_training_and_comparisons_share_one_queue(db, tiny_config, comparison):
     manager = JobManager(paths.db_path())
     run_id = manager.start(tiny_config)
     job_id = manager.compare(comparison)
+    wait_for(lambda: manager.active() == run_id)
     assert manager.position(comparison_key(job_id)) == 1  # waits for the run: never beside it
     assert queries.get_evaluation_job(db, job_id)["status"] == "queued"
     manager.wait(300)

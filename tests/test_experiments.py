@@ -200,6 +200,7 @@ def test_a_sweep_queues_as_one_and_is_cancelled_as_one(home, tiny_config, db):
     experiment_id = manager.start_experiment(experiments.plan(given, sweep={"lr": [1e-3, 2e-3]},
                                                               seeds=2))
     runs = queries.experiment_runs(db, experiment_id)
+    wait_for(lambda: manager.active() == runs[0]["id"])
     assert len(runs) == 4 and manager.queued() == [r["id"] for r in runs[1:]]
     wait_for(lambda: len(queries.run_metrics(db, runs[0]["id"])) >= 2)
     assert manager.stop_experiment(experiment_id) == 4

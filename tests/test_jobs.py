@@ -85,6 +85,7 @@ def test_launches_while_a_run_trains_wait_in_order_and_start_by_themselves(manag
 def test_a_queued_run_can_be_cancelled(manager, tiny_config, db):
     first = manager.start(long_config(tiny_config))
     waiting = manager.start(tiny_config)
+    wait_for(lambda: manager.active() == first)
 
     assert manager.stop(waiting)
 

@@ -97,11 +97,12 @@ def test_time_left_is_shown_only_once_a_speed_is_measured():
 
 
 @pytest.mark.slow
-def test_the_train_page_follows_a_running_run_reading_only_new_rows(db, monkeypatch):
+def test_the_train_page_follows_a_running_run_reading_only_new_rows(db, monkeypatch, hold):
     from test_pages import app
 
     run_id = queries.create_run(db, {"model": "minilm-l6", "method": "trainer", "adapter": "none",
                                      "dataset": "rt-reviews"})
+    hold(run_id)
     queries.mark_running(db, run_id, "/out", total_steps=100)
     queries.set_phase(db, run_id, "training")
     for step in (1, 10, 20):

@@ -101,7 +101,9 @@ def log_panel(run: dict) -> None:
     log = paths.run_dir(run["id"]) / LOG_FILE
     if log.exists():
         with st.expander("Log (the run's worker process)"):
-            st.code(log_tail(log), language="text")
+            # Read and drawn only when asked: a live page redraws this every few seconds.
+            if st.toggle("Show its last lines", key=f"log-{run['id']}"):
+                st.code(log_tail(log), language="text")
 
 
 def resume_button(run: dict) -> None:
