@@ -1,5 +1,6 @@
 """A real Ray head for the tests: on 127.0.0.1 only, 2 CPUs, started as a child process and
-ended by its pid (never `ray stop`, which would end every Ray process on the machine)."""
+ended by a signal to that child's pid alone (Ray's own stop command would end every Ray
+process on the machine, a user's cluster included)."""
 
 import contextlib
 import os

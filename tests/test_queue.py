@@ -3,6 +3,7 @@ so, Ctrl-C while it waits cancels it with nothing trained, `--now` runs beside t
 page stops a run a command line trains."""
 
 import dataclasses
+import functools
 import os
 import signal
 import subprocess
@@ -15,8 +16,10 @@ import pytest
 from core import paths
 from core.jobs import CANCELLED, JobManager
 from storage import job_queue, queries
+from test_jobs import wait_for as wait_briefly
 
 pytestmark = pytest.mark.slow
+wait_for = functools.partial(wait_briefly, timeout=180)  # a worker starts in seconds
 ROOT = Path(__file__).resolve().parents[1]
 
 
@@ -28,15 +31,6 @@ def cli_train(config, *extra: str) -> subprocess.Popen:
     return subprocess.Popen([sys.executable, "-m", "core", *flags], cwd=ROOT,
                             env={**os.environ, "HF_HUB_OFFLINE": "1"}, stdout=subprocess.PIPE,
                             stderr=subprocess.PIPE, text=True)
-
-
-def wait_for(condition, timeout=180.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.1)
-    raise AssertionError("condition not met in time")
 
 
 def training_config(tiny_config):

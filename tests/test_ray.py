@@ -2,11 +2,11 @@
 ended by its pid (tests/ray_cluster.py)."""
 
 import dataclasses
+import functools
 import os
 import signal
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import pytest
@@ -18,9 +18,11 @@ from core.cli import main
 from core.errors import WorkbenchError
 from core.jobs import JobManager
 from storage import queries
+from test_jobs import wait_for as wait_briefly
 
 pytest.importorskip("ray.job_submission")
 pytestmark = pytest.mark.slow
+wait_for = functools.partial(wait_briefly, timeout=240)  # a worker starts in seconds
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -29,15 +31,6 @@ ROOT = Path(__file__).resolve().parents[1]
 def ray_head():
     with head_process() as address:
         yield address
-
-
-def wait_for(condition, timeout=240.0):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if condition():
-            return
-        time.sleep(0.2)
-    raise AssertionError("condition not met in time")
 
 
 def on_ray(config, address: str, **changes):
@@ -115,7 +108,7 @@ def test_a_server_restarted_re_attaches_to_its_ray_run_and_stop_ends_it(ray_head
     wait_for(lambda: len(queries.run_metrics(db, run["id"])) > written + 5)
     assert queries.get_run(db, run["id"])["status"] == "running"
     assert manager.stop(run["id"])
-    wait_for(lambda: queries.get_run(db, run["id"])["status"] != "running", 120)
+    wait_for(lambda: queries.get_run(db, run["id"])["status"] != "running", timeout=120)
 
     ended = queries.get_run(db, run["id"])
     assert ended["status"] == "stopped", ended["error"]

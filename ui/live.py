@@ -11,7 +11,7 @@ redraws it without `run_every`, so a finished run costs nothing to keep open.
 
 import streamlit as st
 
-from core.jobs import comparison_of
+from core.jobs import comparison_of, title as job_title
 from storage import queries
 from ui.common import jobs, open_db, plain
 from ui.run_view import (STATUS_ICONS, curve_figures, log_panel, rename_popover, render_run,
@@ -127,15 +127,6 @@ def waiting_line(key: str) -> None:
     ahead = f"behind {job_title(db, active)}" + (
         f" and {position - 1} queued before it" if position > 1 else "")
     st.info(f"Waiting in the queue: number {position}, {plain(ahead)}. It starts by itself.")
-
-
-def job_title(db, key: str | None) -> str:
-    """'run <its name>' or 'comparison N': what the queue holds, as a user knows it."""
-    number = comparison_of(key)
-    if number is not None:
-        return f"comparison {number}"
-    run = queries.get_run(db, key) if key else None
-    return f"run {run['name'] if run else key}"
 
 
 def stop_button(run: dict) -> None:
