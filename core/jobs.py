@@ -19,9 +19,11 @@ A job's key is its run's id, or `comparison_key(N)` for comparison N (the
 `evaluation_jobs` row).
 """
 
+import logging
 import os
 import shutil
 import signal
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -211,7 +213,16 @@ class JobManager:
         self.ensure_dispatching()
 
     def _dispatch(self) -> None:
-        """Claim and start jobs while slots are free; exit once the queue is empty."""
+        """Claim and start jobs while slots are free; exit once the queue is empty, or when the
+        database cannot be read (the pages say why in one line; the next visit tries again)."""
+        try:
+            self._claim_until_empty()
+        except (WorkbenchError, sqlite3.DatabaseError) as error:
+            logging.getLogger(__name__).warning("the job launcher stopped: %s", error)
+            with self._lock:
+                self._thread = None
+
+    def _claim_until_empty(self) -> None:
         db = connect(self.db_path)
         while not self._closed:
             for entry, held in job_queue.unwatched(db):  # a watcher of a Ray job has gone

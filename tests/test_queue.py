@@ -100,3 +100,24 @@ def test_now_starts_beside_the_queue_and_a_page_stops_a_cli_run(db, tiny_config)
     assert queries.get_run(db, cli_run)["status"] == "stopped"
     manager.stop(server_run)
     manager.wait(60)
+
+
+def test_a_launcher_over_a_damaged_database_ends_without_an_unhandled_error(tmp_path, caplog):
+    """The pages say a damaged database in one line; the launcher thread they start ends
+    with a log line, not a traceback from a dead thread, and a later visit tries again."""
+    import threading
+
+    path = tmp_path / "workbench.db"
+    path.write_bytes(b"this is no database " * 200)
+    crashed = []
+    previous, threading.excepthook = threading.excepthook, crashed.append
+    try:
+        manager = JobManager(path)
+        for _ in range(2):  # the second as a page's next visit
+            manager.ensure_dispatching()
+            wait_briefly(lambda: manager._thread is None, timeout=10)
+        manager.close()
+    finally:
+        threading.excepthook = previous
+    assert not crashed
+    assert "the job launcher stopped" in caplog.text and "not a SQLite database" in caplog.text
