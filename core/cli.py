@@ -32,10 +32,11 @@ import threading
 
 from core import paths
 from core.catalog import DATASETS, MODELS
-from core.config import (PRESET_TITLES, PRESETS, TrainConfig, field_type,
-                         learning_rate_warning, settle)
+from core.config import (BACKENDS, PRESET_TITLES, PRESETS, TrainConfig, learning_rate_warning,
+                         settle)
 from core.errors import WorkbenchError
 from core.experiments import MAX_RUNS
+from core.settings import field_type
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 1, 2, 130
 
@@ -120,7 +121,8 @@ def add_train_parser(commands) -> None:
 
 
 def flag_options(f: dataclasses.Field) -> dict:
-    """argparse options for one TrainConfig field; its default None means "not given"."""
+    """argparse options for one config field (train's or eval's); its default None means "not
+    given", its choices are the field's own."""
     options = {"help": f.metadata["help"], "default": None}
     kind = field_type(f)
     if kind is bool:
@@ -143,25 +145,15 @@ def add_eval_parser(commands) -> None:
                                                 "launcher starts a comparison's worker)")
     evaluation.add_argument("--now", action="store_true", help="start at once, beside the "
                             "home's queue (by default a comparison waits its turn)")
-    evaluation.add_argument("--backend", choices=["local", "ray"], default="local",
+    evaluation.add_argument("--backend", choices=BACKENDS, default="local",
                             help="local: on this machine; ray: a job on a Ray cluster")
     evaluation.add_argument("--ray-address", help="ray: the cluster's dashboard address "
                                                   "(unset: the RAY_ADDRESS variable)")
     evaluation.add_argument("--shots", type=shot_list, help=helps["shots"] + " e.g. 0,1,3")
-    evaluation.add_argument("--template", choices=["plain", "role", "cot", "custom"],
-                            help=helps["template"])
-    evaluation.add_argument("--decide", choices=["score", "generate"], help=helps["decide"])
-    evaluation.add_argument("--chat", choices=["auto", "on", "off"], help=helps["chat"])
-    evaluation.add_argument("--verbalizer", help=helps["verbalizer"])
-    evaluation.add_argument("--calibrate", action=argparse.BooleanOptionalAction,
-                            help=helps["calibrate"])
-    for name, kind in {"dataset": str, "text_column": str, "label_column": str, "seeds": int,
-                       "chat_template": str, "system_prompt": str,
-                       "limit": int, "custom_template": str, "max_new_tokens": int,
-                       "batch_size": int, "seed": int, "train_size": size, "eval_size": size,
-                       "test_size": size}.items():
-        evaluation.add_argument("--" + name.replace("_", "-"), dest=name, type=kind,
-                                help=helps[name])
+    for f in dataclasses.fields(EvalConfig):
+        if f.name not in ("model", "run", "shots"):
+            evaluation.add_argument("--" + f.name.replace("_", "-"), dest=f.name,
+                                    **flag_options(f))
 
 
 def shot_list(value: str) -> tuple:

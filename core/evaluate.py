@@ -7,67 +7,81 @@ the predictions it stored on that split; nothing is recomputed.
 """
 
 import copy
-import dataclasses
 import hashlib
 import json
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 
 import numpy as np
 
 from core import chat_templates
 from core.catalog import DATASETS, MODELS
-from core.config import from_stored
+from core.config import TrainConfig, from_stored
 from core.data import load_table, split_name, split_table
 from core.errors import WorkbenchError
 from core.metrics import classification_metrics
+from core.settings import checked, like, setting
 from storage import queries
 
 
-def _f(default, help_text):
-    return field(default=default, metadata={"help": help_text})
+SPLIT_HELP = "As for training: the same sizes and seed draw the same test split."
 
 
 @dataclass
 class EvalConfig:
-    model: str | None = _f(None, "Causal model to prompt: catalog id, hub id or local folder.")
-    run: str | None = _f(None, "Or a finished fine-tuned run, compared on its own test split.")
-    dataset: str = _f("rt-reviews", "A labelled data set (catalog id or file).")
-    text_column: str | None = _f(None, "Text column of an uploaded file.")
-    label_column: str | None = _f(None, "Label column of an uploaded file.")
-    shots: tuple = _f((0, 1, 3), "Numbers of examples shown before each text.")
-    seeds: int = _f(3, "Executions per number of shots, each with other examples.")
-    limit: int | None = _f(200, "Score the first N test examples (all when unset).")
-    template: str = _f("plain", "plain, role, cot (chain of thought) or custom.")
-    custom_template: str | None = _f(None, "Custom template text with {text} (and {examples}).")
-    decide: str = _f("score", "score: compare each label's log-probability; generate: write "
-                              "an answer and parse it.")
-    chat: str = _f("auto", "auto: the model's measured best where the catalog has one "
-                           "(plain text for smollm2-135m), else its chat template when it has "
-                           "one (instruct models), else plain text; on; off.")
-    verbalizer: str | None = _f(None, "The word the model reads and is scored on for each "
-                                      "label, e.g. 'rotten=negative,fresh=positive'; a label "
-                                      "not named keeps its own name. Unset: the catalog data "
-                                      "set's measured words (rt-reviews: negative / positive); "
-                                      "empty: the labels' own names.")
-    chat_template: str = field(default="model", metadata={
-        "help": "Which chat template the chat prompts read through: the model's own, chatml, "
-                "llama-3, gemma, mistral, or a Jinja template (as a causal run's).",
-        "max_chars": 20_000})
-    system_prompt: str | None = _f(None, "A system turn before each chat prompt (as a causal "
-                                         "run's).")
-    calibrate: bool = _f(True, "Scoring only: also report each system with contextual "
-                               "calibration (Zhao et al., 2021), its bias on content-free "
-                               "inputs such as 'N/A' divided out.")
-    max_new_tokens: int = _f(8, "generate: tokens per answer (chain of thought needs ~64).")
-    batch_size: int = _f(16, "Rows per forward pass.")
-    seed: int = _f(42, "Split seed (the same as a training run's to share its test split).")
-    train_size: float | None = _f(None, "Split sizes, as for training.")
-    eval_size: float | None = _f(None, "Split sizes, as for training.")
-    test_size: float | None = _f(None, "Split sizes, as for training.")
-    folds: int | None = _f(None, "With fold: test on one fold of a cross-validation, as a run "
-                                 "of an experiment with these folds and seed was.")
-    fold: int | None = _f(None, "The fold (1 to folds) to test on.")
+    """A prompting execution's settings. Those it shares with training (the data, the split,
+    the chat template, generation) are TrainConfig's fields (`like`): one help, one type,
+    one set of bounds."""
+    model: str | None = setting(None, "Causal model to prompt: catalog id, hub id or local "
+                                      "folder.")
+    run: str | None = setting(None, "Or a finished fine-tuned run, compared on its own test "
+                                    "split.")
+    dataset: str = like(TrainConfig, "dataset", "rt-reviews", "A labelled data set (catalog id "
+                                                               "or file).")
+    text_column: str | None = like(TrainConfig, "text_column")
+    label_column: str | None = like(TrainConfig, "label_column")
+    shots: tuple = setting((0, 1, 3), "Numbers of examples shown before each text.")
+    seeds: int = setting(3, "Executions per number of shots, each with other examples.",
+                         label="executions (seeds)", low=1, high=100)
+    limit: int | None = setting(200, "Score the first N test examples (all when unset).",
+                                label="the example limit", low=1)
+    template: str = setting("plain", "plain, role, cot (chain of thought) or custom.",
+                            choices=("plain", "role", "cot", "custom"))
+    custom_template: str | None = setting(None, "Custom template text with {text} (and "
+                                                "{examples}).", max_chars=20_000)
+    decide: str = setting("score", "score: compare each label's log-probability; generate: "
+                                   "write an answer and parse it.", choices=("score", "generate"))
+    chat: str = setting("auto", "auto: the model's measured best where the catalog has one "
+                                "(plain text for smollm2-135m), else its chat template when it "
+                                "has one (instruct models), else plain text; on; off.",
+                        choices=("auto", "on", "off"))
+    verbalizer: str | None = setting(None, "The word the model reads and is scored on for each "
+                                           "label, e.g. 'rotten=negative,fresh=positive'; a "
+                                           "label not named keeps its own name. Unset: the "
+                                           "catalog data set's measured words (rt-reviews: "
+                                           "negative / positive); empty: the labels' own names.")
+    chat_template: str = like(TrainConfig, "chat_template", "model",
+                              "Which chat template the chat prompts read through: the model's "
+                              "own, chatml, llama-3, gemma, mistral, or a Jinja template (as a "
+                              "causal run's).")
+    system_prompt: str | None = like(TrainConfig, "system_prompt", None,
+                                     "A system turn before each chat prompt (as a causal run's).")
+    calibrate: bool = setting(True, "Scoring only: also report each system with contextual "
+                                    "calibration (Zhao et al., 2021), its bias on content-free "
+                                    "inputs such as 'N/A' divided out.")
+    max_new_tokens: int = like(TrainConfig, "max_new_tokens", 8,
+                               "generate: tokens per answer (chain of thought needs ~64).")
+    batch_size: int = like(TrainConfig, "batch_size", 16, "Rows per forward pass.")
+    seed: int = like(TrainConfig, "seed", 42, "Split seed (the same as a training run's to "
+                                              "share its test split).")
+    train_size: float | None = like(TrainConfig, "train_size", None, SPLIT_HELP)
+    eval_size: float | None = like(TrainConfig, "eval_size", None, SPLIT_HELP)
+    test_size: float | None = like(TrainConfig, "test_size", None, SPLIT_HELP)
+    folds: int | None = like(TrainConfig, "folds", None, "With fold: test on one fold of a "
+                                                         "cross-validation, as a run of an "
+                                                         "experiment with these folds and seed "
+                                                         "was.")
+    fold: int | None = like(TrainConfig, "fold", None, "The fold (1 to folds) to test on.")
 
 
 def evaluate(config: EvalConfig, db, on_progress=None, on_stored=None) -> list[int]:
@@ -157,10 +171,6 @@ def prepare_prompting(config: EvalConfig) -> Prepared:
     from core.models import resolve_model
 
     template = template_for(config)
-    if config.decide not in ("score", "generate"):
-        raise WorkbenchError(f"decide must be 'score' or 'generate', not '{config.decide}'")
-    if config.chat not in ("auto", "on", "off"):
-        raise WorkbenchError(f"chat must be auto, on or off, not '{config.chat}'")
     columns = {k: v for k, v in {"text": config.text_column, "label": config.label_column}.items() if v}
     table = load_table(config.dataset, columns)
     if table.task != "classification":
@@ -272,28 +282,15 @@ def chat_setting(config: EvalConfig) -> str:
 
 
 def check_counts(config: EvalConfig) -> None:
-    from core.config import MAX_SEED, typed_value
-
-    for f in dataclasses.fields(config):  # the type check every training setting passes
-        if f.name != "shots":
-            typed_value(f, getattr(config, f.name))
-    checks = [(0 <= config.seed <= MAX_SEED, f"seed must be between 0 and {MAX_SEED} "
-                                              f"(got {config.seed})"),
-              (config.batch_size >= 1, f"batch size must be at least 1 (got {config.batch_size})"),
-              (config.max_new_tokens >= 1,
-               f"max new tokens must be at least 1 (got {config.max_new_tokens})")]
-    for ok, message in checks:
-        if not ok:
-            raise WorkbenchError(message)
+    """Every field's type, bounds and choices (as every training setting's), then what they
+    cannot say alone."""
+    checked(config)
     chat_templates.check(config.chat_template, config.system_prompt)
-    if not config.shots or min(config.shots) < 0:
+    if not isinstance(config.shots, tuple) or not config.shots or \
+            any(isinstance(k, bool) or not isinstance(k, int) or k < 0 for k in config.shots):
         raise WorkbenchError("give at least one number of shots, none negative")
-    if config.seeds < 1:
-        raise WorkbenchError(f"executions (seeds) must be at least 1 (got {config.seeds})")
-    if config.limit is not None and config.limit < 1:
-        raise WorkbenchError(f"the example limit must be at least 1 (got {config.limit})")
-    if (config.folds is None) != (config.fold is None) or \
-            (config.folds is not None and not (config.folds >= 2 and 1 <= config.fold <= config.folds)):
+    folds, fold = config.folds, config.fold
+    if (folds is None) != (fold is None) or (folds and fold and fold > folds):
         raise WorkbenchError("testing on a fold needs both folds (at least 2) and the fold, "
                              f"1 to folds (got folds {config.folds}, fold {config.fold})")
 

@@ -22,10 +22,11 @@ from dataclasses import dataclass
 import pandas as pd
 
 from core import engine, methods
-from core.config import (MAX_SEED, TrainConfig, read_settings_file, settle, yaml_value,
-                         typed_value, whole_number, with_method_defaults)
+from core.config import (TrainConfig, read_settings_file, settle, with_method_defaults,
+                         yaml_value)
 from core.errors import WorkbenchError
 from core.results import Prepared
+from core.settings import MAX_SEED, checked_value, whole_number
 from storage import queries
 from storage.run_names import MAX_NAME, SEPARATOR
 
@@ -99,7 +100,7 @@ def checked_sweep(sweep) -> dict[str, list]:
         if any(v is None or v == "" for v in values):  # not "the default": say the value
             raise WorkbenchError(f"sweep of {name} lists an empty value")
         try:
-            typed = [typed_value(fields[name], v) for v in values]
+            typed = [checked_value(fields[name], v) for v in values]
         except WorkbenchError as error:
             raise WorkbenchError(f"sweep of {name}: {error}") from None
         if len(set(map(repr, typed))) < len(typed):

@@ -17,14 +17,16 @@ import gc
 import threading
 import time
 from collections import OrderedDict
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterator
 
 import numpy as np
 
 from core import chat_templates
+from core.config import TrainConfig
 from core.errors import WorkbenchError
+from core.settings import checked, like, setting
 
 TASKS = {
     "chat": "Chat: the input is the user's message (through the model's chat template; ChatML "
@@ -43,26 +45,18 @@ def describe_prompt(task: str, label_names=(), instruction: str | None = None) -
     return f"{TASKS[task]}\n{offered}" if offered else TASKS[task]
 
 
-def _f(default, help_text):
-    return field(default=default, metadata={"help": help_text})
-
-
 @dataclass(frozen=True)
 class GenerationSettings:
-    max_new_tokens: int = _f(64, "Most tokens each model may generate.")
-    temperature: float = _f(0.0, "0 is greedy: the likeliest token every time, so the same input "
-                                 "gives the same output. Above 0 samples; higher is more varied.")
-    top_p: float = _f(1.0, "When sampling: draw only from the likeliest tokens whose "
-                           "probabilities add up to this.")
-    seed: int = _f(0, "When sampling: the same seed gives the same output.")
+    max_new_tokens: int = setting(64, "Most tokens each model may generate.", low=1, high=4096)
+    temperature: float = setting(0.0, "0 is greedy: the likeliest token every time, so the same "
+                                      "input gives the same output. Above 0 samples; higher is "
+                                      "more varied.", low=0, high=5)
+    top_p: float = setting(1.0, "When sampling: draw only from the likeliest tokens whose "
+                                "probabilities add up to this.", label="top-p", above=0, high=1)
+    seed: int = like(TrainConfig, "seed", 0, "When sampling: the same seed gives the same output.")
 
     def check(self) -> None:
-        if not 1 <= self.max_new_tokens <= 4096:
-            raise WorkbenchError("max new tokens must be between 1 and 4096")
-        if self.temperature < 0:
-            raise WorkbenchError("temperature must be 0 (greedy) or more")
-        if not 0 < self.top_p <= 1:
-            raise WorkbenchError("top-p must be above 0 and at most 1")
+        checked(self)
 
 
 @dataclass(frozen=True)

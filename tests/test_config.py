@@ -71,7 +71,7 @@ def test_settling_twice_changes_nothing():
     ({"method": "magic"}, "unknown method 'magic'"),
     ({"adapter": "qlora"}, "qlora is for causal language models"),
     ({"method": "probe", "adapter": "lora"}, "method 'probe' trains no network weights"),
-    ({"lora_dropout": 1.0}, "LoRA dropout must be in"),
+    ({"lora_dropout": 1.0}, "LoRA dropout must be at most 0.9"),
 ])
 def test_impossible_settings_are_refused(change, message):
     with pytest.raises(WorkbenchError, match=message):

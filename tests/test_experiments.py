@@ -68,8 +68,8 @@ def test_a_split_without_folds_is_drawn_as_before():
 
 
 @pytest.mark.parametrize("given,message", [
-    ({"folds": 1}, "at least 2 folds"),
-    ({"folds": 0}, "at least 2 folds"),
+    ({"folds": 1}, "folds must be at least 2"),
+    ({"folds": 0}, "folds must be at least 2"),
     ({"fold": 2}, "give folds as well"),
     ({"folds": 3, "fold": 4}, "fold must be between 1 and 3"),
     ({"folds": 3, "test_size": 0.2}, "drop the test size"),
@@ -110,8 +110,8 @@ def test_a_sweep_is_read_typed_and_crossed_with_seeds_and_folds():
 
 @pytest.mark.parametrize("items,message", [
     (["learning_rate=1e-5,2e-5"], "cannot sweep 'learning_rate': no such setting"),
-    (["lr=fast,slow"], "sweep of lr: lr must be a number"),
-    (["lora_r=8,8.5"], "sweep of lora_r: lora r must be a whole number"),
+    (["lr=fast,slow"], "sweep of lr: learning rate must be a number"),
+    (["lora_r=8,8.5"], "sweep of lora_r: LoRA rank must be a whole number"),
     (["packing=true,maybe"], "sweep of packing: packing must be true or false"),
     (["lr=1e-5,1e-5"], "lists a value twice"),
     (["lr"], "is not SETTING=VALUE"),
@@ -131,8 +131,10 @@ def test_seeds_and_a_seed_sweep_are_not_both_given():
 
 def test_an_experiment_is_planned_whole_before_anything_is_written(home, tiny_config):
     given = {**tiny_config.to_dict(), "train_size": None, "test_size": None, "folds": 2}
-    with pytest.raises(WorkbenchError, match="lr=-1.0 · fold 1/2: learning rate must be above 0"):
-        experiments.plan(given, sweep={"lr": [1e-3, -1.0]})
+    with pytest.raises(WorkbenchError, match="sweep of lr: learning rate must be above 0"):
+        experiments.plan(given, sweep={"lr": [1e-3, -1.0]})  # a value alone, at once
+    with pytest.raises(WorkbenchError, match="adapter=qlora · fold 1/2: qlora is for causal"):
+        experiments.plan(given, sweep={"adapter": ["none", "qlora"]})  # with the others
     with pytest.raises(WorkbenchError, match="30 runs; more than 24 need a confirmation"):
         experiments.plan(given, sweep={"lr": [1e-3, 2e-3, 3e-3]}, seeds=5)
     with pytest.raises(WorkbenchError, match="101 folds need at least 101 examples"):
@@ -232,7 +234,7 @@ def test_the_cli_refuses_a_bad_experiment_with_one_line_and_writes_nothing(home,
                                                                             capsys):
     flags = tiny_flags(tiny_config)
     for extra, message in [(["--sweep", "nope=1,2"], "cannot sweep 'nope'"),
-                           (["--folds", "1"], "at least 2 folds"),
+                           (["--folds", "1"], "folds must be at least 2"),
                            (["--folds", "150"], "150 folds need at least 150 examples"),
                            (["--sweep", "lr=1e-3,2e-3,3e-3", "--seeds", "9"], "need a confirmation"),
                            (["--seeds", "0"], "seeds must be from 1 to 240")]:
@@ -287,7 +289,7 @@ def test_a_swept_seed_is_each_runs_seed_and_checked_as_one(home, tiny_config):
     given = {**tiny_config.to_dict(), "train_size": None, "test_size": None}
     plan = experiments.plan(given, sweep={"seed": [1, 2]})
     assert [p.config.seed for p in plan.runs] == [1, 2]
-    with pytest.raises(WorkbenchError, match="seed must be between 0 and 4294967295"):
+    with pytest.raises(WorkbenchError, match="seed must be at most 4294967295"):
         experiments.plan(given, sweep={"seed": [1, 2**32]})
     assert_nothing_written()
 

@@ -9,8 +9,9 @@ from conftest import assert_nothing_written
 
 from core import paths
 from core.cli import build_parser, config_from_args, main
-from core.config import TrainConfig, field_type, settle, typed
+from core.config import TrainConfig, settle
 from core.errors import WorkbenchError
+from core.settings import checked, field_type
 from storage import queries
 from storage.db import connect
 
@@ -22,13 +23,13 @@ BILLION_LAUGHS = "a: &a [x, x, x, x, x, x, x, x, x]\n" + "".join(
 YAML_CASES = [
     ('trust_remote_code: "false"\n', "trust remote code must be true or false (got the text 'false')"),
     ("packing: yes please\n", "packing must be true or false"),
-    ('lr: "abc"\n', "lr must be a number (got the text 'abc')"),
+    ('lr: "abc"\n', "learning rate must be a number (got the text 'abc')"),
     ('max_steps: "3"\n', "max steps must be a whole number (got the text '3')"),
     ("batch_size: 8.5\n", "batch size must be a whole number (got 8.5)"),
     ("model: [x]\n", "model must be text (got a list)"),
     ("name: {a: 1}\n", "name must be text (got a mapping)"),
     ("epochs: .inf\n", "epochs must be a finite number (got inf)"),
-    ("lr: .nan\n", "lr must be a finite number (got nan)"),
+    ("lr: .nan\n", "learning rate must be a finite number (got nan)"),
     ("max_steps: 99999999999999999999\n", "max steps 99999999999999999999 is out of range"),
     (BILLION_LAUGHS, "aliases (*name) are not allowed"),
     ("trust_remote_code: yes\n", "trust remote code must be true or false (got the text 'yes')"),
@@ -75,7 +76,7 @@ def test_a_stored_run_with_a_mistyped_setting_is_refused_on_resume():
     """A resume re-checks the stored settings through the same door."""
     stored = TrainConfig(batch_size="16")  # as a hand-edited database might hold it
     with pytest.raises(WorkbenchError, match="batch size must be a whole number"):
-        typed(stored)
+        checked(stored)
 
 
 def test_bad_flag_values_are_one_line_exit_2(home, capsys):
@@ -147,8 +148,8 @@ def test_an_empty_run_id_names_no_run_and_starts_nothing(flag, home, capsys):
 
 
 @pytest.mark.parametrize("flags, message", [
-    (["--model", "smollm2-135m", "--seed", "-1"], "seed must be between 0 and"),
-    (["--model", "smollm2-135m", "--seed", "4294967296"], "seed must be between 0 and"),
+    (["--model", "smollm2-135m", "--seed", "-1"], "seed cannot be negative"),
+    (["--model", "smollm2-135m", "--seed", "4294967296"], "seed must be at most 4294967295"),
     (["--model", "smollm2-135m", "--batch-size", "0"], "batch size must be at least 1"),
     (["--model", "smollm2-135m", "--test-size", "inf"], "test size must be a finite number"),
     (["--run", ""], "no run with id"),

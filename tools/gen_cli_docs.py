@@ -101,7 +101,7 @@ def command_section(name: str, help_text: str, sub: argparse.ArgumentParser, pro
 
 
 def field_kind(f: dataclasses.Field) -> str:
-    from core.config import field_type
+    from core.settings import field_type
 
     kind = field_type(f)
     if f.metadata.get("count_or_fraction"):
@@ -110,12 +110,25 @@ def field_kind(f: dataclasses.Field) -> str:
             tuple: "list of counts"}.get(kind, getattr(kind, "__name__", str(kind)))
 
 
+def bounds_text(f: dataclasses.Field) -> str:
+    """A setting's bounds as the check enforces them: ", 1 to 65536", ", above 0"."""
+    from core.settings import shown
+
+    low, high, above = (f.metadata.get(k) for k in ("low", "high", "above"))
+    if above is not None:
+        return f", above {shown(above)}" + (f", at most {shown(high)}" if high is not None else "")
+    if low is not None and high is not None:
+        return f", {shown(low)} to {shown(high)}"
+    return f", at least {shown(low)}" if low is not None else ""
+
+
 def settings_table(config_class, flag_of) -> list[str]:
     lines = ["| setting | value | default | flag | what it does |", "|---|---|---|---|---|"]
     for f in dataclasses.fields(config_class):
         kind = field_kind(f)
         if "choices" in f.metadata:
             kind = " \\| ".join(f"`{c}`" for c in f.metadata["choices"])
+        kind += bounds_text(f)
         default = "" if f.default is None else code(f.default)
         lines.append(f"| `{f.name}` | {kind} | {default} | {flag_of(f.name)} | "
                      f"{cell(f.metadata.get('help', ''))} |")

@@ -12,11 +12,11 @@ from core.errors import WorkbenchError
 from core.evaluate import EvalConfig
 from core.evaluation_jobs import Comparison
 from core.network import network_note
+from core.settings import choices_of, widget_limits
 from storage import queries
 from ui.common import plain
 
 HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(EvalConfig)}
-TEMPLATES = ["plain", "role", "cot", "custom"]
 
 
 def comparison_form(db) -> Comparison | None:
@@ -42,10 +42,12 @@ def comparison_form(db) -> Comparison | None:
                                                         for r in finished if r["id"] == i))
     cols = st.columns(4)
     shots = cols[0].multiselect("Shots", [0, 1, 2, 3, 5, 8], default=[0, 1, 3], help=HELP["shots"])
-    seeds = cols[1].number_input("Executions (seeds)", 1, 20, 3, help=HELP["seeds"])
-    limit = cols[2].number_input("Test examples", 10, 100_000, 200, help=HELP["limit"])
-    decide = cols[3].radio("Decide by", ["score", "generate"], help=HELP["decide"])
-    template = st.radio("Template", TEMPLATES, horizontal=True, help=HELP["template"])
+    seeds = cols[1].number_input("Executions (seeds)", value=3,
+                                 **widget_limits(EvalConfig, "seeds"), help=HELP["seeds"])
+    limit = cols[2].number_input("Test examples", value=200,
+                                 **widget_limits(EvalConfig, "limit"), help=HELP["limit"])
+    decide = cols[3].radio("Decide by", choices_of(EvalConfig, "decide"), help=HELP["decide"])
+    template = st.radio("Template", choices_of(EvalConfig, "template"), horizontal=True, help=HELP["template"])
     custom = None
     if template == "custom":
         custom = st.text_area("Custom template", "Here are some reviews:\n{examples}"

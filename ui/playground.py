@@ -12,6 +12,7 @@ from core.errors import WorkbenchError
 from core.models import run_model_dir
 from core.network import network_note
 from core.playground import GenerationSettings, ModelCache, Request
+from core.settings import widget_limits
 from storage import queries
 from ui.common import plain, show_crash
 from ui.runs_table import run_labels
@@ -130,10 +131,19 @@ def choose_settings() -> GenerationSettings:
     with st.expander("Generation settings (greedy unless the temperature is above 0)"):
         cols = st.columns(4)
         return GenerationSettings(
-            max_new_tokens=int(cols[0].number_input("Max new tokens", 1, 4096, 64, help=HELP["max_new_tokens"])),
-            temperature=float(cols[1].number_input("Temperature", 0.0, 5.0, 0.0, 0.1, help=HELP["temperature"])),
-            top_p=float(cols[2].number_input("Top-p", 0.01, 1.0, 1.0, 0.05, help=HELP["top_p"])),
-            seed=int(cols[3].number_input("Seed", 0, 2**31 - 1, 0, help=HELP["seed"])))
+            max_new_tokens=int(cols[0].number_input("Max new tokens", value=64,
+                                                    **limits("max_new_tokens"),
+                                                    help=HELP["max_new_tokens"])),
+            temperature=float(cols[1].number_input("Temperature", value=0.0, step=0.1,
+                                                   **limits("temperature"),
+                                                   help=HELP["temperature"])),
+            top_p=float(cols[2].number_input("Top-p", value=1.0, step=0.05, **limits("top_p"),
+                                             help=HELP["top_p"])),
+            seed=int(cols[3].number_input("Seed", value=0, **limits("seed"), help=HELP["seed"])))
+
+
+def limits(name: str) -> dict:
+    return widget_limits(GenerationSettings, name)
 
 
 ASKED = "playground-asked"  # the session's key of the request being answered

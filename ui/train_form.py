@@ -16,11 +16,18 @@ from core.engine import check_splits_fit, fitting_split_sizes
 from core.errors import WorkbenchError
 from core.methods.spec import MethodSpec
 from core.network import network_note
+from core.settings import widget_limits
 from core.trackers import TRACKERS
 from storage.run_names import MAX_NAME, name_prefix
 from ui.common import plain
 
 HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
+
+
+def limits(name: str) -> dict:
+    """The widget's min and max: the setting's own bounds (core.settings), nowhere else."""
+    return widget_limits(TrainConfig, name)
+
 OTHER_MODEL = "Other: a hub id or a local folder"
 UPLOAD = "Upload a CSV / JSONL file"
 DEFAULT_PRESET = "quick-cpu"  # a first run on a laptop should take a minute or two, not an hour
@@ -212,7 +219,7 @@ def preview(dataset: str, columns: dict) -> bool:
 def split_inputs(base: TrainConfig, key) -> dict:
     st.markdown("**Splits**: a count, or a fraction below 1. Train 0 = all that is left.")
     cols = st.columns(4)
-    folds = cols[3].number_input("Cross-validation folds (0 = off)", 0, 20, base.folds or 0,
+    folds = cols[3].number_input("Cross-validation folds (0 = off)", value=base.folds or 0, **limits("folds"),
                                  help=HELP["folds"], key=key("folds"))
     values = {"folds": folds or None}
     fields = [("train_size", "Train", 0), ("eval_size", "Validation", 0.1), ("test_size", "Test", 0.2)]
@@ -226,7 +233,7 @@ def split_inputs(base: TrainConfig, key) -> dict:
         # No default once "Use default fractions" has set the input (Streamlit warns of both).
         shown = {} if key(name) in st.session_state else {
             "value": float(fallback if given is None else given)}
-        value = col.number_input(label, min_value=0.0, format="%g", help=HELP[name],
+        value = col.number_input(label, **limits(name), format="%g", help=HELP[name],
                                  key=key(name), **shown)
         # Left at the shown default, the engine's own default applies (and for a causal
         # model, caps validation at 200 examples).
@@ -267,30 +274,31 @@ def hyper_parameters(base: TrainConfig, spec: MethodSpec, key) -> dict:
     values = {}
     cols = st.columns(4)
     if spec.trains_weights:
-        values["epochs"] = cols[0].number_input("Epochs", 0.1, 100.0, float(base.epochs or 1),
+        values["epochs"] = cols[0].number_input("Epochs", value=float(base.epochs or 1), **limits("epochs"),
                                                 help=HELP["epochs"], key=key("epochs"))
-        steps = cols[1].number_input("Max steps (0 = by epochs)", 0, 1_000_000,
-                                     int(base.max_steps or 0), help=HELP["max_steps"], key=key("steps"))
+        steps = cols[1].number_input("Max steps (0 = by epochs)", value=int(base.max_steps or 0),
+                                     **limits("max_steps"), help=HELP["max_steps"], key=key("steps"))
         values["max_steps"] = steps or None
-        values["lr"] = cols[2].number_input("Learning rate", 1e-7, 1.0, float(base.lr or 2e-5),
+        values["lr"] = cols[2].number_input("Learning rate", value=float(base.lr or 2e-5), **limits("lr"),
                                             format="%.1e", help=HELP["lr"], key=key("lr"))
-        values["weight_decay"] = cols[3].number_input("Weight decay", 0.0, 1.0,
-                                                      float(base.weight_decay or 0.0),
+        values["weight_decay"] = cols[3].number_input("Weight decay", value=float(base.weight_decay or 0.0),
+                                                      **limits("weight_decay"),
                                                       help=HELP["weight_decay"], key=key("wd"))
-        values["warmup_steps"] = cols[0].number_input("Warm-up steps", 0, 100_000,
-                                                      int(base.warmup_steps or 0),
+        values["warmup_steps"] = cols[0].number_input("Warm-up steps", value=int(base.warmup_steps or 0),
+                                                      **limits("warmup_steps"),
                                                       help=HELP["warmup_steps"], key=key("warmup"))
-    values["batch_size"] = cols[1].number_input("Batch size", 1, 1024, int(base.batch_size or 16),
+    values["batch_size"] = cols[1].number_input("Batch size", value=int(base.batch_size or 16), **limits("batch_size"),
                                                 help=HELP["batch_size"], key=key("batch"))
-    values["max_length"] = cols[2].number_input("Max length (tokens)", 8, 8192, base.max_length,
+    values["max_length"] = cols[2].number_input("Max length (tokens)", value=base.max_length, **limits("max_length"),
                                                 help=HELP["max_length"], key=key("length"))
-    values["logging_steps"] = cols[3].number_input("Log every N steps", 1, 10_000, base.logging_steps,
+    values["logging_steps"] = cols[3].number_input("Log every N steps", value=base.logging_steps, **limits("logging_steps"),
                                                    help=HELP["logging_steps"], key=key("logging"))
-    values["seed"] = cols[0].number_input("Seed", 0, 2**31 - 1, base.seed, help=HELP["seed"],
+    values["seed"] = cols[0].number_input("Seed", value=base.seed, **limits("seed"), help=HELP["seed"],
                                           key=key("seed"))
     if spec.trains_weights:
         values["checkpoint_steps"] = cols[1].number_input(
-            "Checkpoint every N steps (0 = at a stop only)", 0, 1_000_000, base.checkpoint_steps,
+            "Checkpoint every N steps (0 = at a stop only)", value=base.checkpoint_steps,
+            **limits("checkpoint_steps"),
             help=HELP["checkpoint_steps"], key=key("checkpoint"))
     return values
 
@@ -300,14 +308,14 @@ SETTING_WIDGETS = {
     "pooling": lambda base, key: st.selectbox("Pooling", ["cls", "mean"],
                                               index=["cls", "mean"].index(base.pooling),
                                               help=HELP["pooling"], key=key("pooling")),
-    "probe_c": lambda base, key: st.number_input("C", 1e-4, 1e4, base.probe_c, format="%g",
+    "probe_c": lambda base, key: st.number_input("C", value=base.probe_c, **limits("probe_c"), format="%g",
                                                  help=HELP["probe_c"], key=key("C")),
     "probe_max_iter": lambda base, key: st.number_input(
-        "Most solver iterations", 10, 100_000, base.probe_max_iter,
+        "Most solver iterations", value=base.probe_max_iter, **limits("probe_max_iter"),
         help=HELP["probe_max_iter"], key=key("max-iter")),
     "packing": lambda base, key: st.toggle("Packing", base.packing, help=HELP["packing"],
                                            key=key("packing")),
-    "beta": lambda base, key: st.number_input("Beta", 0.001, 10.0, base.beta, format="%g",
+    "beta": lambda base, key: st.number_input("Beta", value=base.beta, **limits("beta"), format="%g",
                                               help=HELP["beta"], key=key("beta")),
 }
 
@@ -329,13 +337,14 @@ def causal_inputs(base: TrainConfig, key) -> dict:
     """S9's evaluation schedule and early stopping, S6's cleaning, generation length."""
     cols = st.columns(3)
     values = {
-        "eval_steps": cols[0].number_input("Evaluate every N steps (0 = each epoch)", 0, 100_000,
-                                           int(base.eval_steps or 0), help=HELP["eval_steps"],
+        "eval_steps": cols[0].number_input("Evaluate every N steps (0 = each epoch)",
+                                           value=int(base.eval_steps or 0), **limits("eval_steps"), help=HELP["eval_steps"],
                                            key=key("eval-steps")) or None,
         "early_stopping_patience": cols[1].number_input(
-            "Early-stopping patience (0 = off)", 0, 100, base.early_stopping_patience,
+            "Early-stopping patience (0 = off)", value=base.early_stopping_patience,
+            **limits("early_stopping_patience"),
             help=HELP["early_stopping_patience"], key=key("patience")),
-        "max_new_tokens": cols[2].number_input("Max new tokens", 1, 4096, base.max_new_tokens,
+        "max_new_tokens": cols[2].number_input("Max new tokens", value=base.max_new_tokens, **limits("max_new_tokens"),
                                                help=HELP["max_new_tokens"], key=key("new-tokens")),
     }
     cols = st.columns(3)
@@ -375,7 +384,7 @@ def launch_inputs(base: TrainConfig, key) -> dict:
     """Several devices or machines through accelerate, and other trackers (Trainer methods)."""
     with st.expander("Devices and trackers"):
         cols = st.columns(3)
-        processes = cols[0].number_input("Processes (one per GPU)", 1, 64, base.processes,
+        processes = cols[0].number_input("Processes (one per GPU)", value=base.processes, **limits("processes"),
                                          help=HELP["processes"], key=key("processes"))
         accelerate_config = cols[1].text_input("accelerate config file (optional)",
                                                base.accelerate_config or "",
@@ -405,9 +414,9 @@ def where_inputs(base: TrainConfig) -> dict:
         storage = cols[1].text_input("Shared storage (optional)", "", help=HELP["ray_storage"],
                                      placeholder="a folder every node mounts",
                                      key="ray-storage").strip()
-        cpus = cols[2].number_input("CPUs", 0.5, 512.0, base.ray_cpus, step=0.5,
+        cpus = cols[2].number_input("CPUs", value=base.ray_cpus, **limits("ray_cpus"), step=0.5,
                                     help=HELP["ray_cpus"], key="ray-cpus")
-        gpus = cols[3].number_input("GPUs", 0.0, 64.0, base.ray_gpus, step=1.0,
+        gpus = cols[3].number_input("GPUs", value=base.ray_gpus, **limits("ray_gpus"), step=1.0,
                                     help=HELP["ray_gpus"], key="ray-gpus")
         st.caption("The cluster is asked at Launch; the run's charts, Stop and results come "
                    "back here as for a run on this machine.")
@@ -418,10 +427,11 @@ def where_inputs(base: TrainConfig) -> dict:
 def lora_inputs(base: TrainConfig, key) -> dict:
     cols = st.columns(4)
     return {
-        "lora_r": cols[0].number_input("LoRA r", 1, 512, base.lora_r, help=HELP["lora_r"], key=key("r")),
-        "lora_alpha": cols[1].number_input("LoRA alpha", 1, 1024, base.lora_alpha,
+        "lora_r": cols[0].number_input("LoRA r", value=base.lora_r, **limits("lora_r"),
+                                       help=HELP["lora_r"], key=key("r")),
+        "lora_alpha": cols[1].number_input("LoRA alpha", value=base.lora_alpha, **limits("lora_alpha"),
                                            help=HELP["lora_alpha"], key=key("alpha")),
-        "lora_dropout": cols[2].number_input("LoRA dropout", 0.0, 0.9, base.lora_dropout,
+        "lora_dropout": cols[2].number_input("LoRA dropout", value=base.lora_dropout, **limits("lora_dropout"),
                                              help=HELP["lora_dropout"], key=key("dropout")),
         "lora_targets": cols[3].text_input("Target modules", base.lora_targets,
                                            help=HELP["lora_targets"], key=key("targets")),
