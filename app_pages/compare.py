@@ -8,12 +8,12 @@ from ui import charts
 from ui.common import from_url, jobs, open_db, plain
 from ui.compare import by_system, disagreements, summary_table, summed_confusion, systems_of
 from ui.compare_form import comparison_form
-from ui.evaluation_job import history, show_job
+from ui.comparison_view import history, show_job
 from ui.live import LIVE
 
 st.title("Prompting vs fine-tuning")
 db = open_db()
-job = from_url("job", lambda number: queries.get_evaluation_job(db, number), "comparison",
+job = from_url("job", lambda number: queries.get_comparison(db, number), "comparison",
                number=True)
 
 with st.expander("New comparison", expanded=not queries.list_splits(db) and job is None):

@@ -43,7 +43,7 @@ statuses = held["statuses"]
 live = ", ".join(f"{statuses[s]} {s}" for s in ("running", "queued") if statuses.get(s))
 figures[0].metric("Runs", held["runs"], live or None, delta_color="off")
 figures[1].metric("Comparisons", held["comparisons"])
-figures[2].metric("Saved playground comparisons", held["playground"])
+figures[2].metric("Saved playground lineups", held["playground"])
 figures[3].metric("Outputs waiting for review", held["unreviewed"])
 if held["runs"]:
     if st.button("All runs: open, compare, export or delete", icon=":material/table_view:"):

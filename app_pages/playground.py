@@ -1,5 +1,5 @@
 """Playground: one input, 2 to 4 models, their outputs side by side (a chat goes on turn after
-turn, each model with its own side of the conversation); save a comparison for review."""
+turn, each model with its own side of the conversation); save a lineup for review."""
 
 import dataclasses
 
@@ -52,7 +52,7 @@ if asked is not None:
     outputs = [asked.outputs[m] for m in asked.models if m in asked.outputs]
     if outputs:
         request = asked.request
-        st.query_params["comparison"] = queries.save_comparison(
+        st.query_params["lineup"] = queries.save_lineup(
             db, {"input": saved_input(asked), "reference": asked.reference, "task": request.task,
                  "labels": list(request.label_names), "instruction": request.instruction,
                  "settings": dataclasses.asdict(asked.settings)}, outputs)
@@ -60,19 +60,19 @@ if asked is not None:
 
 for failure in st.session_state.pop("failures", []):
     st.error(plain(failure))
-stored = from_url("comparison", lambda number: queries.get_comparison(db, number), "comparison",
+stored = from_url("lineup", lambda number: queries.get_lineup(db, number), "lineup",
                   number=True)
 if stored:
-    comparison, outputs = stored
-    st.subheader(plain(comparison["name"] or "Latest comparison"))
-    st.caption(f"Prompt: {plain(comparison['task'])} · {plain(settings_of(comparison))} · "
-               f"{comparison['created_at']}")
+    lineup, outputs = stored
+    st.subheader(plain(lineup["name"] or "Latest lineup"))
+    st.caption(f"Prompt: {plain(lineup['task'])} · {plain(settings_of(lineup))} · "
+               f"{lineup['created_at']}")
     with st.expander("Input", expanded=False):
-        st.text(comparison["input"])
-        if comparison["reference"]:
-            st.caption(f"Reference: {plain(comparison['reference'])}")
+        st.text(lineup["input"])
+        if lineup["reference"]:
+            st.caption(f"Reference: {plain(lineup['reference'])}")
     show_outputs(outputs, names)
-    save_panel(db, comparison)
+    save_panel(db, lineup)
 
 saved_list(db, names)
 with st.expander("Loaded models"):

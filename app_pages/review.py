@@ -12,7 +12,7 @@ st.title("Review")
 db = open_db()
 sources = queries.review_sources(db)
 if not sources:
-    st.info("Nothing to review yet: save a comparison on the Playground page, or train a "
+    st.info("Nothing to review yet: save a lineup on the Playground page, or train a "
             "summarisation run (e.g. `python -m core train --preset s6-summarise`), whose "
             "generated summaries are stored as predictions.")
     st.stop()

@@ -40,7 +40,7 @@ def main() -> None:
     examples = prompting.choose_examples(splits["train"], args.shots, 0, table.label_names)
     test = splits["test"].iloc[: args.limit]
     names = tuple(table.label_names)
-    prompt = prompting.build_prompt(prompting.Style(prompting.TEMPLATES["plain"], names, names),
+    prompt = prompting.build_prompt(prompting.Style(prompting.PROMPT_TEMPLATES["plain"], names, names),
                                     examples, list(test["text"]))
     torch.set_grad_enabled(False)
 

@@ -21,7 +21,7 @@ os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("WORKBENCH_HOME", tempfile.mkdtemp(prefix="baseline-"))
 
 from core import paths  # noqa: E402
-from core.evaluate import EvalConfig, evaluate, summarise  # noqa: E402
+from core.evaluate import EvalConfig, evaluate, system_summary  # noqa: E402
 from storage.db import connect  # noqa: E402
 
 
@@ -48,7 +48,7 @@ def main() -> None:
                             verbalizer=None if words == "-" else words)
         ids = evaluate(config, db)
         rows += [dict(db["evaluations"].get(i)) for i in ids]
-        print_table(summarise(rows))
+        print_table(system_summary(rows))
 
 
 def print_table(summary) -> None:

@@ -1,6 +1,6 @@
 """LoRA adapters through peft, for encoders and causal models alike."""
 
-# S8's "all projection modules", by architecture: attention and MLP projections.
+# The Llama-3 ORPO recipe's "all projection modules", by architecture: attention and MLP projections.
 PROJECTIONS = {
     "llama": ["q_proj", "k_proj", "v_proj", "o_proj", "gate_proj", "up_proj", "down_proj"],
     "gpt_neox": ["query_key_value", "dense", "dense_h_to_4h", "dense_4h_to_h"],

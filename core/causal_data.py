@@ -1,14 +1,14 @@
 """Turning tables into what causal training reads: prompts and their completions.
 
-- classification as generation (S4): the prompt asks for one of the labels; the
+- classification as generation (the Mistral recipe): the prompt asks for one of the labels; the
   completion is the right one. Instruct models see the prompt through their own
   chat template, so that training, the original model and the tuned one all
   read exactly the same text.
-- summarisation and instruction data (S6): prompt -> response.
+- summarisation and instruction data (the Pythia recipe): prompt -> response.
 - conversations (Alpaca, ShareGPT, messages; `core.chat_data`): rendered turn by turn
   through the model's chat template, the loss on the assistant turns only; judged on
   the last assistant turn.
-- preference pairs (S8): prompt, chosen, rejected; from a file, or built from a
+- preference pairs (the Llama-3 ORPO recipe): prompt, chosen, rejected; from a file, or built from a
   labelled table (chosen = the right label, rejected = a wrong one).
 - unpaired feedback (KTO): prompt, completion, desirable or not; from a file, or
   built from a labelled table (a seeded half of the examples answered with the
@@ -45,7 +45,7 @@ NOT_CLEANED = re.compile(r"[^a-zA-Z0-9\s]")
 
 
 def clean(text: str) -> str:
-    """S6's cleaning: letters, digits and white space only."""
+    """The Pythia recipe's cleaning: letters, digits and white space only."""
     return NOT_CLEANED.sub("", text)
 
 
@@ -92,7 +92,7 @@ def generation_prompts(tokenizer, prompts, instruction: str | None, max_length: 
 
 
 def response_reserve(max_length: int) -> int:
-    """Tokens kept for a response: half the sequence, as S6's summaries are short."""
+    """Tokens kept for a response: half the sequence, as the Pythia recipe's summaries are short."""
     return max_length // 2
 
 

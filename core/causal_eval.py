@@ -1,12 +1,12 @@
-"""Judging a causal model on the test split: the original and the tuned one alike (S4, S6).
+"""Judging a causal model on the test split: the original and the tuned one alike (the Mistral sentiment and Pythia summary recipes).
 
-- classification (S4's "Original vs Tuned" table: accuracy overall and on each
+- classification (the Mistral recipe's "Original vs Tuned" table: accuracy overall and on each
   class), by the run's `judge`: "score" takes the label whose answer (exactly the
   completion SFT trains, end-of-text included) is likeliest after the training
   prompt; "generate" lets the model write an answer, parsed back to a label, and
   answers naming no label are counted and wrong.
 - summaries and responses: generated, scored with ROUGE-1/2/L against the
-  references, plus the perplexity of the references (S6).
+  references, plus the perplexity of the references (the Pythia summary recipe).
 - preference pairs: how often the chosen answer is more likely than the rejected.
 
 Each returns the evaluation's figures and one prediction row per test example.
@@ -62,7 +62,7 @@ def generated_verdicts(model, tokenizer, rows: list[list[int]], label_names: lis
 VERDICTS = {"score": scored_verdicts, "generate": generated_verdicts}  # one per config.JUDGES
 
 
-def summarise(model, tokenizer, prompts: list[str], sources: list[str], references: list[str],
+def judge_summaries(model, tokenizer, prompts: list[str], sources: list[str], references: list[str],
               max_new_tokens: int, batch_size: int) -> tuple[dict, list[dict]]:
     rows = [encode_prompt(tokenizer, p) for p in prompts]
     outputs = [o.strip() for o in generate_batches(model, tokenizer, rows, max_new_tokens, batch_size)]

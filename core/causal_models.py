@@ -1,9 +1,9 @@
-"""Loading causal language models to train them (S4, S6, S8, S9).
+"""Loading causal language models to train them (the Mistral, Pythia and Llama-3 recipes, and the Llama-2 notes).
 
 The device decides the precision: bf16 on CUDA cards of compute capability 8
 or more, fp16 on older ones, fp32 on the CPU. Attention is flash-attention 2
 where it is installed and the card supports it, else PyTorch's sdpa. QLoRA
-(S8) loads the base in 4-bit nf4 with double quantisation; its CPU backward is
+(the Llama-3 ORPO recipe) loads the base in 4-bit nf4 with double quantisation; its CPU backward is
 not sound, so it is refused before anything loads on a machine without CUDA.
 """
 
@@ -45,7 +45,7 @@ def check_adapter_fits_device(adapter: str) -> None:
 
 
 def ensure_pad_token(tokenizer, model) -> None:
-    """A pad token distinct from end-of-text (S9), and right padding for training.
+    """A pad token distinct from end-of-text (the Llama-2 notes), and right padding for training.
 
     Padding with the end-of-text token is a common shortcut, but collators that
     mask padding by id then hide every real end-of-text from the loss, and the

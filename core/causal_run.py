@@ -1,6 +1,6 @@
 """One causal run: load, format the data with the method's row builder, train through its
 TRL trainer, save, then judge the tuned model and the original on the same test split
-("Original vs Tuned", S4).
+("Original vs Tuned", the Mistral recipe's table).
 
 The tuned model is judged first. The original is the same model with its
 adapters switched off, or, after a full fine-tune, the base loaded again; both by
@@ -12,10 +12,10 @@ from pathlib import Path
 from core import causal_data, causal_eval, checkpoints, methods, progress
 from core.distributed import rank
 from core.hooks import Hooks, never, stop_on_request
-from core.results import Outcome, Prepared, evaluation_row
+from core.results import ORIGINAL, Outcome, Prepared, evaluation_row
 
 EVAL_BATCH = 16
-JUDGES = {"classify": causal_eval.classify, "summarise": causal_eval.summarise,
+JUDGE_OF_TASK = {"classify": causal_eval.classify, "summarise": causal_eval.judge_summaries,
           "prefer": causal_eval.prefer}
 
 
@@ -45,7 +45,7 @@ def judge(model, tokenizer, prepared: Prepared, should_stop=never,
     total = PASSES[kind] * len(prepared.splits["test"])
     with stop_on_request(model, should_stop), \
             progress.counting(f"judging {which} on the test split", total):
-        return JUDGES[kind](model, tokenizer, **items, batch_size=EVAL_BATCH)
+        return JUDGE_OF_TASK[kind](model, tokenizer, **items, batch_size=EVAL_BATCH)
 
 
 def judge_original(model, tokenizer, prepared: Prepared, dtype: str, should_stop=never):
@@ -99,5 +99,5 @@ def fit_and_evaluate_causal(prepared: Prepared, hooks: Hooks, out_dir: Path,
     original = judge_original(model, tokenizer, prepared, dtype, hooks.should_stop)
     return Outcome(True, [
         (evaluation_row(prepared, "fine-tuned", config.model, tuned[0], template), tuned[1]),
-        (evaluation_row(prepared, "zero-shot", config.model, original[0], template), original[1]),
+        (evaluation_row(prepared, ORIGINAL, config.model, original[0], template), original[1]),
     ], summary=summary)

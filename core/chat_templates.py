@@ -34,14 +34,14 @@ MISTRAL = ("{{ bos_token }}{% for message in messages %}{% if message['role'] ==
            "{{ message['content'] + '\n\n' }}{% elif message['role'] == 'user' %}"
            "{{ '[INST] ' + message['content'] + ' [/INST]' }}{% else %}"
            "{{ message['content'] + eos_token }}{% endif %}{% endfor %}")
-TEMPLATES = {"chatml": CHATML, "llama-3": LLAMA_3, "gemma": GEMMA, "mistral": MISTRAL}
-CHOICES = ("model", *TEMPLATES)
+CHAT_TEMPLATES = {"chatml": CHATML, "llama-3": LLAMA_3, "gemma": GEMMA, "mistral": MISTRAL}
+CHOICES = ("model", *CHAT_TEMPLATES)
 MAX_TEMPLATE = 20_000  # characters: Jinja templates of real models run to a few thousand
 SAMPLE = [{"role": "user", "content": "Hello there"},
           {"role": "assistant", "content": "General Kenobi"},
           {"role": "user", "content": "You are a bold one"},
           {"role": "assistant", "content": "Back away"}]
-SYSTEM = {"role": "system", "content": "Be kind."}
+SAMPLE_SYSTEM_TURN = {"role": "system", "content": "Be kind."}
 
 
 def is_jinja(value: str) -> bool:
@@ -54,7 +54,7 @@ def check(chat_template: str, system_prompt: str | None) -> None:
         raise WorkbenchError(f"chat template '{chat_template[:40]}' is neither one of "
                              f"{', '.join(CHOICES)} nor a Jinja template")
     if is_jinja(chat_template):
-        for sample in [SAMPLE, *([[SYSTEM, *SAMPLE]] if system_prompt else [])]:
+        for sample in [SAMPLE, *([[SAMPLE_SYSTEM_TURN, *SAMPLE]] if system_prompt else [])]:
             check_turn_by_turn(chat_template, sample)
     if system_prompt is not None and not system_prompt.strip():
         raise WorkbenchError("the system prompt is empty; leave it unset instead")
@@ -117,7 +117,7 @@ def apply(tokenizer, chat_template: str, system_prompt: str | None,
     with no system prompt, the tokenizer keeps what it has, but for `conversations` on a
     model without a template: ChatML, set where it is saved with the run, so that the
     playground and later prompting read what the run trained on."""
-    chosen = TEMPLATES.get(chat_template, chat_template if is_jinja(chat_template) else None)
+    chosen = CHAT_TEMPLATES.get(chat_template, chat_template if is_jinja(chat_template) else None)
     own = getattr(tokenizer, "chat_template", None)
     if chosen is None and system_prompt is None and (own or not conversations):
         return

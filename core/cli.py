@@ -349,7 +349,7 @@ def train_in_turn(db, prepared, resume_id: str | None, now: bool, interrupts) ->
             return interrupts.exit_code()
         if launch.in_subprocess(prepared.config):  # its processes record and report it
             return launch.launch_from_terminal(prepared.config, run_id)
-        engine.execute(db, run_id, prepared, jobs.stop_watch(run_id, interrupts.stop),
+        engine.train_prepared(db, run_id, prepared, jobs.stop_watch(run_id, interrupts.stop),
                        show_progress, resume=resume_id is not None)
         return report(db, run_id, interrupts.exit_code())
     finally:
@@ -374,11 +374,11 @@ def work_on_run(args: argparse.Namespace, interrupts) -> int:
     interrupts.run_started()
     should_stop = jobs.stop_watch(run_id, interrupts.stop)
     if not main_process:  # a process accelerate started beside the main one: train only
-        engine.execute(None, run_id, prepared, should_stop, resume=True)
+        engine.train_prepared(None, run_id, prepared, should_stop, resume=True)
         return 0
     # (no metrics lines: they are in the database, and a log that grows every step would
     # cost a page that shows it)
-    engine.execute(db, run_id, prepared, should_stop, resume=True)
+    engine.train_prepared(db, run_id, prepared, should_stop, resume=True)
     return report(db, run_id, interrupts.exit_code())
 
 
@@ -448,7 +448,7 @@ def run_experiment(args: argparse.Namespace, db, interrupts: "Interrupts") -> in
             if launch.in_subprocess(prepared.config):
                 launch.launch_from_terminal(prepared.config, run_id)
             else:
-                engine.execute(db, run_id, prepared, jobs.stop_watch(run_id, interrupts.stop),
+                engine.train_prepared(db, run_id, prepared, jobs.stop_watch(run_id, interrupts.stop),
                                show_progress)
             job_queue.remove(db, run_id)
             print_run_result(db, run_id)
@@ -535,7 +535,9 @@ def check_resume_alone(args: argparse.Namespace) -> None:
 
 def result_line(evaluation: dict) -> str:
     """One evaluation's headline figures: accuracy and F1, or ROUGE and perplexity."""
-    who = {"fine-tuned": "test", "zero-shot": "original model, test"}[evaluation["mode"]]
+    from core.results import ORIGINAL
+
+    who = {"fine-tuned": "test", ORIGINAL: "original model, test"}[evaluation["mode"]]
     if evaluation["rougeL"] is not None:
         return (f"{who}: ROUGE-1 {evaluation['rouge1']:.4f}, ROUGE-2 {evaluation['rouge2']:.4f}, "
                 f"ROUGE-L {evaluation['rougeL']:.4f}, perplexity {evaluation['perplexity']:.2f}")
@@ -554,7 +556,7 @@ def run_eval(args: argparse.Namespace) -> int:
     """One comparison, recorded as a job like the pages' (its row says how it ended); it
     waits its turn in the home's queue (Ctrl-C there cancels it); Ctrl-C or SIGTERM while it
     scores stops it before the next batch, keeping the executions that finished."""
-    from core import evaluation_jobs, jobs
+    from core import comparisons, jobs
     from core.evaluate import EvalConfig
     from storage import job_queue, locks
 
@@ -563,7 +565,7 @@ def run_eval(args: argparse.Namespace) -> int:
     quiet_libraries()
     db = open_db()
     if args.job is not None:  # a launcher's worker
-        comparison = evaluation_jobs.stored(db, args.job)
+        comparison = comparisons.stored(db, args.job)
         jobs.hold_as_worker(job_queue.comparison_key(args.job))
         interrupts.run_started()
         return score_comparison(db, args.job, comparison, interrupts)
@@ -571,16 +573,16 @@ def run_eval(args: argparse.Namespace) -> int:
     config = EvalConfig(**{k: v for k, v in vars(args).items() if k in fields and v is not None})
     configs = [config] if config.model else []
     runs = [config.run] if config.run is not None else []
-    comparison = evaluation_jobs.Comparison(configs, runs, config.limit, args.backend,
+    comparison = comparisons.Comparison(configs, runs, config.limit, args.backend,
                                             args.ray_address)
-    evaluation_jobs.check_comparison(db, comparison)
+    comparisons.check_comparison(db, comparison)
     if comparison.backend == "ray":
         interrupts.run_started()
-        job_id = evaluation_jobs.create(db, comparison, queue={"backend": "ray"})
+        job_id = comparisons.create(db, comparison, queue={"backend": "ray"})
         follow_on_ray(db, [job_queue.comparison_key(job_id)], interrupts, echo_metrics=False)
         return report_comparison(db, job_id, interrupts)
     held = []
-    job_id = evaluation_jobs.create(
+    job_id = comparisons.create(
         db, comparison, queue={"starter": "self", "working": bool(args.now)},
         hold=lambda number: held.append(locks.take(locks.folder_of(db),
                                                    job_queue.comparison_key(number))))
@@ -599,7 +601,7 @@ def run_eval(args: argparse.Namespace) -> int:
 
 def score_comparison(db, job_id: int, comparison, interrupts) -> int:
     """Score a comparison here, its progress on one terminal line; report how it ended."""
-    from core import evaluation_jobs, jobs
+    from core import comparisons, jobs
     from storage import job_queue
 
     shown = []  # whether a progress line is open
@@ -610,7 +612,7 @@ def score_comparison(db, job_id: int, comparison, interrupts) -> int:
 
     should_stop = jobs.stop_watch(job_queue.comparison_key(job_id), interrupts.stop)
     try:
-        evaluation_jobs.execute(db, job_id, comparison, should_stop, progress)
+        comparisons.score(db, job_id, comparison, should_stop, progress)
     finally:
         if shown:
             print(file=sys.stderr)  # end the progress line
@@ -619,16 +621,16 @@ def score_comparison(db, job_id: int, comparison, interrupts) -> int:
 
 def report_comparison(db, job_id: int, interrupts) -> int:
     """How a comparison ended, each execution and system on stderr; its exit code."""
-    from core.evaluate import summarise
+    from core.evaluate import system_summary
     from storage import queries
 
-    job = queries.get_evaluation_job(db, job_id)
+    job = queries.get_comparison(db, job_id)
     rows = queries.get_evaluations(db, job["evaluation_ids"]) if job["evaluation_ids"] else []
     for row in rows:  # with the run's name, which labels its system
         print(f"evaluation {row['id']}: {row['mode']} ({plural(row['shots'], 'shot')}, seed "
               f"{row['seed']}, {row['template'] or 'fine-tuned'}) accuracy "
               f"{row['accuracy']:.4f} F1 {row['f1']:.4f}", file=sys.stderr)
-    for system in summarise(rows).to_dict("records") if rows else ():
+    for system in system_summary(rows).to_dict("records") if rows else ():
         run = f" (run {system['run']})" if system["run"] else ""
         print(f"{system['label']}{run}: accuracy {system['accuracy']:.4f} ± "
               f"{system['accuracy_std']:.4f} over {plural(system['executions'], 'execution')}",

@@ -189,10 +189,10 @@ PRESETS = {
     "quick-cpu": dict(method="trainer", lr=5e-5, batch_size=16, epochs=2, weight_decay=0.01,
                       warmup_steps=0, max_length=64, train_size=1000, eval_size=200,
                       test_size=500),
-    # S4 trained QLoRA on Mistral-7B; on a machine without CUDA, choose lora instead.
+    # The Mistral recipe trained QLoRA on Mistral-7B; on a machine without CUDA, choose lora instead.
     "s4-sft": dict(method="sft", adapter="lora", model="smollm2-135m", train_size=300,
                    eval_size=100, test_size=2500, epochs=2, lr=2e-4, batch_size=8),
-    # About 1 example/s trains on 2 CPU cores: S4's 300 examples, judged on 200.
+    # About 1 example/s trains on 2 CPU cores: the Mistral recipe's 300 examples, judged on 200.
     "quick-sft": dict(method="sft", adapter="lora", model="smollm2-135m", train_size=300,
                       eval_size=50, test_size=200, epochs=2, lr=2e-4, batch_size=8),
     "s6-summarise": dict(method="sft", adapter="none", model="smollm2-135m", dataset="aclsum",

@@ -1,5 +1,5 @@
 """One encoder run: load the classifier, train it with the method's `fit`, judge it on
-the test split, and measure how far each layer's weights moved (S7)."""
+the test split, and measure how far each layer's weights moved."""
 
 from pathlib import Path
 

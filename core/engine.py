@@ -135,7 +135,7 @@ def train(config: TrainConfig, db, should_stop: Callable[[], bool] = never,
     with locks.holding(locks.folder_of(db), run_id, "run"):  # beside the queue, in this process
         queries.create_run(db, prepared.config.to_dict(), data_hash=prepared.data_hash,
                            run_id=run_id)
-        execute(db, run_id, prepared, should_stop, on_metrics)
+        train_prepared(db, run_id, prepared, should_stop, on_metrics)
     return run_id
 
 
@@ -187,7 +187,7 @@ def run_in_status(db, run_id: str, allowed: tuple, rule: str) -> dict:
 def resume(db, run_id: str, should_stop: Callable[[], bool] = never,
            on_metrics: Callable[[dict], None] | None = None) -> str:
     """Continue a run from its last checkpoint; returns its final status."""
-    return execute(db, run_id, prepare_resume(db, run_id), should_stop, on_metrics, resume=True)
+    return train_prepared(db, run_id, prepare_resume(db, run_id), should_stop, on_metrics, resume=True)
 
 
 class _RunLog:
@@ -224,7 +224,7 @@ def non_finite_losses(row: dict) -> dict:
             and isinstance(v, float) and not np.isfinite(v)}
 
 
-def execute(db, run_id: str, prepared: Prepared, should_stop: Callable[[], bool] = never,
+def train_prepared(db, run_id: str, prepared: Prepared, should_stop: Callable[[], bool] = never,
             on_metrics: Callable[[dict], None] | None = None, resume: bool = False) -> str:
     """Train and evaluate (resuming: from the last checkpoint); returns the final status, also stored.
 
@@ -238,10 +238,10 @@ def execute(db, run_id: str, prepared: Prepared, should_stop: Callable[[], bool]
     # The run is alive while its lock is held: by this process, or the launcher that
     # started it (storage.locks).
     with locks.holding(locks.folder_of(db), run_id, "run"):
-        return _execute(db, run_id, prepared, should_stop, on_metrics, out_dir, start)
+        return _train_prepared(db, run_id, prepared, should_stop, on_metrics, out_dir, start)
 
 
-def _execute(db, run_id: str, prepared: Prepared, should_stop, on_metrics, out_dir: Path,
+def _train_prepared(db, run_id: str, prepared: Prepared, should_stop, on_metrics, out_dir: Path,
              start: Path | None) -> str:
     spec = methods.get(prepared.config.method)
     planned = spec.steps(prepared.config, len(prepared.splits["train"]))

@@ -1,4 +1,4 @@
-"""Prompting vs fine-tuning on one held-out split (S5): executions, repeated over seeds.
+"""Prompting vs fine-tuning on one held-out split: executions, repeated over seeds.
 
 Every evaluation is scored on the same test examples: the test split is drawn
 exactly as training draws it (data, seed and sizes), and the first `limit` of
@@ -157,7 +157,7 @@ def evaluate_run(config: EvalConfig, db) -> int:
 
 
 @dataclass
-class Prepared:
+class PreparedPrompting:
     """A prompting config checked: its template, data, splits and test examples, and model."""
     template: dict
     table: object
@@ -166,7 +166,7 @@ class Prepared:
     source: object
 
 
-def prepare_prompting(config: EvalConfig) -> Prepared:
+def prepare_prompting(config: EvalConfig) -> PreparedPrompting:
     from core import prompting
     from core.models import resolve_model
 
@@ -181,7 +181,7 @@ def prepare_prompting(config: EvalConfig) -> Prepared:
     source = resolve_model(config.model)
     if source.kind != "causal":
         raise WorkbenchError(f"'{config.model}' is an encoder; prompting needs a causal model")
-    return Prepared(template, table, splits, splits["test"].iloc[: config.limit], source)
+    return PreparedPrompting(template, table, splits, splits["test"].iloc[: config.limit], source)
 
 
 def evaluate_prompting(config: EvalConfig, db, on_progress, keep) -> None:
@@ -322,10 +322,10 @@ def template_for(config: EvalConfig) -> dict:
 
     if config.template == "custom":
         return prompting.custom_template(config.custom_template or "")
-    if config.template not in prompting.TEMPLATES:
+    if config.template not in prompting.PROMPT_TEMPLATES:
         raise WorkbenchError(f"unknown template '{config.template}'; choose plain, role, cot "
                              "or custom")
-    return prompting.TEMPLATES[config.template]
+    return prompting.PROMPT_TEMPLATES[config.template]
 
 
 def template_label(config: EvalConfig, style, variant: str = "") -> str:
@@ -362,7 +362,7 @@ def store(db, evaluation: dict, report: dict, predictions: list[dict]) -> int:
 
 # What makes prompting evaluations one system: only their seed differs, so the seeds are its
 # executions. A fine-tuned run is a system of its own, whatever its model (see `system_of`).
-SYSTEM = ["model", "mode", "shots", "template"]
+SYSTEM_KEYS = ["model", "mode", "shots", "template"]
 FIGURES = ["accuracy", "precision", "recall", "f1"]
 DESCRIPTION = ["label", "run", "model", "mode", "shots", "template"]
 
@@ -381,7 +381,7 @@ def system_of(evaluation: dict) -> dict:
         # k-fold pooled (core.pooling): its model names the experiment's setting
         return {"system": f"pooled {evaluation['id']}", "label": evaluation["model"],
                 "run": None}
-    setting = [evaluation.get(column) for column in SYSTEM]
+    setting = [evaluation.get(column) for column in SYSTEM_KEYS]
     label = f"{setting[0]} · {setting[2]}-shot · {setting[3] or '-'}"
     return {"system": "prompt " + json.dumps(setting), "label": label, "run": None}
 
@@ -400,7 +400,7 @@ def with_systems(evaluations: list[dict]) -> list[dict]:
     return keyed
 
 
-def summarise(evaluations: list[dict]):
+def system_summary(evaluations: list[dict]):
     """Mean and standard deviation of each figure over the executions of each system, with
     what describes the system (its label, run id, model, mode, shots and template)."""
     import pandas as pd

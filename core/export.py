@@ -1,4 +1,4 @@
-"""A finished run as a standalone model folder: adapters merged into their base (S8).
+"""A finished run as a standalone model folder: adapters merged into their base (as the Llama-3 ORPO recipe ships it).
 
 An export never replaces a folder unless asked (`overwrite=True`), and is written to a
 hidden folder beside its place and renamed into it only once complete: a full disk or a

@@ -1,7 +1,7 @@
 """Training through the Hugging Face `Trainer` and TRL's trainers (its subclasses).
 
 Shared by every method that trains through a Trainer: the `trainer` method
-(S2: evaluate and save each epoch, best model at the end) and the causal
+(the DistilBERT Trainer recipe: evaluate and save each epoch, best model at the end) and the causal
 methods, whose spec names their TRL trainer and config class. A callback
 forwards the Trainer's own log rows (the method's metrics, renamed to their
 columns) to the hooks, turns a stop request into
@@ -99,7 +99,7 @@ def evaluation_schedule(config, has_eval: bool) -> dict:
 
 def training_arguments(config, output_dir: str, has_eval: bool, args_class=TrainingArguments,
                        **extra):
-    """Arguments for S2's Trainer, and (through `args_class`) for TRL's trainers.
+    """Arguments for the DistilBERT recipe's Trainer, and (through `args_class`) for TRL's trainers.
 
     The benchmark uses the same function for its plain script."""
     return args_class(
@@ -149,7 +149,7 @@ def train_with_trainer(model, tokenizer, train_set, eval_set, label_names, confi
 
 
 def early_stopping(config, has_eval: bool) -> list:
-    """S9's early stopping on a validation loss that stops improving, when asked for."""
+    """Early stopping (the Llama-2 practice notes) on a validation loss that stops improving, when asked for."""
     if not (has_eval and config.early_stopping_patience):
         return []
     return [EarlyStoppingCallback(early_stopping_patience=config.early_stopping_patience)]

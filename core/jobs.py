@@ -16,7 +16,7 @@ On a Ray cluster (`backend: ray`), core.ray_backend submits the job and records 
 its worker streams back; no local slot is taken.
 
 A job's key is its run's id, or `comparison_key(N)` for comparison N (the
-`evaluation_jobs` row).
+`comparisons` row).
 """
 
 import logging
@@ -30,10 +30,10 @@ import threading
 import time
 from pathlib import Path
 
-from core import engine, evaluation_jobs, experiments, launch, paths
+from core import engine, comparisons, experiments, launch, paths
 from core.config import TrainConfig
 from core.errors import WorkbenchError
-from core.evaluation_jobs import Comparison
+from core.comparisons import Comparison
 from storage import job_queue, locks, queries
 from storage.db import connect
 from storage.job_queue import comparison_key, comparison_of  # noqa: F401 (the pages' names)
@@ -116,8 +116,8 @@ class JobManager:
     def compare(self, comparison: Comparison) -> int:
         """Check a comparison (raises WorkbenchError, nothing written), then queue it; its id."""
         db = self._db()
-        evaluation_jobs.check_comparison(db, comparison)
-        job_id = evaluation_jobs.create(db, comparison, queue={"backend": comparison.backend})
+        comparisons.check_comparison(db, comparison)
+        job_id = comparisons.create(db, comparison, queue={"backend": comparison.backend})
         self._woken()
         return job_id
 
@@ -257,7 +257,7 @@ def cancelled(db, key: str) -> None:
     """A waiting job taken out of the queue: its row says so."""
     number = comparison_of(key)
     if number is not None:
-        queries.finish_evaluation_job(db, number, "stopped", error=COMPARISON_CANCELLED)
+        queries.finish_comparison(db, number, "stopped", error=COMPARISON_CANCELLED)
     else:
         queries.finish_run(db, key, "stopped", error=CANCELLED)
 
@@ -337,7 +337,7 @@ def record_unfinished(db, key: str, code: int | None, log: Path, reason: str | N
     `interrupted`, resumable; any other ending `failed`. Either way with the log's tail.
     (Stopped before the worker could hear it: `stopped`.)"""
     number = comparison_of(key)
-    row = queries.get_evaluation_job(db, number) if number is not None else queries.get_run(db, key)
+    row = queries.get_comparison(db, number) if number is not None else queries.get_run(db, key)
     if row is None or row["status"] not in ("queued", "running"):
         return
     tail = launch.log_tail(log)
@@ -354,7 +354,7 @@ def record_unfinished(db, key: str, code: int | None, log: Path, reason: str | N
         reason = reason or said_error(tail) or (f"the worker ended (exit code {code}) before "
                                                 "the job did; its log says why")
     if number is not None:
-        queries.finish_evaluation_job(db, number, status, error=reason, traceback=tail)
+        queries.finish_comparison(db, number, status, error=reason, traceback=tail)
     else:
         queries.finish_run(db, key, status, error=reason, traceback=tail)
 

@@ -1,4 +1,4 @@
-"""Classification metrics, and how far each layer's weights moved in training (S7)."""
+"""Classification metrics, and how far each layer's weights moved in training (the BERT layer study)."""
 
 import re
 from collections import OrderedDict

@@ -67,7 +67,7 @@ class Request:
     instruction: str | None = None  # summarise: what the prompt asks for
     max_length: int = 512  # prompt tokens; longer inputs are cut
     # chat: this model's conversation so far, ((role, text), …): the user's turns, and the
-    # answers this model gave (each model of a comparison keeps its own)
+    # answers this model gave (each model of a lineup keeps its own)
     history: tuple[tuple[str, str], ...] = ()
     # as a causal run's (core.chat_templates); "model": each model's own (a run's is saved with it)
     chat_template: str = "model"

@@ -1,4 +1,4 @@
-"""Prompted classification with a causal model: zero-, one- and k-shot (S5, S9).
+"""Prompted classification with a causal model: zero-, one- and k-shot.
 
 A prompt is a shared prefix (instruction and the k examples, the same for every
 test example of an execution) followed by the example's own part. Two ways to
@@ -25,7 +25,7 @@ import torch
 from core import chat_templates, progress
 from core.errors import WorkbenchError
 
-TEMPLATES = {
+PROMPT_TEMPLATES = {
     "plain": {
         "instruction": "Classify each text as one of: {labels}.\n\n",
         "example": "Text: {text}\nLabel: {label}\n\n",

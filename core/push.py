@@ -2,7 +2,7 @@
 
 The folder is what the run saved (LoRA adapters with their base named, or the whole
 tuned model) and its tokenizer; the card (README.md) says what it was trained on, how,
-with which settings, and how it scored, with S4's Original vs Tuned table, and the
+with which settings, and how it scored, with the Original vs Tuned table, and the
 run.yaml that reproduces it. Uploaded through `huggingface_hub`'s HfApi (a private
 repository with `private=True`); tests hand in a local stand-in for it. Offline, or
 without a token, it fails in one line before anything is uploaded.

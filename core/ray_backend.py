@@ -128,7 +128,7 @@ def supervise(db_path: Path, key: str, held: locks.Held | None = None) -> None:
 def job_row(db, key: str) -> tuple[str, object, dict]:
     number = job_queue.comparison_of(key)
     if number is not None:
-        return "evaluation_jobs", number, queries.get_evaluation_job(db, number)
+        return "comparisons", number, queries.get_comparison(db, number)
     return "runs", key, queries.get_run(db, key)
 
 
@@ -156,7 +156,7 @@ def job_settings(db, key: str) -> dict:
     """Where and how a job runs on Ray: address, shared storage, resources, its command."""
     number = job_queue.comparison_of(key)
     if number is not None:
-        settings = queries.get_evaluation_job(db, number)["settings"]
+        settings = queries.get_comparison(db, number)["settings"]
         return {"address": settings.get("ray_address"), "storage": str(paths.home()), "cpus": 1,
                 "gpus": None, "entrypoint": f"python -m core eval --job {number}"}
     config = from_stored(queries.get_run(db, key)["config"])
@@ -170,8 +170,8 @@ def write_seed(db, key: str, storage: str) -> Path:
     metrics to resume; a comparison's fine-tuned runs), in the shared storage."""
     number = job_queue.comparison_of(key)
     if number is not None:
-        runs = queries.get_evaluation_job(db, number)["settings"]["runs"]
-        tables = {"evaluation_jobs": raw_rows(db, "evaluation_jobs", "id = ?", [number]),
+        runs = queries.get_comparison(db, number)["settings"]["runs"]
+        tables = {"comparisons": raw_rows(db, "comparisons", "id = ?", [number]),
                   "runs": raw_rows(db, "runs", f"id in ({', '.join('?' * len(runs))})", runs)}
     else:
         run = raw_rows(db, "runs", "id = ?", [key])
@@ -240,15 +240,15 @@ def apply(db, key: str, event: dict) -> None:
     storage = job_settings(db, key)["storage"]
     if event["call"] == "mark_running" and is_uri(storage):  # (the worker's folder was its own)
         event = dict(event, args=[key, remote_folder(storage, key), *event["args"][2:]])
-    if number is not None and event["call"] == "update_evaluation_job":
+    if number is not None and event["call"] == "update_comparison":
         event = dict(event, kwargs={k: v for k, v in event["kwargs"].items()
                                     if k != "evaluation_ids"})
         if not event["kwargs"]:
             return
     result = events.replay(db, event)
     if number is not None and event["call"] == "add_evaluation":
-        kept = queries.get_evaluation_job(db, number)["evaluation_ids"]
-        queries.update_evaluation_job(db, number, evaluation_ids=[*kept, result])
+        kept = queries.get_comparison(db, number)["evaluation_ids"]
+        queries.update_comparison(db, number, evaluation_ids=[*kept, result])
 
 
 def settle(db, key: str, status: str, log: str) -> None:
@@ -272,7 +272,7 @@ def settle(db, key: str, status: str, log: str) -> None:
 def finish(db, key: str, status: str, error: str, traceback: str | None = None) -> None:
     number = job_queue.comparison_of(key)
     if number is not None:
-        queries.finish_evaluation_job(db, number, status, error=error, traceback=traceback)
+        queries.finish_comparison(db, number, status, error=error, traceback=traceback)
     else:
         queries.finish_run(db, key, status, error=error, traceback=traceback)
 

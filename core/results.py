@@ -46,11 +46,15 @@ def evaluation_row(prepared: Prepared, mode: str, model: str, report: dict,
             **{k: report[k] for k in EVALUATION_FIGURES if k in report}}
 
 
-ORIGINAL_VS_TUNED = {"fine-tuned": "Tuned", "zero-shot": "Original"}
+# A causal run's original model is judged as its tuned one is, with no examples shown: its row
+# is a zero-shot evaluation of the run's base model, told apart from a Compare-page one by
+# its run_id (the database's modes are fixed: storage.schema.EVALUATION_MODES).
+ORIGINAL = "zero-shot"
+ORIGINAL_VS_TUNED = {"fine-tuned": "Tuned", ORIGINAL: "Original"}
 
 
 def original_vs_tuned(evaluations: list[dict]) -> pd.DataFrame:
-    """S4's table: one row per model, accuracy overall and on each class (or ROUGE)."""
+    """The Mistral recipe's table: one row per model, accuracy overall and on each class (or ROUGE)."""
     rows = []
     for e in evaluations:
         row = {"model": ORIGINAL_VS_TUNED.get(e["mode"], e["mode"]), "examples": e["n"]}

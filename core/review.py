@@ -1,4 +1,4 @@
-"""Human review of model outputs against a rubric (S6's manual evaluation, S9's rubric review).
+"""Human review of model outputs against a rubric (the Pythia recipe's manual reading, the Llama-2 notes' rubric review).
 
 A review item is one input with the outputs of several models. Reviewers see the
 outputs blind (names hidden, order shuffled per reviewer and item) and score each
@@ -101,7 +101,7 @@ def group_items(targets: list[dict]) -> list[Item]:
 
 def prompt_of(target: dict) -> str:
     """The prompt a review target's output answered, in words. A playground output's is stored
-    with its comparison; a prediction's is its run's: classify where it scored labels, else
+    with its lineup; a prediction's is its run's: classify where it scored labels, else
     its data set's instruction, or none (the input as a chat message)."""
     from core.causal_data import INSTRUCTIONS
     from core.playground import describe_prompt

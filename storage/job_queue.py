@@ -23,7 +23,7 @@ COMPARISON_PREFIX = "comparison "
 
 
 def comparison_key(job_id: int) -> str:
-    """The queue's key of comparison N (an `evaluation_jobs` row); a run's key is its id."""
+    """The queue's key of comparison N (an `comparisons` row); a run's key is its id."""
     return f"{COMPARISON_PREFIX}{job_id}"
 
 

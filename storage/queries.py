@@ -123,7 +123,7 @@ def finish_run(db: Database, run_id: str, status: str, error: str | None = None,
 
 INTERRUPTED = ("The process training this run ended before the run did (killed, crashed, or "
                "the machine restarted); resume it to continue from its last checkpoint.")
-EVALUATION_INTERRUPTED = ("The process running this comparison ended before it did (killed, "
+COMPARISON_INTERRUPTED = ("The process running this comparison ended before it did (killed, "
                           "crashed, or the machine restarted); the executions it finished are "
                           "kept: start it again for the rest.")
 
@@ -283,50 +283,51 @@ def get_evaluations(db: Database, ids: list[int]) -> list[dict]:
                          "order by evaluations.id", list(ids)))
 
 
-def save_comparison(db: Database, comparison: dict, outputs: list[dict]) -> int:
-    """A playground comparison and its outputs, in one transaction (not yet saved for review)."""
-    row = dict(comparison, saved=0, created_at=now())
+def save_lineup(db: Database, lineup: dict, outputs: list[dict]) -> int:
+    """A playground lineup (one input, the outputs of several models), in one transaction;
+    not yet saved for review."""
+    row = dict(lineup, saved=0, created_at=now())
     if not isinstance(row.get("settings"), str):
         row["settings"] = json.dumps(row.get("settings"))
     with db.atomic():
-        comparison_id = db["comparisons"].insert(row).last_pk
-        db["comparison_outputs"].insert_all(
-            {"comparison_id": comparison_id, "position": i, **output,
+        lineup_id = db["lineups"].insert(row).last_pk
+        db["lineup_outputs"].insert_all(
+            {"lineup_id": lineup_id, "position": i, **output,
              "probabilities": json.dumps(output.get("probabilities"))}
             for i, output in enumerate(outputs))
-    return comparison_id
+    return lineup_id
 
 
-def keep_comparison(db: Database, comparison_id: int, name: str) -> None:
-    """Save a comparison under a name: it is listed, and its outputs join the review queue."""
-    db["comparisons"].update(comparison_id, {"saved": 1, "name": name})
+def keep_lineup(db: Database, lineup_id: int, name: str) -> None:
+    """Save a lineup under a name: it is listed, and its outputs join the review queue."""
+    db["lineups"].update(lineup_id, {"saved": 1, "name": name})
 
 
-def get_comparison(db: Database, comparison_id: int) -> tuple[dict, list[dict]] | None:
-    rows = list(db.query("select * from comparisons where id = ?", [comparison_id]))
+def get_lineup(db: Database, lineup_id: int) -> tuple[dict, list[dict]] | None:
+    rows = list(db.query("select * from lineups where id = ?", [lineup_id]))
     if not rows:
         return None
-    outputs = db.query("select * from comparison_outputs where comparison_id = ? order by position",
-                       [comparison_id])
+    outputs = db.query("select * from lineup_outputs where lineup_id = ? order by position",
+                       [lineup_id])
     return rows[0], [dict(o, probabilities=json.loads(o["probabilities"] or "null")) for o in outputs]
 
 
-def list_comparisons(db: Database) -> list[dict]:
-    """Saved comparisons, newest first, with their models and how many reviews they have."""
+def list_lineups(db: Database) -> list[dict]:
+    """Saved lineups, newest first, with their models and how many reviews they have."""
     return list(db.query(
         "select c.id, c.name, c.created_at, c.input, group_concat(o.model, ', ') as models, "
-        "(select count(*) from reviews r join comparison_outputs x on x.id = r.output_id "
-        " where x.comparison_id = c.id) as reviews "
-        "from comparisons c join comparison_outputs o on o.comparison_id = c.id "
+        "(select count(*) from reviews r join lineup_outputs x on x.id = r.output_id "
+        " where x.lineup_id = c.id) as reviews "
+        "from lineups c join lineup_outputs o on o.lineup_id = c.id "
         "where c.saved = 1 group by c.id order by c.id desc"))
 
 
-def delete_comparison(db: Database, comparison_id: int) -> None:
+def delete_lineup(db: Database, lineup_id: int) -> None:
     with db.atomic():
         db.execute("delete from reviews where output_id in "
-                   "(select id from comparison_outputs where comparison_id = ?)", [comparison_id])
-        db.execute("delete from comparison_outputs where comparison_id = ?", [comparison_id])
-        db.execute("delete from comparisons where id = ?", [comparison_id])
+                   "(select id from lineup_outputs where lineup_id = ?)", [lineup_id])
+        db.execute("delete from lineup_outputs where lineup_id = ?", [lineup_id])
+        db.execute("delete from lineups where id = ?", [lineup_id])
 
 
 def list_rubrics(db: Database) -> list[dict]:
@@ -385,15 +386,15 @@ def reviews_with_targets(db: Database, rubric_id: int | None = None,
     return [dict(r, scores=json.loads(r["scores"])) for r in db.query(sql + " order by r.id", params)]
 
 
-# Comparisons as jobs (core.evaluation_jobs): queued, running and ended like runs.
+# Comparisons as jobs (core.comparisons): queued, running and ended like runs.
 
-def create_evaluation_job(db: Database, name: str, settings: dict,
+def create_comparison(db: Database, name: str, settings: dict,
                           queue: dict | None = None, hold=None) -> int:
     """A new comparison, `queued`, with its row in the queue (as `create_run`). `hold(id)` is
     called before anyone else can see it (to take its lock, for a command that queues it for
     itself: its number is known only once inserted)."""
     with job_queue.immediate(db):
-        job_id = db["evaluation_jobs"].insert({
+        job_id = db["comparisons"].insert({
             "name": name, "status": "queued", "settings": json.dumps(settings),
             "progress": 0.0, "evaluation_ids": "[]", "created_at": now(),
             "backend": (queue or {}).get("backend", job_queue.LOCAL)}).last_pk
@@ -405,51 +406,51 @@ def create_evaluation_job(db: Database, name: str, settings: dict,
 
 
 @recorded
-def update_evaluation_job(db: Database, job_id: int, **fields) -> None:
+def update_comparison(db: Database, job_id: int, **fields) -> None:
     """Progress, the evaluations stored so far, or `running` (with its start)."""
     if "evaluation_ids" in fields:
         fields["evaluation_ids"] = json.dumps(fields["evaluation_ids"])
     if fields.get("status") == "running":
         fields.update(started_at=now())
-    db["evaluation_jobs"].update(job_id, fields)
+    db["comparisons"].update(job_id, fields)
 
 
 @recorded
-def finish_evaluation_job(db: Database, job_id: int, status: str, error: str | None = None,
+def finish_comparison(db: Database, job_id: int, status: str, error: str | None = None,
                           traceback: str | None = None) -> None:
     if status not in FINISHED_STATUSES:
         raise ValueError(f"not a final status: {status}")
-    db["evaluation_jobs"].update(job_id, {"status": status, "finished_at": now(),
+    db["comparisons"].update(job_id, {"status": status, "finished_at": now(),
                                           "error": error, "traceback": traceback})
 
 
-def mark_evaluations_interrupted(db: Database, job_id: int | None = None) -> None:
+def mark_comparisons_interrupted(db: Database, job_id: int | None = None) -> None:
     """As `mark_interrupted`, for comparisons."""
-    for dead in _lost(db, "evaluation_jobs", job_id):
-        finish_evaluation_job(db, dead, "interrupted", error=EVALUATION_INTERRUPTED)
+    for dead in _lost(db, "comparisons", job_id):
+        finish_comparison(db, dead, "interrupted", error=COMPARISON_INTERRUPTED)
 
 
-def _evaluation_job(row: dict) -> dict:
+def _comparison_row(row: dict) -> dict:
     return dict(row, settings=json.loads(row["settings"]),
                 evaluation_ids=json.loads(row["evaluation_ids"] or "[]"))
 
 
-def get_evaluation_job(db: Database, job_id: int) -> dict | None:
-    mark_evaluations_interrupted(db, job_id)
-    rows = list(db.query("select * from evaluation_jobs where id = ?", [job_id]))
-    return _evaluation_job(rows[0]) if rows else None
+def get_comparison(db: Database, job_id: int) -> dict | None:
+    mark_comparisons_interrupted(db, job_id)
+    rows = list(db.query("select * from comparisons where id = ?", [job_id]))
+    return _comparison_row(rows[0]) if rows else None
 
 
-def list_evaluation_jobs(db: Database, limit: int = 50) -> list[dict]:
+def list_comparisons(db: Database, limit: int = 50) -> list[dict]:
     """The latest comparisons, newest first."""
-    mark_evaluations_interrupted(db)
-    return [_evaluation_job(r) for r in
-            db.query("select * from evaluation_jobs order by id desc limit ?", [limit])]
+    mark_comparisons_interrupted(db)
+    return [_comparison_row(r) for r in
+            db.query("select * from comparisons order by id desc limit ?", [limit])]
 
 
 def overview(db: Database) -> dict:
     """What the workbench holds, for the home page: runs by status, comparisons, saved
-    playground comparisons, and outputs no one has reviewed yet."""
+    playground lineups, and outputs no one has reviewed yet."""
     mark_interrupted(db)
     statuses = dict(db.execute("select status, count(*) from runs group by status").fetchall())
     unreviewed = db.execute(
@@ -457,8 +458,8 @@ def overview(db: Database) -> dict:
         "(t.kind = 'output' and r.output_id = t.target_id) or "
         "(t.kind = 'prediction' and r.prediction_id = t.target_id))").fetchone()[0]
     return {"runs": sum(statuses.values()), "statuses": statuses,
-            "comparisons": db["evaluation_jobs"].count,
-            "playground": db.execute("select count(*) from comparisons where saved = 1").fetchone()[0],
+            "comparisons": db["comparisons"].count,
+            "playground": db.execute("select count(*) from lineups where saved = 1").fetchone()[0],
             "unreviewed": unreviewed, "experiments": db["experiments"].count}
 
 

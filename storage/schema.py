@@ -139,7 +139,7 @@ def add_unparseable_answers(db):
 
 @migrations()
 def add_generation_scores(db):
-    # Summaries and responses (S6) are judged by ROUGE and the references' perplexity.
+    # Summaries and responses are judged by ROUGE and the references' perplexity.
     for column in ("rouge1", "rouge2", "rougeL", "perplexity"):
         db["evaluations"].add_column(column, float)
 
@@ -291,3 +291,30 @@ def add_job_queue(db):
         db[table].add_column("ray_address", str)
         db[table].add_column("ray_job", str)
         db[table].add_column("events_applied", int)
+
+
+@migrations()
+def one_word_per_thing(db):
+    # A word means one thing: a "comparison" is the Compare page's job (was `evaluation_jobs`),
+    # and the playground's one input answered by several models side by side is a "lineup"
+    # (was `comparisons`, its outputs `comparison_outputs`). SQLite's rename carries the
+    # reviews' foreign key along; the view that reads them is drawn again.
+    db.execute("drop view if exists review_targets")
+    db.rename_table("comparisons", "lineups")
+    db.rename_table("comparison_outputs", "lineup_outputs")
+    db.execute("alter table lineup_outputs rename column comparison_id to lineup_id")
+    db.rename_table("evaluation_jobs", "comparisons")
+    db.create_view("review_targets", """
+        select 'output' as kind, o.id as target_id, 'playground' as source,
+               'lineup ' || c.id as item, c.id as ordinal, c.input, c.reference, o.model, o.output as text,
+               c.task, c.labels, c.instruction, null as dataset, r.id as run_id
+        from lineup_outputs o join lineups c on c.id = o.lineup_id
+        left join runs r on r.id = o.model
+        where c.saved = 1
+        union all
+        select 'prediction', p.id, e.split, e.split || ' #' || p.idx, p.idx, p.input, p.reference,
+               e.model || ' (' || e.mode || coalesce(', run ' || e.run_id, '') || ')', p.output,
+               null, e.labels, null, e.dataset, e.run_id
+        from predictions p join evaluations e on e.id = p.evaluation_id
+        where p.output is not null and e.split is not null
+    """)

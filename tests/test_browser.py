@@ -222,7 +222,7 @@ def test_compare_two_models_in_the_playground_then_review_the_outputs_blind(
     except PlaywrightTimeout:
         page.get_by_role("button", name="Run side by side").click()
     save.click(timeout=120_000)
-    page.get_by_text("Saved comparisons (1)").wait_for(timeout=60_000)
+    page.get_by_text("Saved lineups (1)").wait_for(timeout=60_000)
     page.screenshot(path=str(OUTPUT / "playground-page.png"), full_page=True)
 
     page.goto(f"{url}/review")
@@ -302,7 +302,7 @@ def test_runs_are_systems_of_their_own_and_a_comparison_outlives_leaving_its_pag
     page.goto(f"{url}/compare")
     database = connect(server.home / "workbench.db")
     deadline = time.monotonic() + 300  # it goes on with no page watching it
-    while database["evaluation_jobs"].get(job)["status"] in ("queued", "running"):
+    while database["comparisons"].get(job)["status"] in ("queued", "running"):
         assert time.monotonic() < deadline, "the comparison never ended"
         time.sleep(1)
     page.reload()  # a click during a script run can be dropped (issue 17): on a settled page
@@ -317,9 +317,9 @@ def test_runs_are_systems_of_their_own_and_a_comparison_outlives_leaving_its_pag
     page.get_by_text(re.compile(r"\b([2-9]|1[0-3]) executions stored so far")).wait_for(
         timeout=300_000)
     press_until(page, f".st-key-stop-comparison-{stopped} button",
-                lambda: database["evaluation_jobs"].get(stopped)["status"] != "running")
+                lambda: database["comparisons"].get(stopped)["status"] != "running")
     page.get_by_text("finished before the stop are kept").wait_for(timeout=120_000)
-    kept = database["evaluation_jobs"].get(stopped)
+    kept = database["comparisons"].get(stopped)
     assert kept["status"] == "stopped" and 2 <= len(json.loads(kept["evaluation_ids"])) < 14
     page.screenshot(path=str(OUTPUT / "compare-job-stopped.png"), full_page=True)
 

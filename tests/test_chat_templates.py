@@ -27,7 +27,7 @@ def tokenizer():
 def test_each_known_template_renders_turn_by_turn_and_masks_all_but_the_assistant(
         tokenizer, name, turn_end):
     chat_templates.apply(tokenizer, name, None)
-    assert tokenizer.chat_template == chat_templates.TEMPLATES[name]
+    assert tokenizer.chat_template == chat_templates.CHAT_TEMPLATES[name]
     ids, labels = encode_conversation(tokenizer, TURNS)
     learned = tokenizer.decode([i for i, label in zip(ids, labels) if label != -100])
     end = tokenizer.eos_token if turn_end == "EOS" else turn_end

@@ -87,7 +87,7 @@ def test_an_evaluation_that_crashes_ends_in_one_line(home, capsys, monkeypatch):
     err = capsys.readouterr().err
     assert code == 1
     assert err.strip() == "error: comparison 1 failed: RuntimeError: tokenizer exploded"
-    job = queries.get_evaluation_job(connect(paths.db_path()), 1)  # recorded like a comparison from the page
+    job = queries.get_comparison(connect(paths.db_path()), 1)  # recorded like a comparison from the page
     assert job["status"] == "failed" and "tokenizer exploded" in job["traceback"]
 
 

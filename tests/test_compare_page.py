@@ -68,7 +68,7 @@ def job_in_url(page) -> int:
 def finished(db, job_id: int, timeout: float = 120) -> dict:
     """The comparison's row once it has ended (it runs in the job manager's thread)."""
     deadline = time.monotonic() + timeout
-    while (job := queries.get_evaluation_job(db, job_id))["status"] in ("queued", "running"):
+    while (job := queries.get_comparison(db, job_id))["status"] in ("queued", "running"):
         assert time.monotonic() < deadline, f"comparison {job_id} still {job['status']}"
         time.sleep(0.2)
     return job
@@ -95,7 +95,7 @@ def test_a_new_comparison_runs_as_a_job_and_opens_when_done(db, tiny_causal):
 @pytest.mark.slow
 def test_a_crashing_evaluation_shows_a_message_not_a_traceback_wall(db, tiny_causal, monkeypatch):
     import core.evaluate
-    from core import evaluation_jobs
+    from core import comparisons
     from core.evaluate import EvalConfig
 
     def crash(*args, **kwargs):
@@ -103,11 +103,11 @@ def test_a_crashing_evaluation_shows_a_message_not_a_traceback_wall(db, tiny_cau
 
     # Scored here, as its worker would (a worker is a process of its own: no patch reaches it).
     monkeypatch.setattr(core.evaluate, "evaluate_prompting", crash)
-    comparison = evaluation_jobs.Comparison([EvalConfig(model=tiny_causal, dataset="rt-reviews",
+    comparison = comparisons.Comparison([EvalConfig(model=tiny_causal, dataset="rt-reviews",
                                                         shots=(0,), seeds=1, limit=4)])
-    job_id = evaluation_jobs.create(db, comparison)
-    evaluation_jobs.execute(db, job_id, comparison, lambda: False)
-    job = queries.get_evaluation_job(db, job_id)
+    job_id = comparisons.create(db, comparison)
+    comparisons.score(db, job_id, comparison, lambda: False)
+    job = queries.get_comparison(db, job_id)
     assert (job["status"], job["error"]) == ("failed", "RuntimeError: tokenizer exploded")
     page = AppTest.from_file(PAGE, default_timeout=120)
     page.query_params["job"] = str(job_id)
@@ -124,7 +124,7 @@ def test_a_comparison_that_cannot_run_is_refused_at_once_with_nothing_queued(db,
     next(b for b in page.button if b.label == "Compare").click().run()
     assert not page.exception
     assert "no-such-model" in page.error[0].value
-    assert db["evaluation_jobs"].count == 0 and "job" not in page.query_params
+    assert db["comparisons"].count == 0 and "job" not in page.query_params
 
 
 @pytest.mark.slow
@@ -139,15 +139,15 @@ def test_a_url_naming_no_comparison_says_so_as_text(db):
 
 @pytest.mark.slow
 def test_a_comparison_whose_run_was_deleted_says_so(db):
-    from core import evaluation_jobs
-    from core.evaluation_jobs import Comparison
+    from core import comparisons
+    from core.comparisons import Comparison
     from tests.test_systems import finished_run
 
     run_id = finished_run(db, "gone", 58)
-    job_id = evaluation_jobs.create(db, Comparison(runs=[run_id]))
-    queries.update_evaluation_job(db, job_id, evaluation_ids=[e["id"] for e in
+    job_id = comparisons.create(db, Comparison(runs=[run_id]))
+    queries.update_comparison(db, job_id, evaluation_ids=[e["id"] for e in
                                                               queries.run_evaluations(db, run_id)])
-    queries.finish_evaluation_job(db, job_id, "completed")
+    queries.finish_comparison(db, job_id, "completed")
     queries.delete_run(db, run_id)
     page = AppTest.from_file(PAGE, default_timeout=120)
     page.query_params["job"] = str(job_id)
@@ -159,16 +159,16 @@ def test_a_comparison_whose_run_was_deleted_says_so(db):
 
 @pytest.mark.slow
 def test_a_running_comparison_does_not_ask_the_user_to_press_compare(db):
-    from core import evaluation_jobs
-    from core.evaluation_jobs import Comparison
+    from core import comparisons
+    from core.comparisons import Comparison
 
     from storage import job_queue, locks
 
     held = []
-    job_id = evaluation_jobs.create(db, Comparison(runs=["20260101-000000-abcdef"]), hold=lambda n:
+    job_id = comparisons.create(db, Comparison(runs=["20260101-000000-abcdef"]), hold=lambda n:
                                     held.append(locks.take(locks.folder_of(db),
                                                            job_queue.comparison_key(n))))
-    queries.update_evaluation_job(db, job_id, status="running")  # by this (live) process
+    queries.update_comparison(db, job_id, status="running")  # by this (live) process
     page = AppTest.from_file(PAGE, default_timeout=120)
     page.query_params["job"] = str(job_id)
     page.run(timeout=120)

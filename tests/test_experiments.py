@@ -186,9 +186,9 @@ def test_pooling_waits_for_every_fold_and_happens_once(home, tiny_config, db):
     experiment_id, run_ids = experiments.record(db, plan)
     from core import engine
 
-    engine.execute(db, run_ids[0], plan.runs[0])
+    engine.train_prepared(db, run_ids[0], plan.runs[0])
     assert queries.experiment_evaluations(db, experiment_id) == []  # one fold is not the data
-    engine.execute(db, run_ids[1], plan.runs[1])
+    engine.train_prepared(db, run_ids[1], plan.runs[1])
     assert len(queries.experiment_evaluations(db, experiment_id)) == 1
     assert pooling.pool_folds(db, run_ids[1]) is None  # made once
     assert len(queries.experiment_evaluations(db, experiment_id)) == 1

@@ -34,11 +34,11 @@ def test_the_home_page_counts_what_is_there_and_what_waits(db):
                                       "adapter": "none", "dataset": "rt-reviews"})
     held = locks.take(locks.folder_of(db), running)  # as its worker holds it
     queries.mark_running(db, running, "/out")
-    queries.create_evaluation_job(db, "smollm2-135m on rt-reviews", {})
+    queries.create_comparison(db, "smollm2-135m on rt-reviews", {})
     page = app("home.py").run()
     held.release()
     assert not page.exception
-    assert figures(page) == {"Runs": "2", "Comparisons": "1", "Saved playground comparisons": "0",
+    assert figures(page) == {"Runs": "2", "Comparisons": "1", "Saved playground lineups": "0",
                              "Outputs waiting for review": "0"}
     assert page.metric[0].proto.delta == "1 running"
     assert not page.info  # no "No runs yet"

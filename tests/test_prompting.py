@@ -10,7 +10,7 @@ import pytest
 from conftest import sentiment_frame
 from core import engine, prompting
 from core.errors import WorkbenchError
-from core.evaluate import EvalConfig, evaluate, summarise
+from core.evaluate import EvalConfig, evaluate, system_summary
 from storage import queries
 
 
@@ -32,7 +32,7 @@ def style(template: dict, names: list[str], words=None, chat=False) -> prompting
 
 
 def test_plain_template_renders_instruction_examples_and_query():
-    prompt = prompting.build_prompt(style(prompting.TEMPLATES["plain"], ["neg", "pos"]),
+    prompt = prompting.build_prompt(style(prompting.PROMPT_TEMPLATES["plain"], ["neg", "pos"]),
                                     examples(), ["a film"])
     assert prompt.prefix == ("Classify each text as one of: neg or pos.\n\n"
                              "Text: great fun\nLabel: pos\n\nText: dull plot\nLabel: neg\n\n")
@@ -65,7 +65,7 @@ def test_cached_batched_scoring_equals_one_forward_per_example(loaded):
     assert len(prompting.piece_ids(tokenizer, " very good")) == 2
     texts = ["great fun film", "dull", "the plot was boring and the actor bland", "moving story"]
     shown = examples().replace({"label": {"pos": "very good", "neg": "bad"}})
-    prompt = prompting.build_prompt(style(prompting.TEMPLATES["plain"], names), shown, texts)
+    prompt = prompting.build_prompt(style(prompting.PROMPT_TEMPLATES["plain"], names), shown, texts)
 
     fast = prompting.score_labels(model, tokenizer, prompt, batch_size=3)
     plain = prompting.score_labels_plainly(model, tokenizer, prompt)
@@ -107,7 +107,7 @@ def test_prompting_executions_are_stored_with_predictions(tiny_causal, db, tmp_p
         assert len(predictions) == row["n"] == 10
         right = sum(p["prediction"] == p["reference"] for p in predictions)
         assert right / 10 == pytest.approx(row["accuracy"])
-    summary = summarise(rows)
+    summary = system_summary(rows)
     assert list(summary["executions"]) == [1, 2]
 
 
@@ -147,7 +147,7 @@ def test_a_bad_verbaliser_is_one_line(setting, message):
 
 def test_the_verbaliser_changes_what_is_shown_and_scored():
     words = prompting.verbaliser("neg=negative, pos=positive", ["neg", "pos"])
-    prompt = prompting.build_prompt(style(prompting.TEMPLATES["plain"], ["neg", "pos"], words),
+    prompt = prompting.build_prompt(style(prompting.PROMPT_TEMPLATES["plain"], ["neg", "pos"], words),
                                     examples(), ["a film"])
     assert "one of: negative or positive" in prompt.prefix and "Label: positive" in prompt.prefix
     assert prompt.labels == [" negative", " positive"]
@@ -160,7 +160,7 @@ CHATML = ("{% for m in messages %}<|im_start|>{{ m['role'] }}\n{{ m['content'] }
 def test_a_chat_model_is_asked_through_its_template(loaded):
     tokenizer = copy.deepcopy(loaded[0])
     tokenizer.chat_template = CHATML
-    chat = style(prompting.TEMPLATES["plain"], ["neg", "pos"], chat=prompting.uses_chat(
+    chat = style(prompting.PROMPT_TEMPLATES["plain"], ["neg", "pos"], chat=prompting.uses_chat(
         "auto", tokenizer))
 
     prompt = prompting.build_prompt(chat, examples(), ["a film", "dull"], tokenizer)

@@ -139,7 +139,7 @@ def test_a_run_whose_storage_is_a_uri_sends_its_model_there_and_is_read_back(ray
 def test_a_comparison_on_ray_stores_its_evaluations_here(ray_head, db, tiny_causal,
                                                          sentiment_csv):
     from core.evaluate import EvalConfig
-    from core.evaluation_jobs import Comparison
+    from core.comparisons import Comparison
 
     config = EvalConfig(model=tiny_causal, dataset=str(sentiment_csv), text_column="review",
                         label_column="sentiment", shots=(0, 1), seeds=1, limit=8)
@@ -147,7 +147,7 @@ def test_a_comparison_on_ray_stores_its_evaluations_here(ray_head, db, tiny_caus
     job_id = manager.compare(Comparison([config], limit=8, backend="ray", ray_address=ray_head))
     manager.wait(300)
 
-    job = queries.get_evaluation_job(db, job_id)
+    job = queries.get_comparison(db, job_id)
     assert job["status"] == "completed", job["traceback"]
     rows = queries.get_evaluations(db, job["evaluation_ids"])
     assert len(rows) == len(job["evaluation_ids"]) >= 2  # this home's ids, each stored once

@@ -1,5 +1,5 @@
 """Blind rubric review: scores, intervals and agreement against hand-computed figures, and
-the review queue over saved comparisons and evaluation predictions."""
+the review queue over saved lineups and evaluation predictions."""
 
 import math
 
@@ -68,7 +68,7 @@ def test_a_bad_rubric_is_refused(rows, message):
 
 
 def test_blind_order_is_stable_per_reviewer_and_differs_between_reviewers():
-    items = [f"comparison {i}" for i in range(20)]
+    items = [f"lineup {i}" for i in range(20)]
     ann = [review.blind_order(3, "ann", item) for item in items]
     assert ann == [review.blind_order(3, "ann", item) for item in items]
     assert all(sorted(order) == [0, 1, 2] for order in ann)
@@ -76,22 +76,22 @@ def test_blind_order_is_stable_per_reviewer_and_differs_between_reviewers():
     assert len({tuple(order) for order in ann}) > 1  # not always the same order
 
 
-def saved_comparison(db, models=("model-a", "model-b"), text="What is LoRA?"):
-    comparison_id = queries.save_comparison(
+def saved_lineup(db, models=("model-a", "model-b"), text="What is LoRA?"):
+    lineup_id = queries.save_lineup(
         db, {"input": text, "task": "chat", "settings": {"temperature": 0}},
         [{"model": m, "output": f"{m} says {i}", "latency": 0.1} for i, m in enumerate(models)])
-    queries.keep_comparison(db, comparison_id, "lora question")
-    return comparison_id
+    queries.keep_lineup(db, lineup_id, "lora question")
+    return lineup_id
 
 
-def test_only_saved_comparisons_join_the_review_queue(db):
-    unsaved = queries.save_comparison(db, {"input": "x", "task": "chat"}, [{"model": "m", "output": "y"}])
-    saved = saved_comparison(db)
+def test_only_saved_lineups_join_the_review_queue(db):
+    unsaved = queries.save_lineup(db, {"input": "x", "task": "chat"}, [{"model": "m", "output": "y"}])
+    saved = saved_lineup(db)
     targets = queries.review_targets(db, "playground")
-    assert {t["item"] for t in targets} == {f"comparison {saved}"}
+    assert {t["item"] for t in targets} == {f"lineup {saved}"}
     items = review.group_items(targets)
     assert [o.model for o in items[0].outputs] == ["model-a", "model-b"]
-    assert queries.get_comparison(db, unsaved)[0]["saved"] == 0
+    assert queries.get_lineup(db, unsaved)[0]["saved"] == 0
 
 
 def generated_predictions(db, split="aclsum-s42-test2"):
@@ -112,8 +112,8 @@ def test_predictions_of_one_split_are_grouped_by_example(db):
 
 @pytest.fixture
 def rubric_id(db):
-    """A saved comparison of model-a and model-b, and the default rubric's id."""
-    saved_comparison(db)
+    """A saved lineup of model-a and model-b, and the default rubric's id."""
+    saved_lineup(db)
     return queries.add_rubric(db, review.DEFAULT_RUBRIC, review.as_rows(RUBRIC))
 
 
@@ -156,5 +156,5 @@ def test_export_has_a_column_per_criterion_and_the_weighted_score(db, rubric_id)
     frame = review.export_frame(queries.reviews_with_targets(db), {rubric_id: RUBRIC})
     assert list(frame["weighted score"]) == pytest.approx([4.7, 2.9])
     assert {"reviewer", "model", "input", "output", "score accuracy", "comment"} <= set(frame.columns)
-    queries.delete_comparison(db, queries.list_comparisons(db)[0]["id"])
+    queries.delete_lineup(db, queries.list_lineups(db)[0]["id"])
     assert queries.reviews_with_targets(db) == [] and db["reviews"].count == 0

@@ -1,5 +1,5 @@
 """The Playground and Review pages through Streamlit's AppTest, over a real database:
-two models side by side, the comparison saved, reviewed blind by two reviewers, and
+two models side by side, the lineup saved, reviewed blind by two reviewers, and
 the results with per-model scores and the agreement between the reviewers."""
 
 import pytest
@@ -37,19 +37,19 @@ def run_playground(models: list[str], text: str, **widgets):
 def test_two_models_side_by_side_are_stored_then_saved_for_review(db, tiny_causal, tiny_classifier):
     page = run_playground([tiny_causal, tiny_classifier], "great superb film", **{"Max new tokens": 5})
     assert not page.exception and not page.error
-    comparison_id = int(page.query_params["comparison"])
-    comparison, outputs = queries.get_comparison(db, comparison_id)
+    lineup_id = int(page.query_params["lineup"])
+    lineup, outputs = queries.get_lineup(db, lineup_id)
     assert [o["model"] for o in outputs] == [tiny_causal, tiny_classifier]
     assert outputs[0]["new_tokens"] <= 5 and outputs[0]["tokens_per_second"] > 0
     assert set(outputs[1]["probabilities"]) == {"neg", "pos"}  # the classifier's labels
     shown = [t.value for t in page.text]
     assert outputs[0]["output"] in shown and outputs[1]["output"] in shown
-    assert comparison["saved"] == 0 and queries.review_sources(db) == []
+    assert lineup["saved"] == 0 and queries.review_sources(db) == []
 
     page = by_label(page.button, "Save for review").click().run()
-    assert queries.get_comparison(db, comparison_id)[0]["saved"] == 1
+    assert queries.get_lineup(db, lineup_id)[0]["saved"] == 1
     assert [s["source"] for s in queries.review_sources(db)] == ["playground"]
-    assert "Saved comparisons (1)" in [h.value for h in page.subheader]
+    assert "Saved lineups (1)" in [h.value for h in page.subheader]
 
 
 def test_a_model_that_cannot_load_is_reported_and_the_others_still_answer(db, tiny_causal):
@@ -57,22 +57,22 @@ def test_a_model_that_cannot_load_is_reported_and_the_others_still_answer(db, ti
     assert not page.exception
     assert any("no/such-model-anywhere" in e.value and "could not be downloaded" in e.value
                for e in page.error)
-    _, outputs = queries.get_comparison(db, int(page.query_params["comparison"]))
+    _, outputs = queries.get_lineup(db, int(page.query_params["lineup"]))
     assert [o["model"] for o in outputs] == [tiny_causal]
 
 
 def test_impossible_settings_are_refused_on_the_page(db, tiny_causal):
     page = run_playground([tiny_causal], "   ")
     assert "type an input" in page.error[0].value
-    assert queries.list_comparisons(db) == [] and "comparison" not in page.query_params
+    assert queries.list_lineups(db) == [] and "lineup" not in page.query_params
 
 
 def saved(db, models=("alpha-model", "beta-model")):
-    comparison_id = queries.save_comparison(
+    lineup_id = queries.save_lineup(
         db, {"input": "What is LoRA?", "task": "chat", "settings": {}},
         [{"model": m, "output": f"answer number {i}", "latency": 0.1} for i, m in enumerate(models)])
-    queries.keep_comparison(db, comparison_id, "lora")
-    return comparison_id
+    queries.keep_lineup(db, lineup_id, "lora")
+    return lineup_id
 
 
 def score(page, values):
@@ -186,7 +186,7 @@ def test_an_input_drawn_from_a_data_set_brings_its_labels_and_reference(db):
 
 def test_hand_edited_links_are_ignored_not_a_traceback(db):
     saved(db)
-    assert not app("playground.py", comparison="abc").run().exception
+    assert not app("playground.py", lineup="abc").run().exception
     page = app("review.py", reviewer="ann", source="playground", rubric="x", item="-1").run()
     assert not page.exception and not page.progress and not page.radio  # nothing to score
     assert [w.value for w in page.warning] == ["No such rubric: “x”", "No such item: “\\-1”"]  # escaped
@@ -267,7 +267,7 @@ def test_a_request_cut_off_by_a_click_is_taken_up_again_from_where_it_stopped(db
                                       outputs={tiny_causal: done})
     page.run()
     assert not page.exception and ASKED not in page.session_state
-    _, outputs = queries.get_comparison(db, int(page.query_params["comparison"]))
+    _, outputs = queries.get_lineup(db, int(page.query_params["lineup"]))
     assert [o["output"] for o in outputs][0] == "answered before the click"  # not asked again
     assert outputs[1]["model"] == tiny_classifier and set(outputs[1]["probabilities"]) == {"neg", "pos"}
     assert not by_label(page.button, "Run side by side").disabled  # back once answered
@@ -295,21 +295,21 @@ def test_while_models_answer_the_button_is_off_and_the_page_says_why(db, tiny_ca
 
 def test_a_run_is_shown_by_its_name_with_its_id_on_hover(db):
     run_id = tuned_run(db)
-    comparison_id = queries.save_comparison(
+    lineup_id = queries.save_lineup(
         db, {"input": "hi", "task": "chat", "settings": {}},
         [{"model": m, "output": "hello", "latency": 0.1} for m in (run_id, "smollm2-135m")])
-    page = app("playground.py", comparison=str(comparison_id)).run()
+    page = app("playground.py", lineup=str(lineup_id)).run()
     heading = next(m for m in page.markdown if m.value == "**tuned on reviews**")
     assert heading.proto.help == f"Run {run_id}"
     assert run_id not in [m.value for m in page.markdown]
 
 
 def test_review_shows_the_prompt_the_outputs_answered(db):
-    comparison_id = queries.save_comparison(
+    lineup_id = queries.save_lineup(
         db, {"input": "a charming film", "task": "classify", "labels": ["rotten", "fresh"],
              "settings": {}},
         [{"model": m, "output": "fresh", "latency": 0.1} for m in ("alpha-model", "beta-model")])
-    queries.keep_comparison(db, comparison_id, "labels")
+    queries.keep_lineup(db, lineup_id, "labels")
     texts = [t.value for t in app("review.py", reviewer="ann").run().text]
     assert texts[:2] == ["Classify: the training prompt of a classification run, asking for a label\n"
                          "Labels: rotten, fresh", "a charming film"]
@@ -337,13 +337,13 @@ def test_review_results_name_runs_by_their_names(db):
 def test_a_chat_goes_on_turn_after_turn_each_model_with_its_own_answers(db, tiny_causal):
     twin = tiny_causal + "/"  # the same files under a second name: a second model
     page = run_playground([tiny_causal, twin], "great superb film", **{"Max new tokens": 3})
-    first = queries.get_comparison(db, int(page.query_params["comparison"]))[1]
+    first = queries.get_lineup(db, int(page.query_params["lineup"]))[1]
     assert any("Conversation so far** (1 turn)" in m.value for m in page.markdown)
     by_label(page.text_area, "Input").set_value("and the plot")
     page = by_label(page.button, "Run side by side").click().run()
     assert not page.exception and not page.error
-    comparison, second = queries.get_comparison(db, int(page.query_params["comparison"]))
-    assert comparison["input"] == ("Earlier in the conversation:\nuser: great superb film\n\n"
+    lineup, second = queries.get_lineup(db, int(page.query_params["lineup"]))
+    assert lineup["input"] == ("Earlier in the conversation:\nuser: great superb film\n\n"
                                    "Now:\nand the plot")
     assert any("Conversation so far** (2 turns)" in m.value for m in page.markdown)
     said = [m.children[0].value for m in page.get("chat_message") if m.children]

@@ -234,3 +234,34 @@ def test_the_queue_starts_local_jobs_in_order_per_free_slot_and_ray_jobs_at_once
     own = [queue_row("mine", starter="self"), queue_row("later")]
     assert next_startable(own, 1, frozenset()) == (None, None)  # its command line starts it
     assert next_startable(own, 1, frozenset({"mine"})) == (own[0], 0)
+
+
+def test_a_file_from_before_the_renames_keeps_its_lineups_reviews_and_comparisons(tmp_path):
+    """One word per thing: the playground's `comparisons` became `lineups` and the Compare
+    page's `evaluation_jobs` became `comparisons`, rows, reviews and review queue kept."""
+    from sqlite_utils import Database
+
+    from storage.schema import migrations
+
+    old = Database(tmp_path / "w.db")
+    migrations.apply(old, stop_before="one_word_per_thing")
+    old["comparisons"].insert({"id": 1, "input": "What is LoRA?", "task": "chat", "saved": 1,
+                               "name": "lora", "created_at": "2026-01-01"})
+    old["comparison_outputs"].insert({"id": 7, "comparison_id": 1, "position": 0,
+                                      "model": "m", "output": "adapters"})
+    old["rubrics"].insert({"id": 1, "name": "r", "criteria": "[]", "created_at": "2026-01-01"})
+    old["reviews"].insert({"output_id": 7, "rubric_id": 1, "reviewer": "ann"})
+    old["evaluation_jobs"].insert({"id": 3, "name": "job", "status": "completed",
+                                   "settings": "{}", "evaluation_ids": "[]",
+                                   "created_at": "2026-01-01"})
+    old.close()
+
+    db = connect(tmp_path / "w.db")
+
+    assert not {"evaluation_jobs", "comparison_outputs"} & set(db.table_names())
+    lineup, outputs = queries.get_lineup(db, 1)
+    assert lineup["name"] == "lora" and outputs[0]["lineup_id"] == 1
+    assert [t["item"] for t in db["review_targets"].rows] == ["lineup 1"]
+    assert db.execute("select reviewer from reviews join lineup_outputs o "
+                      "on o.id = reviews.output_id").fetchall() == [("ann",)]
+    assert queries.get_comparison(db, 3)["name"] == "job"

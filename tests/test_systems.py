@@ -13,7 +13,7 @@ from streamlit.testing.v1 import AppTest
 
 from core.cli import main
 from core.data import split_name
-from core.evaluate import summarise, system_of
+from core.evaluate import system_summary, system_of
 from core.metrics import classification_metrics
 from storage import queries
 from ui.charts import accuracy_figure
@@ -64,7 +64,7 @@ def two_runs_and_a_prompt(db) -> tuple[str, str]:
 
 def test_two_runs_of_one_model_are_two_systems_and_seeds_are_executions_of_one(db):
     first, second = two_runs_and_a_prompt(db)
-    summary = summarise(queries.split_evaluations(db, SPLIT)).set_index("label")
+    summary = system_summary(queries.split_evaluations(db, SPLIT)).set_index("label")
     assert list(summary.index) == ["first · fine-tuned", "second · fine-tuned",
                                    "smollm2-135m · 3-shot · plain (score)"]
     assert list(summary["accuracy"].round(3)) == [0.58, 0.42, 0.7]
@@ -76,7 +76,7 @@ def test_two_runs_of_one_model_are_two_systems_and_seeds_are_executions_of_one(d
 def test_a_run_without_a_name_is_labelled_by_its_id_and_equal_names_are_told_apart(db):
     assert system_of({"run_id": "r1", "mode": "fine-tuned"})["label"] == "r1 · fine-tuned"
     first, second = finished_run(db, "same", 58), finished_run(db, "same", 42)
-    labels = list(summarise(queries.split_evaluations(db, SPLIT))["label"])
+    labels = list(system_summary(queries.split_evaluations(db, SPLIT))["label"])
     assert labels == [f"same · fine-tuned ({first})", f"same · fine-tuned ({second})"]
 
 

@@ -5,7 +5,7 @@ import json
 import numpy as np
 import pandas as pd
 
-from core.evaluate import FIGURES, summarise, system_of, with_systems
+from core.evaluate import FIGURES, system_summary, system_of, with_systems
 from storage import queries
 
 # The summary's columns as the page shows them; `system` is the system's label there.
@@ -29,7 +29,7 @@ def systems_of(db, ids: list[int]) -> list[str]:
 def summary_table(evaluations: list[dict], picked: list[str]) -> pd.DataFrame:
     """Mean ± std of each figure over the executions (seeds) of each picked system, in the
     order picked. Labelled among all the evaluations, as the picker labels them."""
-    summary = summarise(evaluations).set_index("system").loc[picked]
+    summary = system_summary(evaluations).set_index("system").loc[picked]
     return summary[COLUMNS].rename(columns={"label": "system"}).reset_index(drop=True)
 
 

@@ -10,7 +10,7 @@ from core import chat_templates, methods
 from core.catalog import DATASETS, MODELS
 from core.errors import WorkbenchError
 from core.evaluate import EvalConfig
-from core.evaluation_jobs import Comparison
+from core.comparisons import Comparison
 from core.network import network_note
 from core.settings import choices_of, widget_limits
 from storage import queries

@@ -160,7 +160,7 @@ def queue_entry(db, key: str) -> str:
     """A queued job as a link to the page that watches it."""
     number = comparison_of(key)
     if number is not None:
-        job = queries.get_evaluation_job(db, number)
+        job = queries.get_comparison(db, number)
         return f"[Comparison {number}](compare?job={number}) · {plain(job['name'])}"
     run = queries.get_run(db, key)
     return (f"[{plain(run['name'])}](?run={key}) · "

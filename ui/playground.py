@@ -221,7 +221,7 @@ def keep_turn(asked: Asked) -> None:
 
 
 def saved_input(asked: Asked) -> str:
-    """The input a comparison keeps: a later turn of a chat with the user's earlier turns."""
+    """The input a lineup keeps: a later turn of a chat with the user's earlier turns."""
     earlier = [text for role, text in next(iter(asked.histories.values()), ()) if role == "user"]
     if not earlier:
         return asked.request.text
@@ -279,7 +279,7 @@ def _answer_one(model_id: str, request: Request, settings: GenerationSettings) -
 
 
 def show_outputs(outputs: list[dict], names: dict[str, str]) -> None:
-    """A stored comparison's outputs side by side."""
+    """A stored lineup's outputs side by side."""
     for column, output in zip(st.columns(len(outputs)), outputs):
         with column:
             show_model_name(output["model"], names)
@@ -304,36 +304,36 @@ def show_output(output: dict) -> None:
                      height=80 + 30 * len(output["probabilities"]))
 
 
-def save_panel(db, comparison: dict) -> None:
-    if comparison["saved"]:
-        st.success(f"Saved as '{plain(comparison['name'])}': its outputs are in the "
+def save_panel(db, lineup: dict) -> None:
+    if lineup["saved"]:
+        st.success(f"Saved as '{plain(lineup['name'])}': its outputs are in the "
                    "[review queue](review).")
         return
     with st.form("save"):
-        name = st.text_input("Name", comparison["input"][:60].replace("\n", " "))
+        name = st.text_input("Name", lineup["input"][:60].replace("\n", " "))
         if st.form_submit_button("Save for review"):
-            queries.keep_comparison(db, comparison["id"], name.strip() or f"comparison {comparison['id']}")
+            queries.keep_lineup(db, lineup["id"], name.strip() or f"lineup {lineup['id']}")
             st.rerun()
 
 
 def saved_list(db, names: dict[str, str]) -> None:
-    saved = queries.list_comparisons(db)
-    st.subheader(f"Saved comparisons ({len(saved)})")
+    saved = queries.list_lineups(db)
+    st.subheader(f"Saved lineups ({len(saved)})")
     if not saved:
         st.caption("None yet: run models side by side, then press 'Save for review'.")
         return
-    st.dataframe([{"open": f"?comparison={c['id']}", "name": c["name"],
+    st.dataframe([{"open": f"?lineup={c['id']}", "name": c["name"],
                    "models": ", ".join(names.get(m, m) for m in c["models"].split(", ")),
                    "reviews": c["reviews"], "created": c["created_at"]} for c in saved],
                  hide_index=True, column_config={"open": st.column_config.LinkColumn(display_text="open")})
     left, right = st.columns([3, 1])
-    doomed = left.selectbox("Delete a comparison (and its reviews)", [None] + [c["id"] for c in saved],
+    doomed = left.selectbox("Delete a lineup (and its reviews)", [None] + [c["id"] for c in saved],
                             format_func=lambda i: "—" if i is None else next(c["name"] for c in saved if c["id"] == i))
     if right.button("Delete", disabled=doomed is None):
-        queries.delete_comparison(db, doomed)
+        queries.delete_lineup(db, doomed)
         st.rerun()
 
 
-def settings_of(comparison: dict) -> str:
-    settings = json.loads(comparison["settings"] or "{}")
+def settings_of(lineup: dict) -> str:
+    settings = json.loads(lineup["settings"] or "{}")
     return ", ".join(f"{k.replace('_', ' ')} {v}" for k, v in settings.items())

@@ -32,7 +32,7 @@ def remembered(name: str, value, resets: tuple[str, ...] = ()):
 
 
 def source_label(source: dict) -> str:
-    what = "Saved playground comparisons" if source["source"] == "playground" else \
+    what = "Saved playground lineups" if source["source"] == "playground" else \
         f"Predictions on {source['source']}"
     return f"{what} ({source['items']} items, {source['outputs']} outputs)"
 
@@ -46,7 +46,7 @@ def choose_source(sources: list[dict], key: str = "source") -> str:
 
 
 def rubrics(db) -> dict[int, tuple[str, list[Criterion]]]:
-    """Every rubric by id; the default one (S9's accuracy, coherence, safety) is made on first use."""
+    """Every rubric by id; the default one (accuracy, coherence, safety) is made on first use."""
     stored = queries.list_rubrics(db)
     if not stored:
         queries.add_rubric(db, review.DEFAULT_RUBRIC, review.as_rows(review.DEFAULT_CRITERIA))

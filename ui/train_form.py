@@ -334,7 +334,7 @@ def method_settings(base: TrainConfig, spec: MethodSpec, key) -> dict:
 
 
 def causal_inputs(base: TrainConfig, key) -> dict:
-    """S9's evaluation schedule and early stopping, S6's cleaning, generation length."""
+    """The evaluation schedule and early stopping, the text cleaning, generation length."""
     cols = st.columns(3)
     values = {
         "eval_steps": cols[0].number_input("Evaluate every N steps (0 = each epoch)",

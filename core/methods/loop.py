@@ -1,4 +1,4 @@
-"""loop: a plain PyTorch training loop (the DistilBERT-on-IMDB recipe, S1).
+"""loop: a plain PyTorch training loop (the DistilBERT-on-IMDB recipe).
 
 AdamW with weight decay, a linear schedule with warm-up, gradient clipping,
 a metrics row every `logging_steps` and a validation pass after each epoch.

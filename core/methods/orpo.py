@@ -1,8 +1,8 @@
-"""orpo: Odds-Ratio Preference Optimisation through TRL's `ORPOTrainer` (S8).
+"""orpo: Odds-Ratio Preference Optimisation through TRL's `ORPOTrainer` (the Llama-3 recipe).
 
 One stage instead of SFT then DPO: the answer's own loss plus `beta` times an
 odds-ratio term that favours the chosen answer over the rejected one, with no
-reference model. S8 trained it with QLoRA on Llama-3-8B (preset `s8-orpo`).
+reference model. The Llama-3 recipe trained it with QLoRA on Llama-3-8B (preset `s8-orpo`).
 It reads the same pairs, defaults and settings as DPO; only the trainer differs.
 """
 

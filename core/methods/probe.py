@@ -1,4 +1,4 @@
-"""probe: frozen encoder features + scikit-learn logistic regression (S3).
+"""probe: frozen encoder features + scikit-learn logistic regression (the quick baseline).
 
 Features are the first token's hidden state ('cls') or the mean over real
 tokens ('mean'), standardised. The solver (lbfgs) is run in chunks of

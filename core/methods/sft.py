@@ -1,9 +1,9 @@
 """sft: supervised fine-tuning of a causal model through TRL's `SFTTrainer`.
 
-On labelled data it is classification as generation (S4): the prompt asks for
+On labelled data it is classification as generation (the Mistral recipe): the prompt asks for
 one of the labels and the loss falls on the answer only. On prompt / response
-data it is summarisation or instruction tuning (S6). `packing` joins examples
-into max-length blocks instead of padding each batch (S9).
+data it is summarisation or instruction tuning (the Pythia recipe). `packing` joins examples
+into max-length blocks instead of padding each batch.
 """
 
 from core import causal_data

@@ -26,7 +26,7 @@ class Metric:
 
 
 def perplexity(row: dict) -> float | None:
-    """exp(validation loss): a language model's perplexity (S9), capped to stay finite."""
+    """exp(validation loss): a language model's perplexity, capped to stay finite."""
     loss = row.get("eval_loss")
     return math.exp(min(loss, 50)) if loss is not None else None
 

@@ -1,8 +1,8 @@
-"""trainer: the Hugging Face `Trainer` on an encoder classifier (the DistilBERT recipe, S2).
+"""trainer: the Hugging Face `Trainer` on an encoder classifier (the DistilBERT Trainer recipe).
 
 Evaluates and saves each epoch and keeps the best model by validation loss
-(`core.hf_trainer`). Unset settings keep S2's recipe, but at the Trainer's own
-default rate 5e-5: S2's 2e-5 suits DistilBERT; the small bundled encoder, 2
+(`core.hf_trainer`). Unset settings keep that recipe, but at the Trainer's own
+default rate 5e-5: its 2e-5 suits DistilBERT; the small bundled encoder, 2
 epochs on rt-reviews, reached 0.8165 test accuracy with it.
 """
 

@@ -24,7 +24,7 @@ def show_job(job: dict) -> None:
 
 @st.fragment(run_every=POLL_SECONDS)
 def live_job(job_id: int) -> None:
-    job = queries.get_evaluation_job(open_db(), job_id)
+    job = queries.get_comparison(open_db(), job_id)
     if job is None or job["status"] not in LIVE:
         st.rerun()  # ended (or deleted) while we watched: show its results, without polling
     heading(job)
@@ -70,7 +70,7 @@ def ended(job: dict) -> None:
 
 def history(db) -> None:
     """The latest comparisons, each a link to its own state and results."""
-    past = queries.list_evaluation_jobs(db, limit=20)
+    past = queries.list_comparisons(db, limit=20)
     if not past:
         return
     with st.expander(f"Comparisons ({len(past)} latest)"):

@@ -6,9 +6,9 @@ import time
 
 import pytest
 
-from core import evaluation_jobs, paths
+from core import comparisons, paths
 from core.evaluate import EvalConfig
-from core.evaluation_jobs import Comparison
+from core.comparisons import Comparison
 from core.jobs import JobManager, comparison_key
 from storage import queries
 from test_jobs import wait_for
@@ -31,7 +31,7 @@ def test_a_queued_comparison_runs_in_the_background_and_stores_what_it_scored(db
     manager = JobManager(paths.db_path())
     job_id = manager.compare(comparison)
     manager.wait(120)
-    job = queries.get_evaluation_job(db, job_id)
+    job = queries.get_comparison(db, job_id)
     assert job["status"] == "completed" and job["progress"] == 1.0
     assert job["evaluation_ids"] == [e["id"] for e in db["evaluations"].rows]
     assert len(job["evaluation_ids"]) == 10
@@ -41,10 +41,10 @@ def test_a_queued_comparison_runs_in_the_background_and_stores_what_it_scored(db
 
 
 def test_a_stopped_comparison_keeps_the_executions_that_finished(db, comparison):
-    job_id = evaluation_jobs.create(db, comparison)
+    job_id = comparisons.create(db, comparison)
     # Stop as soon as the first prompt's executions (plain and calibrated) are stored.
-    evaluation_jobs.execute(db, job_id, comparison, lambda: db["evaluations"].count >= 2)
-    job = queries.get_evaluation_job(db, job_id)
+    comparisons.score(db, job_id, comparison, lambda: db["evaluations"].count >= 2)
+    job = queries.get_comparison(db, job_id)
     assert job["status"] == "stopped"
     assert job["evaluation_ids"] == [e["id"] for e in db["evaluations"].rows]
     assert len(job["evaluation_ids"]) == 2  # of 10: the rest were never started
@@ -58,9 +58,9 @@ def test_training_and_comparisons_share_one_queue(db, tiny_config, comparison):
     job_id = manager.compare(comparison)
     wait_for(lambda: manager.active() == run_id)
     assert manager.position(comparison_key(job_id)) == 1  # waits for the run: never beside it
-    assert queries.get_evaluation_job(db, job_id)["status"] == "queued"
+    assert queries.get_comparison(db, job_id)["status"] == "queued"
     manager.wait(300)
-    run, job = queries.get_run(db, run_id), queries.get_evaluation_job(db, job_id)
+    run, job = queries.get_run(db, run_id), queries.get_comparison(db, job_id)
     assert run["status"] == job["status"] == "completed"
     assert job["started_at"] >= run["finished_at"]
 
@@ -72,7 +72,7 @@ def test_a_queued_comparison_can_be_cancelled_and_scores_nothing(db, tiny_config
     job_id = manager.compare(comparison)
     assert manager.stop(comparison_key(job_id))
     manager.wait(300)
-    job = queries.get_evaluation_job(db, job_id)
+    job = queries.get_comparison(db, job_id)
     assert job["status"] == "stopped" and job["evaluation_ids"] == []
     assert "nothing was scored" in job["error"]
     assert not [e for e in db["evaluations"].rows if e["run_id"] is None]
@@ -88,30 +88,30 @@ def test_a_comparison_that_cannot_run_is_refused_with_nothing_written(db, bad, m
     manager = JobManager(paths.db_path())
     with pytest.raises(Exception, match=message):
         manager.compare(bad)
-    assert db["evaluation_jobs"].count == 0 and manager.active() is None
+    assert db["comparisons"].count == 0 and manager.active() is None
 
 
 @pytest.mark.slow
 def test_a_comparison_whose_process_died_reads_interrupted(db, comparison):
-    job_id = evaluation_jobs.create(db, comparison)
-    db["evaluation_jobs"].update(job_id, {"status": "running"})  # its lock held by no process
-    job = queries.get_evaluation_job(db, job_id)
+    job_id = comparisons.create(db, comparison)
+    db["comparisons"].update(job_id, {"status": "running"})  # its lock held by no process
+    job = queries.get_comparison(db, job_id)
     assert job["status"] == "interrupted" and "executions it finished are kept" in job["error"]
 
 
 @pytest.mark.slow
 def test_progress_is_stored_while_the_comparison_runs(db, comparison, monkeypatch):
-    monkeypatch.setattr(evaluation_jobs, "PROGRESS_SECONDS", 0.0)
+    monkeypatch.setattr(comparisons, "PROGRESS_SECONDS", 0.0)
     seen = []
-    job_id = evaluation_jobs.create(db, comparison)
+    job_id = comparisons.create(db, comparison)
 
     def watch() -> bool:  # what a page polling the row reads, each batch
-        job = queries.get_evaluation_job(db, job_id)
+        job = queries.get_comparison(db, job_id)
         seen.append((job["status"], job["progress"], job["progress_text"]))
         return False
 
     started = time.monotonic()
-    evaluation_jobs.execute(db, job_id, comparison, watch)
+    comparisons.score(db, job_id, comparison, watch)
     assert time.monotonic() - started < 120
     assert {status for status, _, _ in seen} == {"running"}
     fractions = [fraction for _, fraction, _ in seen]
@@ -121,17 +121,17 @@ def test_progress_is_stored_while_the_comparison_runs(db, comparison, monkeypatc
 
 @pytest.mark.slow
 def test_a_comparison_asked_again_reuses_its_executions_instead_of_copying_them(db, comparison):
-    first, again = (evaluation_jobs.create(db, comparison) for _ in range(2))
-    evaluation_jobs.execute(db, first, comparison, lambda: False)
-    evaluation_jobs.execute(db, again, comparison, lambda: False)
-    ids = queries.get_evaluation_job(db, first)["evaluation_ids"]
-    assert queries.get_evaluation_job(db, again)["evaluation_ids"] == ids
+    first, again = (comparisons.create(db, comparison) for _ in range(2))
+    comparisons.score(db, first, comparison, lambda: False)
+    comparisons.score(db, again, comparison, lambda: False)
+    ids = queries.get_comparison(db, first)["evaluation_ids"]
+    assert queries.get_comparison(db, again)["evaluation_ids"] == ids
     assert db["evaluations"].count == len(ids) == 10  # zero-shot is still one execution
     # Settings that change the prompt or the answer are other executions, never reused.
     for changed in ({"train_size": 0.5}, {"decide": "generate", "max_new_tokens": 2},
                     {"decide": "generate", "max_new_tokens": 3}):
         other = Comparison([dataclasses.replace(comparison.configs[0], shots=(0,), **changed)])
-        evaluation_jobs.execute(db, evaluation_jobs.create(db, other), other, lambda: False)
+        comparisons.score(db, comparisons.create(db, other), other, lambda: False)
     assert db["evaluations"].count == 10 + 2 + 1 + 1
 
 
@@ -159,9 +159,9 @@ def test_pages_opening_the_database_never_fail_a_comparison(db, tiny_config):
         statuses = []
         for limit in range(1, 31):
             comparison = Comparison(runs=[run_id], limit=limit)
-            job_id = evaluation_jobs.create(db, comparison)
-            evaluation_jobs.execute(db, job_id, comparison, lambda: False)
-            statuses.append(queries.get_evaluation_job(db, job_id)["status"])
+            job_id = comparisons.create(db, comparison)
+            comparisons.score(db, job_id, comparison, lambda: False)
+            statuses.append(queries.get_comparison(db, job_id)["status"])
     finally:
         polling.clear()
         poller.join()

@@ -2,7 +2,7 @@
 
 The job manager queues a comparison beside training runs (one queue, so the two
 never share the CPU unannounced); the CLI's `eval` runs one in its own process.
-Either way its row in `evaluation_jobs` says where it stands (queued, running
+Either way its row in `comparisons` says where it stands (queued, running
 with progress, completed, stopped, failed, interrupted) and which evaluations
 it stored, so a page left and come back to finds it, and a stop keeps the
 executions that finished.
@@ -71,26 +71,26 @@ def check_comparison(db, comparison: Comparison) -> None:
 def create(db, comparison: Comparison, queue: dict | None = None, hold=None) -> int:
     """The comparison's row, `queued` (with its queue row: `queue`, job_queue.enqueue's
     options; without, the caller holds its lock and runs it beside the queue). `hold(id)`:
-    queries.create_evaluation_job's."""
-    return queries.create_evaluation_job(db, comparison.name(), comparison.to_dict(), queue,
+    queries.create_comparison's."""
+    return queries.create_comparison(db, comparison.name(), comparison.to_dict(), queue,
                                          hold)
 
 
 def stored(db, job_id: int) -> Comparison:
-    return Comparison.from_dict(queries.get_evaluation_job(db, job_id)["settings"])
+    return Comparison.from_dict(queries.get_comparison(db, job_id)["settings"])
 
 
-def execute(db, job_id: int, comparison: Comparison, should_stop, echo=None) -> None:
+def score(db, job_id: int, comparison: Comparison, should_stop, echo=None) -> None:
     """Run the comparison, storing its progress and how it ended; never raises for what the
     comparison does (a failure is stored with its one line and its traceback). `echo` gets
     every progress report (overall fraction, text), as a terminal shows them. Alive while
     its lock is held (by this process, or the launcher that started it)."""
     with locks.holding(locks.folder_of(db), job_queue.comparison_key(job_id), "comparison"):
-        _execute(db, job_id, comparison, should_stop, echo)
+        _score(db, job_id, comparison, should_stop, echo)
 
 
-def _execute(db, job_id: int, comparison: Comparison, should_stop, echo) -> None:
-    queries.update_evaluation_job(db, job_id, status="running")
+def _score(db, job_id: int, comparison: Comparison, should_stop, echo) -> None:
+    queries.update_comparison(db, job_id, status="running")
     parts = comparison.parts()
     progress = _ProgressWriter(db, job_id, len(parts), should_stop, echo)
     try:
@@ -100,17 +100,17 @@ def _execute(db, job_id: int, comparison: Comparison, should_stop, echo) -> None
             if should_stop() and number + 1 < len(parts):
                 raise StopRequested
     except StopRequested:
-        queries.finish_evaluation_job(db, job_id, "stopped",
+        queries.finish_comparison(db, job_id, "stopped",
                                       error=stopped_line(len(progress.stored)))
         return
     except Exception as error:  # noqa: BLE001 - whatever it is, the job says it and ends
         line = str(error) if isinstance(error, WorkbenchError) else \
             f"{type(error).__name__}: {error}"
-        queries.finish_evaluation_job(db, job_id, "failed", error=line,
+        queries.finish_comparison(db, job_id, "failed", error=line,
                                       traceback=traceback.format_exc())
         return
-    queries.update_evaluation_job(db, job_id, progress=1.0, progress_text="done")
-    queries.finish_evaluation_job(db, job_id, "completed")
+    queries.update_comparison(db, job_id, progress=1.0, progress_text="done")
+    queries.finish_comparison(db, job_id, "completed")
 
 
 def stopped_line(kept: int) -> str:
@@ -138,14 +138,14 @@ class _ProgressWriter:
         overall, line = (number + done) / self.parts, f"{name}: {text}"
         self.echo(overall, line)
         if time.monotonic() - self.written >= PROGRESS_SECONDS:
-            queries.update_evaluation_job(self.db, self.job_id, progress=overall,
+            queries.update_comparison(self.db, self.job_id, progress=overall,
                                           progress_text=line)
             self.written = time.monotonic()
 
     def keep(self, evaluation_id: int) -> None:
         """An execution stored: the job lists it at once, so a stop or a crash keeps it."""
         self.stored.append(evaluation_id)
-        queries.update_evaluation_job(self.db, self.job_id, evaluation_ids=self.stored,
+        queries.update_comparison(self.db, self.job_id, evaluation_ids=self.stored,
                                       split=_split_of(self.db, self.stored))
 
 
