@@ -2,7 +2,7 @@
 
 import streamlit as st
 
-from core import paths
+from core import assets, paths
 from core.catalog import DATASETS, MODELS
 from core.network import hub_reachable
 from storage import queries
@@ -56,10 +56,17 @@ else:
     st.info("No runs yet: **1 · Train** launches one on the bundled defaults (a small sentiment "
             "classifier on movie-review snippets, a few minutes on a laptop's CPU).")
 
+bundled = [i for i, spec in {**MODELS, **DATASETS}.items() if spec.source == "bundled"]
+missing = [i for i in bundled if not assets.installed(i)]
+if missing:
+    st.warning(f"Bundled but not installed: {', '.join(missing)}. Install them with "
+               f"`{assets.INSTALL_COMMAND}`; until then they are marked “not installed” "
+               "wherever they are offered.", icon=":material/download:")
 if not hub_reachable():
-    bundled = ", ".join(m for m, spec in MODELS.items() if spec.source == "bundled")
-    data = ", ".join(d for d, spec in DATASETS.items() if spec.source == "bundled")
-    st.warning(f"Offline: the Hugging Face hub cannot be reached from this machine. The bundled "
-               f"models ({bundled}) and data sets ({data}) work; hub entries are marked "
-               "“needs a network” wherever they are offered.", icon=":material/cloud_off:")
+    working = [i for i in bundled if i not in missing]
+    st.warning("Offline: the Hugging Face hub cannot be reached from this machine. "
+               + (f"The installed bundled models and data sets ({', '.join(working)}) work; "
+                  if working else "")
+               + "hub entries are marked “needs a network” wherever they are offered.",
+               icon=":material/cloud_off:")
 st.caption(f"Data: {plain(paths.db_path())}")

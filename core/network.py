@@ -64,10 +64,18 @@ def _connects(address: tuple[str, int]) -> bool:
     return True
 
 
-def network_note(spec) -> str:
-    """' (needs a network)' after a model's or data set's name in a picker while it lives on the
-    hub and the hub is out of reach; else nothing."""
-    return NEEDS_NETWORK if spec.source == "hub" and not hub_reachable() else ""
+NOT_INSTALLED = " (not installed: run workbench assets)"
+
+
+def availability_note(spec) -> str:
+    """What keeps a catalog entry from working here, after its name in a picker: ' (needs a
+    network)' for a hub entry while the hub is out of reach, ' (not installed…)' for a
+    bundled one whose package is missing; else nothing."""
+    from core import assets
+
+    if spec.source == "bundled":
+        return "" if assets.installed(spec.id) else NOT_INSTALLED
+    return NEEDS_NETWORK if not hub_reachable() else ""
 
 
 def is_network_failure(error: BaseException) -> bool:

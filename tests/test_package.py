@@ -92,3 +92,20 @@ def test_every_library_the_code_imports_is_declared():
             missing[name] = owners
     assert missing == {}, f"imported but not in pyproject's dependencies: {missing}"
     assert {"numpy", "scipy"} <= declared
+
+
+def test_the_declared_ranges_admit_the_pinned_versions_and_stop_at_them():
+    """`pip install .` may take any version in a range, `-c requirements.txt` the tested one:
+    each pin must be in its range, and the libraries whose new releases changed behaviour
+    under us are capped at the tested minor version."""
+    from packaging.requirements import Requirement
+
+    pinned = {Requirement(line).name: Requirement(line).specifier
+              for line in (ROOT / "requirements.txt").read_text().splitlines()
+              if line.strip() and not line.startswith("#")}
+    declared = {Requirement(d).name: Requirement(d).specifier for d in PROJECT["dependencies"]}
+    for name, specifier in declared.items():
+        version = next(iter(pinned[name])).version
+        assert specifier.contains(version), (name, version, str(specifier))
+    for name in ("torch", "transformers", "trl", "peft", "accelerate"):
+        assert any(s.operator == "<" for s in declared[name]), name

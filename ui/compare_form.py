@@ -11,7 +11,7 @@ from core.catalog import DATASETS, MODELS
 from core.errors import WorkbenchError
 from core.evaluate import EvalConfig
 from core.comparisons import Comparison
-from core.network import network_note
+from core.network import availability_note
 from core.settings import choices_of, widget_limits
 from storage import queries
 from ui.common import plain
@@ -23,7 +23,7 @@ def comparison_form(db) -> Comparison | None:
     """The comparison to queue when the user presses Compare, else None."""
     labelled = [d for d, spec in DATASETS.items() if spec.task == "classification"]
     dataset = st.selectbox("Data set", labelled, help=HELP["dataset"],
-                           format_func=lambda d: d + network_note(DATASETS[d]))
+                           format_func=lambda d: d + availability_note(DATASETS[d]))
     completed = [r for r in queries.list_runs(db) if r["status"] == "completed"]
     tuned_causal = {r["id"]: r for r in completed if methods.is_causal(r["method"])}
     causal = [m for m, spec in MODELS.items() if spec.kind == "causal"] + list(tuned_causal)
@@ -33,7 +33,7 @@ def comparison_form(db) -> Comparison | None:
         "runs are listed too: their tuned model is prompted like any other.",
         format_func=lambda m: f"run {tuned_causal[m]['name']} ({tuned_causal[m]['method']}, "
                               f"{tuned_causal[m]['model']})" if m in tuned_causal else
-                              m + network_note(MODELS[m]))
+                              m + availability_note(MODELS[m]))
     other = left.text_input("Other causal model (hub id or local folder)").strip()
     finished = [r for r in completed if r["dataset"] == dataset and r["test_accuracy"] is not None]
     runs = right.multiselect("Fine-tuned runs", [r["id"] for r in finished], help=HELP["run"],

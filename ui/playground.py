@@ -10,7 +10,7 @@ from core import chat_templates, playground
 from core.catalog import DATASETS, MODELS
 from core.errors import WorkbenchError
 from core.models import run_model_dir
-from core.network import network_note
+from core.network import availability_note
 from core.playground import GenerationSettings, ModelCache, Request
 from core.settings import widget_limits
 from storage import queries
@@ -30,7 +30,7 @@ def model_cache() -> ModelCache:
 
 def model_choices(db) -> dict[str, str]:
     """Models that can answer, id -> label: causal catalog models and finished runs' models."""
-    choices = {m: f"{m} ({spec.source}){network_note(spec)}" for m, spec in MODELS.items()
+    choices = {m: f"{m} ({spec.source}){availability_note(spec)}" for m, spec in MODELS.items()
                if spec.kind == "causal"}
     runs = queries.list_runs(db)
     names = run_labels(runs)

@@ -15,7 +15,7 @@ from core.data import (MAX_UPLOAD_BYTES, TASK_COLUMNS, guess_task, load_table, p
 from core.engine import check_splits_fit, fitting_split_sizes
 from core.errors import WorkbenchError
 from core.methods.spec import MethodSpec
-from core.network import network_note
+from core.network import availability_note
 from core.settings import widget_limits
 from core.trackers import TRACKERS
 from storage.run_names import MAX_NAME, name_prefix
@@ -105,7 +105,7 @@ def model_picker(default: str, key) -> str:
     choice = st.selectbox("Model", options, index=options.index(default), key=key("model"),
                           format_func=lambda m: m if m == OTHER_MODEL else
                           f"{m} ({MODELS[m].kind}, {MODELS[m].params / 1e6:,.0f} M, "
-                          f"{MODELS[m].source}){network_note(MODELS[m])}")
+                          f"{MODELS[m].source}){availability_note(MODELS[m])}")
     if choice == OTHER_MODEL:
         return st.text_input("Hub id or local folder", key=key("model-id")).strip()
     return choice
@@ -118,7 +118,7 @@ def data_picker(default: str, spec: MethodSpec, key) -> dict | None:
     choice = st.selectbox("Data set", options, key=key(f"dataset-{spec.name}"),
                           index=options.index(default) if default in options else 0,
                           format_func=lambda d: d if d == UPLOAD else
-                          f"{d}: {DATASETS[d].description}{network_note(DATASETS[d])}")
+                          f"{d}: {DATASETS[d].description}{availability_note(DATASETS[d])}")
     if choice != UPLOAD:
         return {"dataset": choice} if preview(choice, {}) else None
     if spec.causal:
