@@ -8,6 +8,7 @@ trained adapters is its base model with the adapters merged in.
 """
 
 import json
+import os
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
@@ -176,7 +177,7 @@ def _convert_chunked(spec: ModelSpec, target: Path) -> None:
     and drop the joined file: the safetensors cache is all that is read afterwards."""
     import importlib
 
-    joined = target.with_name(target.name + ".gguf")
+    joined = target.with_name(f"{target.name}.gguf-{os.getpid()}")
     shutil.rmtree(joined, ignore_errors=True)
     try:
         importlib.import_module(spec.package).assemble(joined / spec.gguf_file)
@@ -192,7 +193,9 @@ def _convert_chunked(spec: ModelSpec, target: Path) -> None:
 def _convert_gguf(folder: Path, gguf_file: str, target: Path) -> None:
     from transformers import AutoModelForCausalLM, AutoTokenizer, GgufConfig
 
-    partial = target.with_name(target.name + ".partial")
+    # A folder of this process's own (a shared cache may be filled by two at once), renamed
+    # last, so that a conversion killed half-way is never taken for a cache.
+    partial = target.with_name(f"{target.name}.partial-{os.getpid()}")
     shutil.rmtree(partial, ignore_errors=True)
     tokenizer = AutoTokenizer.from_pretrained(folder, gguf_file=gguf_file)
     model = AutoModelForCausalLM.from_pretrained(
@@ -200,7 +203,9 @@ def _convert_gguf(folder: Path, gguf_file: str, target: Path) -> None:
     )
     model.save_pretrained(partial)
     tokenizer.save_pretrained(partial)
-    # Rename last, so that a conversion killed half-way is never taken for a cache.
+    if (target / "model.safetensors").exists():  # another process finished first
+        shutil.rmtree(partial)
+        return
     shutil.rmtree(target, ignore_errors=True)
     partial.rename(target)
 

@@ -24,8 +24,15 @@ def run_dir(run_id: str) -> Path:
     return inside_home("runs", run_id)
 
 
+MODEL_CACHE = "WORKBENCH_MODEL_CACHE"
+
+
 def model_cache_dir() -> Path:
-    return inside_home("models")
+    """Where bundled GGUF models are kept once converted to safetensors: the home's `models`
+    folder, or WORKBENCH_MODEL_CACHE, a folder several homes share (a conversion takes about
+    20 s and 0.5 to 1 GB per model; each home would otherwise make its own)."""
+    shared = os.environ.get(MODEL_CACHE, "").strip()
+    return Path(shared).expanduser().resolve() if shared else inside_home("models")
 
 
 def safe_name(name: str) -> str:

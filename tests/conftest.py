@@ -9,6 +9,18 @@ import pytest
 # Tests never reach the hub: an unknown id must fail at once, not after retries.
 os.environ["HF_HUB_OFFLINE"] = "1"
 
+
+@pytest.fixture(scope="session", autouse=True)
+def shared_model_cache(tmp_path_factory):
+    """Every test's home converts a bundled GGUF model into one cache (about 20 s each
+    otherwise); the workers, servers and Ray heads the tests start inherit it. A test of the
+    conversion itself clears the variable for its own."""
+    from core.paths import MODEL_CACHE
+
+    os.environ[MODEL_CACHE] = str(tmp_path_factory.mktemp("model-cache"))
+    yield
+    os.environ.pop(MODEL_CACHE, None)
+
 POSITIVE = ["great", "superb", "moving", "brilliant", "fun", "charming"]
 NEGATIVE = ["awful", "dull", "boring", "clumsy", "tedious", "bland"]
 NEUTRAL = ["film", "plot", "actor", "scene", "story", "director", "the", "a", "was", "and"]

@@ -43,7 +43,8 @@ def test_folder_without_a_config_is_named(tmp_path):
 
 
 @pytest.mark.slow
-def test_gguf_model_is_converted_once_to_a_safetensors_cache(home):
+def test_gguf_model_is_converted_once_to_a_safetensors_cache(home, monkeypatch):
+    monkeypatch.delenv(paths.MODEL_CACHE)  # the home's own cache, empty
     source = resolve_model("smollm2-135m")
     assert source.kind == "causal"
     folder = local_dir(source)
@@ -58,9 +59,20 @@ def test_gguf_model_is_converted_once_to_a_safetensors_cache(home):
     assert time.perf_counter() - started < 1.0  # the second time is a lookup, not a conversion
 
 
+@pytest.mark.slow
+def test_homes_share_a_model_cache_when_told_to(tmp_path, monkeypatch):
+    monkeypatch.setenv(paths.MODEL_CACHE, str(tmp_path / "shared"))
+    for name in ("first", "second"):
+        monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / name))
+        assert local_dir(resolve_model("smollm2-135m")) == str(tmp_path / "shared" / "smollm2-135m")
+    assert not (tmp_path / "first").exists() and not (tmp_path / "second").exists()
+    assert [p.name for p in (tmp_path / "shared").iterdir()] == ["smollm2-135m"]  # no partial
+
+
 def test_a_chunked_bundled_model_with_a_part_missing_is_refused_in_one_line(home, monkeypatch):
     import importlib
 
+    monkeypatch.delenv(paths.MODEL_CACHE)  # the home's own cache, empty
     from core import models
     from core.errors import WorkbenchError
 
