@@ -29,6 +29,7 @@ import numpy as np
 import pandas as pd
 
 from core.chat_templates import CHATML
+from core.chat_data import is_conversational
 from core.data import Table
 from core.notes import left_out
 from core.errors import WorkbenchError
@@ -128,8 +129,25 @@ def encode_sft(tokenizer, records: pd.DataFrame) -> list[dict]:
     return rows
 
 
+def answer_prompts(tokenizer, cells, conversational: bool, instruction: str | None,
+                   max_length: int, reserve: int) -> list[str]:
+    """The prompts answers follow: text, or (a chat file's preference or feedback rows) a
+    conversation read through the chat template, its start cut off where it is too long."""
+    if not conversational:
+        return generation_prompts(tokenizer, cells, instruction, max_length, reserve)
+    from core.chat_data import messages_of
+
+    return [keep_end(tokenizer, render_turns(tokenizer, messages_of(cell), generation=True),
+                     max_length - reserve) for cell in cells]
+
+
+def answer_text(tokenizer, answer: str, conversational: bool) -> str:
+    """An answer as it follows its prompt (after a chat turn's header: as it is)."""
+    return answer if conversational else completion_text(tokenizer, answer)
+
+
 def preference_records(tokenizer, frame: pd.DataFrame, task: str, label_names: list[str],
-                       max_length: int, seed: int) -> pd.DataFrame:
+                       max_length: int, seed: int, conversational: bool = False) -> pd.DataFrame:
     """prompt / chosen / rejected for DPO and ORPO."""
     if task == "classification":
         rng = np.random.default_rng(seed)
@@ -141,9 +159,10 @@ def preference_records(tokenizer, frame: pd.DataFrame, task: str, label_names: l
         })
     reserve = response_reserve(max_length)
     return pd.DataFrame({
-        "prompt": generation_prompts(tokenizer, frame["prompt"], None, max_length, reserve),
-        **{col: [completion_text(tokenizer, fit_text(tokenizer, t, reserve - 1)) for t in frame[col]]
-           for col in ("chosen", "rejected")},
+        "prompt": answer_prompts(tokenizer, frame["prompt"], conversational, None, max_length,
+                                 reserve),
+        **{col: [answer_text(tokenizer, fit_text(tokenizer, t, reserve - 1), conversational)
+                 for t in frame[col]] for col in ("chosen", "rejected")},
     })
 
 
@@ -217,7 +236,7 @@ def preference_rows(tokenizer, frame: pd.DataFrame, table, config,
                     instruction: str | None) -> list[dict]:
     """prompt / chosen / rejected text rows (the preference trainers tokenise them)."""
     return preference_records(tokenizer, frame, table.task, table.label_names, config.max_length,
-                              config.seed).to_dict("records")
+                              config.seed, is_conversational(table)).to_dict("records")
 
 
 def unpaired_rows(tokenizer, frame: pd.DataFrame, table, config,
@@ -232,12 +251,12 @@ def unpaired_rows(tokenizer, frame: pd.DataFrame, table, config,
         prompts = classification_prompts(tokenizer, frame["text"], names, config.max_length)
     else:
         reserve = response_reserve(config.max_length)
-        prompts = generation_prompts(tokenizer, frame["prompt"], instruction, config.max_length,
-                                     reserve)
+        prompts = answer_prompts(tokenizer, frame["prompt"], is_conversational(table),
+                                 instruction, config.max_length, reserve)
         answers = [fit_text(tokenizer, c, reserve - 1) for c in frame["completion"]]
         desirable = frame["label"].to_numpy()
-    return [{"prompt": p, "completion": completion_text(tokenizer, a), "label": bool(good)}
-            for p, a, good in zip(prompts, answers, desirable)]
+    return [{"prompt": p, "completion": answer_text(tokenizer, a, is_conversational(table)),
+             "label": bool(good)} for p, a, good in zip(prompts, answers, desirable)]
 
 
 def classification_items(tokenizer, frame, table, config, instruction) -> tuple[str, dict]:
@@ -258,7 +277,8 @@ def summarisation_items(tokenizer, frame, table, config, instruction) -> tuple[s
 
 
 def preference_items(tokenizer, frame, table, config, instruction) -> tuple[str, dict]:
-    records = preference_records(tokenizer, frame, table.task, [], config.max_length, config.seed)
+    records = preference_records(tokenizer, frame, table.task, [], config.max_length, config.seed,
+                                 is_conversational(table))
     return "prefer", dict(prompts=list(records["prompt"]), chosen=list(records["chosen"]),
                           rejected=list(records["rejected"]))
 
@@ -294,7 +314,21 @@ def unpaired_items(tokenizer, frame, table, config, instruction) -> tuple[str, d
         raise WorkbenchError("the test split holds no desirable completion to judge the model "
                              "against; give it more examples or mark more completions true")
     renamed = desirable.rename(columns={"completion": "response"})
-    return summarisation_items(tokenizer, renamed, table, config, instruction)
+    if not is_conversational(table):
+        return summarisation_items(tokenizer, renamed, table, config, instruction)
+    reserve = response_reserve(config.max_length)
+    return "summarise", dict(
+        prompts=answer_prompts(tokenizer, renamed["prompt"], True, None, config.max_length,
+                               reserve),
+        sources=[readable(cell) for cell in renamed["prompt"]],
+        references=list(renamed["response"]), max_new_tokens=config.max_new_tokens)
+
+
+def readable(cell: str) -> str:
+    """A conversation prompt as a reviewer reads it: one 'role: text' line per turn."""
+    from core.chat_data import messages_of
+
+    return "\n".join(f"{t['role']}: {t['content']}" for t in messages_of(cell))
 
 
 # How each task's test split is judged: (judge, its inputs) - classify by the label scored

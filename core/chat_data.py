@@ -25,7 +25,7 @@ from dataclasses import dataclass
 import pandas as pd
 
 from core.errors import WorkbenchError
-from core.notes import left_out
+from core.notes import left_out, not_used
 
 ROLES = ("system", "user", "assistant")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
@@ -38,20 +38,32 @@ class Format:
     name: str  # as the preview says it
     task: str  # the table it becomes
     columns: tuple  # what a file needs to be read as it
+    optional: tuple = ()  # what it also reads when there
 
 
 FORMATS = {
     "alpaca": Format("Alpaca (instruction, input, output)", "conversation",
-                     ("instruction", "output")),
+                     ("instruction", "output"), ("input", "system")),
     "sharegpt": Format("ShareGPT (conversations of from / value)", "conversation",
                        ("conversations",)),
     "messages": Format("OpenAI / TRL conversational (messages of role / content)",
                        "conversation", ("messages",)),
     "preference-messages": Format("TRL conversational preference (chosen / rejected turns)",
-                                  "preference", ("chosen", "rejected")),
+                                  "preference", ("chosen", "rejected"), ("prompt",)),
+    "preference-sharegpt": Format("ShareGPT preference (conversations, chosen / rejected)",
+                                  "preference", ("conversations", "chosen", "rejected")),
+    "preference-openai": Format("OpenAI preference (messages, chosen / rejected)",
+                                "preference", ("messages", "chosen", "rejected")),
+    "feedback-messages": Format("conversational feedback (messages, true / false label)",
+                                "unpaired", ("messages",), ("label", "kto_tag")),
+    "feedback-sharegpt": Format("ShareGPT feedback (conversations, true / false label)",
+                                "unpaired", ("conversations",), ("label", "kto_tag")),
     "prompt-completion": Format("TRL prompt-completion (prompt, completion)", "summarisation",
                                 ("prompt", "completion")),
 }
+
+
+FEEDBACK_LABELS = {"label", "kto_tag"}  # TRL's and LLaMA-Factory's names for the verdict
 
 
 class BadRow(Exception):
@@ -64,6 +76,11 @@ def detect(frame: pd.DataFrame) -> str | None:
     columns = set(frame.columns)
     if {"instruction", "output"} <= columns:
         return "alpaca"
+    for turns, name in (("conversations", "sharegpt"), ("messages", "openai")):
+        if turns in columns and {"chosen", "rejected"} <= columns:
+            return f"preference-{name}"
+        if turns in columns and columns & FEEDBACK_LABELS:
+            return f"feedback-{'sharegpt' if turns == 'conversations' else 'messages'}"
     if "conversations" in columns:
         return "sharegpt"
     if "messages" in columns:
@@ -92,11 +109,32 @@ def parsed(cell):
     return cell
 
 
+MEDIA_COLUMNS = ("images", "image", "videos", "video", "audios", "audio")
+
+
+def check_text_only(frame: pd.DataFrame, source: str) -> None:
+    """A multimodal file (LLaMA-Factory's `images`, `videos`, `audios` columns) would train
+    on its text with the media silently dropped: refused, in one line."""
+    media = [c for c in frame.columns if str(c).lower() in MEDIA_COLUMNS]
+    if media:
+        raise WorkbenchError(f"{source} has {media[0]} (column '{media[0]}'); the workbench "
+                             "trains on text only: remove the column to train on the text alone")
+
+
+def unused_columns(frame: pd.DataFrame, fmt: str) -> list:
+    read_here = {*FORMATS[fmt].columns, *FORMATS[fmt].optional}
+    return [c for c in frame.columns if c not in read_here]
+
+
 def read(frame: pd.DataFrame, fmt: str, source: str) -> tuple[pd.DataFrame, list[str]]:
     """The file's rows as the format's table (see the module's docstring), and a note per
-    reason rows were left out."""
+    reason rows were left out (and one naming the columns it does not read)."""
     reader = {"alpaca": alpaca_row, "sharegpt": sharegpt_row, "messages": messages_row,
               "preference-messages": preference_row,
+              "preference-sharegpt": lambda row: paired_row(row, "conversations", SHARE),
+              "preference-openai": lambda row: paired_row(row, "messages", OPENAI),
+              "feedback-messages": lambda row: feedback_row(row, "messages", OPENAI),
+              "feedback-sharegpt": lambda row: feedback_row(row, "conversations", SHARE),
               "prompt-completion": prompt_completion_row}[fmt]
     rows, bad = [], {}
     for number, row in enumerate(frame.to_dict("records"), 1):
@@ -104,13 +142,15 @@ def read(frame: pd.DataFrame, fmt: str, source: str) -> tuple[pd.DataFrame, list
             rows.append(reader(row))
         except BadRow as reason:
             bad.setdefault(str(reason), []).append(number)
+        except WorkbenchError as error:  # the whole file is refused: where, and why
+            raise WorkbenchError(f"{source}: row {number}: {error}") from None
     if not rows:
         reason, numbers = next(iter(bad.items()))
         raise WorkbenchError(f"{source}: no row is usable as {FORMATS[fmt].name}; row "
                              f"{numbers[0]} has {reason}")
     notes = [left_out(len(numbers), len(frame), reason) + f" (first: row {numbers[0]})"
              for reason, numbers in bad.items()]
-    return pd.DataFrame(rows), notes
+    return pd.DataFrame(rows), [*notes, *filter(None, [not_used(unused_columns(frame, fmt))])]
 
 
 def missing(value) -> bool:
@@ -169,12 +209,32 @@ def turns_of(cell, role_key: str, content_key: str, roles: dict) -> list[dict]:
         if turn.get(role_key) is None:
             raise BadRow(f"a turn without a role ('{role_key}')")
         role = roles.get(str(turn[role_key]).lower())
-        if role is None:
-            raise BadRow(f"a turn whose role is not one of {', '.join(sorted(roles))}")
+        if role is None:  # (tool turns among them: function_call, observation, tool)
+            raise BadRow(f"a turn of role '{str(turn[role_key])[:40]}', not one of "
+                         f"{', '.join(sorted(roles))}")
         if missing(turn.get(content_key)):
             raise BadRow(f"a turn without its text ('{content_key}')")
-        turns.append({"role": role, "content": text(turn.get(content_key), "a turn")})
+        turns.append({"role": role, "content": text(joined_parts(turn[content_key]), "a turn")})
     return turns
+
+
+TEXT_PART_TYPES = ("text", "input_text", "output_text")
+
+
+def joined_parts(content):
+    """A turn's content: text, or a list of typed parts (OpenAI's [{"type": "text", "text": …}],
+    LLaMA-Factory's newer files' "value") whose texts are joined by a line break. A part that is
+    not text (an image, audio) refuses the whole file: the workbench trains on text only."""
+    if not isinstance(content, list):
+        return content
+    texts = []
+    for part in content:
+        kind = part.get("type") if isinstance(part, dict) else None
+        if kind not in TEXT_PART_TYPES:
+            raise WorkbenchError(f"a turn holds a part of type '{kind}' (not text); "
+                                 "the workbench trains on text only")
+        texts.append(text(part.get("text", part.get("value")), "a text part"))  # OpenAI's, LF's
+    return "\n".join(texts)
 
 
 def sharegpt_row(row: dict) -> dict:
@@ -187,28 +247,82 @@ def messages_row(row: dict) -> dict:
 
 
 def preference_row(row: dict) -> dict:
-    """prompt / chosen / rejected as text: the prompt is one user turn (given, or the turn the
-    two lists share), each answer one assistant turn after it."""
-    roles = {r: r for r in ROLES}
-    chosen = turns_of(row.get("chosen"), "role", "content", roles)
-    rejected = turns_of(row.get("rejected"), "role", "content", roles)
+    """TRL's conversational preference: chosen / rejected as lists of turns, the prompt given
+    as turns or implicit (the turns the two share); each answer is one assistant turn."""
+    chosen, rejected = turns_of(row.get("chosen"), *OPENAI), turns_of(row.get("rejected"), *OPENAI)
     if not missing(row.get("prompt")):
-        prompt = turns_of(row["prompt"], "role", "content", roles)
+        prompt = turns_of(row["prompt"], *OPENAI)
     else:
         shared = 0
         while shared < min(len(chosen), len(rejected)) - 1 and chosen[shared] == rejected[shared]:
             shared += 1
         prompt, chosen, rejected = chosen[:shared], chosen[shared:], rejected[shared:]
-    if [t["role"] for t in prompt] != ["user"]:
-        raise BadRow("a prompt that is not a single user turn (preference pairs read one)")
+    return {"prompt": prompt_turns(prompt), **paired_answers(chosen, rejected)}
+
+
+def paired_answers(chosen: list[dict], rejected: list[dict]) -> dict:
     for answer in (chosen, rejected):
         if [t["role"] for t in answer] != ["assistant"]:
             raise BadRow("a chosen or rejected answer that is not one assistant turn")
     if chosen[0]["content"] == rejected[0]["content"]:
         raise BadRow("a chosen answer that is the rejected one")
-    return {"prompt": text(prompt[0]["content"], "a prompt", filled=True),
-            "chosen": text(chosen[0]["content"], "a chosen answer", filled=True),
+    return {"chosen": text(chosen[0]["content"], "a chosen answer", filled=True),
             "rejected": text(rejected[0]["content"], "a rejected answer", filled=True)}
+
+
+SHARE = ("from", "value", SHAREGPT_ROLES)
+OPENAI = ("role", "content", {r: r for r in ROLES})
+
+
+def prompt_turns(turns: list[dict]) -> str:
+    """A conversation that an answer follows (a system turn first or not, the user's turn
+    last), as the table's JSON cell: the trainers read it through the chat template."""
+    body = turns[1:] if turns and turns[0]["role"] == "system" else turns
+    if not body or body[-1]["role"] != "user" or \
+            any(t["role"] != ("user", "assistant")[i % 2] for i, t in enumerate(body)):
+        raise BadRow("a prompt that is not user and assistant turns in turn, ending with the "
+                     "user's")
+    return json.dumps(turns, ensure_ascii=False)
+
+
+def one_answer(cell, shape: tuple) -> str:
+    """An answer given as one assistant turn, a list of one, or text."""
+    cell = parsed(cell)
+    if isinstance(cell, str):
+        return text(cell, "an answer", filled=True)
+    turns = turns_of([cell] if isinstance(cell, dict) else cell, *shape)
+    if [t["role"] for t in turns] != ["assistant"]:
+        raise BadRow("a chosen or rejected answer that is not one assistant turn")
+    return text(turns[0]["content"], "an answer", filled=True)
+
+
+def paired_row(row: dict, column: str, shape: tuple) -> dict:
+    """LLaMA-Factory's and OpenAI's preference rows: a conversation, then a chosen and a
+    rejected answer to its last user turn."""
+    chosen, rejected = one_answer(row.get("chosen"), shape), one_answer(row.get("rejected"), shape)
+    if chosen == rejected:
+        raise BadRow("a chosen answer that is the rejected one")
+    return {"prompt": prompt_turns(turns_of(row.get(column), *shape)), "chosen": chosen,
+            "rejected": rejected}
+
+
+def feedback_row(row: dict, column: str, shape: tuple) -> dict:
+    """Unpaired feedback: a conversation whose last turn is the assistant's answer, judged
+    desirable or not by `label` (TRL) or `kto_tag` (LLaMA-Factory)."""
+    turns = turns_of(row.get(column), *shape)
+    if turns[-1]["role"] != "assistant":
+        raise BadRow("a conversation that does not end with the answer judged")
+    verdict = row.get("label", row.get("kto_tag"))
+    verdict = {"true": True, "false": False}.get(str(verdict).strip().lower(), verdict)
+    if not isinstance(verdict, bool):
+        raise BadRow("a label that is not true or false")
+    return {"prompt": prompt_turns(turns[:-1]),
+            "completion": text(turns[-1]["content"], "an answer", filled=True), "label": verdict}
+
+
+def is_conversational(table) -> bool:
+    """Whether a preference or feedback table's prompts are conversations (JSON turns)."""
+    return table.format is not None and table.format.startswith(("preference-", "feedback-"))
 
 
 def prompt_completion_row(row: dict) -> dict:

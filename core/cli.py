@@ -293,7 +293,7 @@ def run_train(args: argparse.Namespace) -> int:
         if wants_experiment(args):
             return run_experiment(args, db, interrupts)
         prepared = engine.prepare(config_from_args(args))
-    print_notes(prepared.table.notes, [prepared.config])
+    print_notes(prepared.table, [prepared.config])
     db = writable(db)  # checked: from here on the run is recorded
     if prepared.config.backend == "ray":
         return train_on_ray(db, prepared, args.resume, interrupts)
@@ -341,10 +341,17 @@ def follow_on_ray(db, keys: list[str], interrupts, echo_metrics: bool = True) ->
         manager.close()
 
 
-def print_notes(notes: list[str], configs: list[TrainConfig]) -> None:
-    """Rows left out of the data, and learning rates that look wrong, once each."""
+def print_notes(table, configs: list[TrainConfig]) -> None:
+    """What was read (the data's shape and rows kept), then rows left out and columns not
+    read, and learning rates that look wrong, once each."""
+    from core.chat_data import FORMATS
+
+    read_as = f", read as {FORMATS[table.format].name}" if table.format else ""
+    article = "an" if table.task[0] in "aeiou" else "a"
+    say(f"data {configs[0].dataset}: {len(table.frame):,} rows kept, {article} {table.task} data "
+        f"set{read_as}")
     warnings = dict.fromkeys(filter(None, map(learning_rate_warning, configs)))
-    for note in [*notes, *warnings]:
+    for note in [*table.notes, *warnings]:
         print(f"note: {note}", file=sys.stderr)
 
 
@@ -445,7 +452,7 @@ def run_experiment(args: argparse.Namespace, db, interrupts: "Interrupts") -> in
     plan = experiments.plan({k: v for k, v in flags.items() if v is not None}, args.preset,
                             args.config, experiments.parse_sweep(args.sweep or []), args.seeds,
                             bool(args.yes))
-    print_notes(plan.runs[0].table.notes, [prepared.config for prepared in plan.runs])
+    print_notes(plan.runs[0].table, [prepared.config for prepared in plan.runs])
     db = writable(db)  # every run planned: from here on the experiment is recorded
     if plan.runs[0].config.backend == "ray":  # all at once, as many as the cluster holds
         interrupts.run_started()

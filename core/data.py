@@ -28,7 +28,7 @@ from core import chat_data, paths
 from core.catalog import DATASETS, DatasetSpec, package_dir
 from core.errors import WorkbenchError
 from core.network import offline_error
-from core.notes import left_out
+from core.notes import left_out, not_used
 from storage.run_names import file_name
 
 MAX_UPLOAD_BYTES = 200 * 1024 * 1024
@@ -77,10 +77,16 @@ def load_table(dataset: str, columns: dict | None = None) -> Table:
     path = Path(dataset)
     if path.suffix.lower() in UPLOAD_SUFFIXES or path.exists():
         frame = read_upload(path)
+        chat_data.check_text_only(frame, file_name(path))
         fmt = None if columns else chat_data.detect(frame)  # named columns: read as named
         if fmt is None:
-            return _canonical(frame, guess_task(frame, columns), columns or {}, [],
-                              file_name(path))
+            table = _canonical(frame, guess_task(frame, columns), columns or {}, [],
+                               file_name(path))
+            read_here = TASK_COLUMNS[table.task]
+            unused = [c for c in frame.columns if c not in
+                      {(columns or {}).get(name) or name for name in read_here}]
+            return dataclasses.replace(table, notes=[*table.notes,
+                                                     *filter(None, [not_used(unused)])])
         frame, notes = chat_data.read(frame, fmt, file_name(path))
         table = _canonical(frame, chat_data.FORMATS[fmt].task, {}, [], file_name(path))
         return dataclasses.replace(table, notes=[*notes, *table.notes], format=fmt)

@@ -18,9 +18,9 @@ from typing import Callable
 
 import numpy as np
 
-from core import checkpoints, methods, paths, pooling, progress
+from core import chat_data, checkpoints, methods, paths, pooling, progress
 from core.config import TrainConfig, column_mapping, from_stored, resolve
-from core.data import (DEFAULT_FRACTIONS, fingerprint, fold_size, load_table, split_counts,
+from core.data import (DEFAULT_FRACTIONS, Table, fingerprint, fold_size, load_table, split_counts,
                        split_table)
 from core.distributed import rank
 from core.errors import WorkbenchError
@@ -35,7 +35,6 @@ from storage import locks, queries
 
 def prepare(config: TrainConfig) -> Prepared:
     config = resolve(config)
-    spec = methods.get(config.method)
     check_launch(config)
     check_one_fold(config)
     if config.backend == "ray":  # an unreachable cluster is one line, before anything is read
@@ -45,13 +44,10 @@ def prepare(config: TrainConfig) -> Prepared:
     # The data before the model: a wrong column is said at once, not after a bundled model's
     # first conversion (20 s).
     table = load_table(config.dataset, column_mapping(config))
+    check_method_suits_data(config, table)
     source = resolve_model(config.model, config.trust_remote_code)
     check_method_suits_model(config, source)
     check_settings_suit_model(source, config)
-    if table.task not in spec.tasks:
-        raise WorkbenchError(f"method '{config.method}' learns from "
-                             f"{' or '.join(spec.tasks)} data, but '{config.dataset}' is "
-                             f"a {table.task} data set")
     if config.clean_text:
         from core.causal_data import clean_table
 
@@ -112,6 +108,21 @@ def check_one_fold(config: TrainConfig) -> None:
     if config.folds and config.fold is None:
         raise WorkbenchError(f"{config.folds} folds are {config.folds} runs: launch them as one "
                              "experiment, or give the fold this run tests on")
+
+
+def check_method_suits_data(config: TrainConfig, table: Table) -> None:
+    """The method and the data's shape agree, said with the methods the data fits, before
+    the model is loaded (or converted)."""
+    spec = methods.get(config.method)
+    if table.task in spec.tasks:
+        return
+    fits = [name for name, other in methods.REGISTRY.items() if table.task in other.tasks]
+    article = "an" if table.task[0] in "aeiou" else "a"
+    shape = f"{article} {table.task} data set" + (f" ({chat_data.FORMATS[table.format].name})"
+                                                  if table.format else "")
+    raise WorkbenchError(f"method '{config.method}' learns from {' or '.join(spec.tasks)} "
+                         f"data, but '{config.dataset}' is {shape}; it fits "
+                         f"{', '.join(fits) or 'no method'}")
 
 
 def check_method_suits_model(config: TrainConfig, source: ModelSource) -> None:

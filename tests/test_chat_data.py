@@ -25,11 +25,78 @@ DATA = Path(__file__).resolve().parent / "data"
     ("messages.jsonl", "messages", "conversation", ["messages"]),
     ("prompt_completion.jsonl", "prompt-completion", "summarisation", ["prompt", "response"]),
     ("preference.jsonl", "preference-messages", "preference", ["prompt", "chosen", "rejected"]),
+    ("preference_sharegpt.json", "preference-sharegpt", "preference",
+     ["prompt", "chosen", "rejected"]),
+    ("feedback_messages.jsonl", "feedback-messages", "unpaired", ["prompt", "completion", "label"]),
+    ("typed_parts.jsonl", "messages", "conversation", ["messages"]),
 ])
 def test_each_format_is_detected_and_read_into_its_table(name, fmt, task, columns):
     table = load_table(str(DATA / name))
     assert (table.format, table.task, list(table.frame.columns)) == (fmt, task, columns)
-    assert len(table.frame) == 24 and table.notes == []
+    unused = ["not used: id (columns this reading of the file does not read)"] \
+        if name == "feedback_messages.jsonl" else []
+    assert len(table.frame) == 24 and table.notes == unused
+
+
+def test_preference_and_feedback_prompts_keep_their_system_and_earlier_turns():
+    pairs = load_table(str(DATA / "preference_sharegpt.json")).frame
+    shapes = {tuple(t["role"] for t in messages_of(cell)) for cell in pairs["prompt"]}
+    assert shapes == {("user",), ("system", "user"), ("user", "assistant", "user")}
+    feedback = load_table(str(DATA / "feedback_messages.jsonl")).frame
+    assert feedback["label"].tolist() == [i % 4 < 2 for i in range(24)]
+    assert messages_of(feedback["prompt"][1])[0] == {"role": "system",
+                                                     "content": "Answer with one word."}
+
+
+def test_typed_text_parts_are_joined_and_a_non_text_part_refuses_the_file(tmp_path):
+    first = messages_of(load_table(str(DATA / "typed_parts.jsonl")).frame["messages"][0])
+    assert first[0]["content"].startswith("Review:\n") and first[1]["content"] == "positive"
+    path = tmp_path / "pictures.jsonl"
+    path.write_text(json.dumps({"messages": [
+        {"role": "user", "content": [{"type": "text", "text": "Who is this?"},
+                                     {"type": "image_url", "image_url": {"url": "x.png"}}]},
+        {"role": "assistant", "content": "A cat."}]}) + "\n")
+    with pytest.raises(WorkbenchError, match=r"^pictures.jsonl: row 1: a turn holds a part of "
+                                             r"type 'image_url' \(not text\); the workbench "
+                                             r"trains on text only$"):
+        load_table(str(path))
+
+
+@pytest.mark.parametrize("column", ["images", "videos", "audios"])
+def test_a_multimodal_file_is_refused_before_anything_is_read(tmp_path, column):
+    """LLaMA-Factory's mllm files: text with <image> marks and the media in a column."""
+    path = tmp_path / "mllm.json"
+    path.write_text(json.dumps([{"messages": [{"role": "user", "content": "<image>Who?"},
+                                              {"role": "assistant", "content": "Kane."}],
+                                 column: ["1.jpg"]}]))
+    with pytest.raises(WorkbenchError, match=f"^mllm.json has {column} \\(column '{column}'\\); "
+                                             "the workbench trains on text only"):
+        load_table(str(path))
+
+
+def test_columns_no_reading_uses_are_named(tmp_path):
+    path = tmp_path / "reviews.csv"
+    path.write_text("text,label,source,date\n" + "".join(f"good film {i},pos,web,2020\n"
+                                                         f"bad film {i},neg,web,2020\n"
+                                                         for i in range(10)))
+    assert load_table(str(path)).notes == ["not used: source, date (columns this reading of "
+                                           "the file does not read)"]
+
+
+@pytest.mark.parametrize("name,method,fits", [
+    ("preference_sharegpt.json", "sft", "dpo, orpo"),
+    ("feedback_messages.jsonl", "dpo", "kto"),
+    ("messages.jsonl", "kto", "sft"),
+])
+def test_a_method_the_file_does_not_fit_is_one_line_naming_those_it_fits(name, method, fits,
+                                                                        home, capsys):
+    from core.cli import main
+
+    assert main(["train", "--model", "smollm2-135m", "--method", method, "--adapter", "lora",
+                 "--dataset", str(DATA / name)]) == 2
+    err = capsys.readouterr().err
+    assert err.count("\n") == 1 and err.rstrip().endswith(f"; it fits {fits}"), err
+    assert not home.exists()
 
 
 def test_alpaca_becomes_system_user_and_assistant_turns():
@@ -90,7 +157,10 @@ def tiny_chat_config(tiny_causal, dataset: str, **extra) -> TrainConfig:
 @pytest.mark.parametrize("name,method", [("alpaca.json", "sft"), ("sharegpt.jsonl", "sft"),
                                          ("messages.jsonl", "sft"),
                                          ("prompt_completion.jsonl", "sft"),
-                                         ("preference.jsonl", "dpo")])
+                                         ("preference.jsonl", "dpo"),
+                                         ("preference_sharegpt.json", "orpo"),
+                                         ("feedback_messages.jsonl", "kto"),
+                                         ("typed_parts.jsonl", "sft")])
 @pytest.mark.slow
 def test_each_format_trains_a_few_steps_on_a_tiny_model(db, tiny_causal, name, method):
     config = tiny_chat_config(tiny_causal, str(DATA / name), method=method)
@@ -99,7 +169,9 @@ def test_each_format_trains_a_few_steps_on_a_tiny_model(db, tiny_causal, name, m
     assert run["status"] == "completed", run["error"]
     assert [m["step"] for m in queries.run_metrics(db, run_id) if m["loss"] is not None][:2] == [1, 2]
     [tuned, original] = queries.run_evaluations(db, run_id)
-    assert tuned["n"] == 3 and original["n"] == 3
+    test = engine.prepare(config).splits["test"]
+    judged = int(test["label"].sum()) if method == "kto" else 3  # feedback: its good answers
+    assert tuned["n"] == original["n"] == judged > 0
 
 
 @pytest.mark.slow
@@ -147,7 +219,7 @@ def test_malformed_rows_are_counted_by_reason_and_never_dropped_in_silence(tmp_p
         "1 of 8 rows has a turn without a role ('role') and was left out (first: row 3)",
         "1 of 8 rows has an empty conversation and was left out (first: row 4)",
         "2 of 8 rows have a turn that is not text and were left out (first: row 5)",
-        "1 of 8 rows has a turn whose role is not one of assistant, system, user and was "
+        "1 of 8 rows has a turn of role 'narrator', not one of assistant, system, user and was "
         "left out (first: row 7)",
         "1 of 8 rows has no assistant turn to learn from and was left out (first: row 8)"]
 
