@@ -124,9 +124,7 @@ def parse_upload(raw: bytes, name: str) -> pd.DataFrame:
         raise WorkbenchError(f"{name} is empty")
     try:
         if name.lower().endswith((".jsonl", ".json")):
-            # Values keep their JSON types: an answer "4" or "0012" stays text, not a number.
-            frame = pd.read_json(io.StringIO(text), lines=name.lower().endswith(".jsonl"),
-                                 dtype=False, convert_dates=False)
+            frame = json_frame(text, name)
         else:
             check_header(text, name)
             # Only an empty cell is missing: a label or text "None", "NA" or "null" is data;
@@ -138,6 +136,36 @@ def parse_upload(raw: bytes, name: str) -> pd.DataFrame:
     if frame.empty:
         raise WorkbenchError(f"{name} has a header but no rows")
     return frame
+
+
+ONE_ROW_KEYS = {"messages", "conversations", "instruction", "chosen"}  # a chat file's row
+
+
+def json_frame(text: str, name: str) -> pd.DataFrame:
+    """A JSON or JSONL file's rows. Values keep their JSON types (an answer "4" or "0012" stays
+    text); a line or value that is not JSON is named by its line; a JSON file that is one
+    conversation (an object with `messages`, say) is one row, and any other object is read
+    as columns of values, as pandas reads it."""
+    if name.lower().endswith(".jsonl"):
+        rows = [json_value(line, name, number) for number, line in
+                enumerate(text.splitlines(), 1) if line.strip()]
+    else:
+        data = json_value(text, name, 1)
+        if isinstance(data, dict) and not ONE_ROW_KEYS & data.keys():
+            return pd.read_json(io.StringIO(text), dtype=False)
+        rows = [data] if isinstance(data, dict) else data
+    if not isinstance(rows, list) or not all(isinstance(row, dict) for row in rows):
+        raise WorkbenchError(f"{name} holds no rows: JSON objects are wanted (a list of them, "
+                             "or one per line)")
+    return pd.DataFrame.from_records(rows)
+
+
+def json_value(text: str, name: str, first_line: int):
+    try:
+        return json.loads(text)
+    except json.JSONDecodeError as error:
+        raise WorkbenchError(f"{name} could not be parsed: line {first_line + error.lineno - 1}: "
+                             f"{error.msg}") from None
 
 
 def check_header(text: str, name: str) -> None:

@@ -392,3 +392,19 @@ def test_an_uploaded_file_is_named_in_errors_as_it_was_uploaded(home):
     assert path.name != "my chats.jsonl"  # stored under its content's digest
     with pytest.raises(WorkbenchError, match=r"^my_chats.jsonl: no row is usable"):
         load_table(str(path))
+
+
+def test_a_json_file_of_one_conversation_is_one_row_and_json_errors_name_their_line(tmp_path):
+    one = tmp_path / "one.json"
+    one.write_text(json.dumps({"messages": [{"role": "user", "content": "hi"},
+                                            {"role": "assistant", "content": "hello"}]}))
+    table = load_table(str(one))
+    assert (table.format, len(table.frame)) == ("messages", 1)
+    broken = tmp_path / "broken.jsonl"
+    broken.write_text('{"text": "fine", "label": "a"}\n{"text": "cut short", "lab\n')
+    with pytest.raises(WorkbenchError, match=r"^broken.jsonl could not be parsed: line 2: "):
+        load_table(str(broken))
+    numbers = tmp_path / "numbers.jsonl"
+    numbers.write_text("1\n2\n")
+    with pytest.raises(WorkbenchError, match="holds no rows: JSON objects are wanted"):
+        load_table(str(numbers))
