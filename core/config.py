@@ -41,6 +41,10 @@ class TrainConfig:
     dataset: str = setting("rt-reviews", "Catalog id, hub data set name, or a CSV / JSONL file.")
     name: str | None = setting(None, f"A name for the run (at most {MAX_NAME} characters); defaults to "
                                      "'<model> · <method> · <data set> · N'.")
+    dataset_info: str | None = setting(None, "A LLaMA-Factory dataset_info.json whose entry "
+                                             "(by file_name) says how to read the file: "
+                                             "formatting, columns, tags, ranking. Unset: the "
+                                             "one beside the file, where it names it.")
     text_column: str | None = setting(None, "Column holding the text (uploaded files).")
     label_column: str | None = setting(None, "Column holding the label (uploaded files).")
     prompt_column: str | None = setting(None, "Column holding the prompt (uploaded files of prompt "

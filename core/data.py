@@ -24,7 +24,7 @@ from pathlib import Path
 import numpy as np
 import pandas as pd
 
-from core import chat_data, paths
+from core import chat_data, dataset_info, paths
 from core.catalog import DATASETS, DatasetSpec, package_dir
 from core.errors import WorkbenchError
 from core.network import offline_error
@@ -60,13 +60,17 @@ class Table:
         return self.frame["label"].map(index).to_numpy()
 
 
-def load_table(dataset: str, columns: dict | None = None) -> Table:
+def load_table(dataset: str, columns: dict | None = None, info: str | None = None) -> Table:
     """A catalog id, a CSV / JSONL file, or a hub data set name, as a Table.
 
-    `columns` maps canonical names to the file's columns, e.g. {"text": "review"}.
+    `columns` maps canonical names to the file's columns, e.g. {"text": "review"}; `info`
+    names a LLaMA-Factory dataset_info.json describing the file (else the one beside it is
+    read, where it names the file: core.dataset_info).
     """
+    if columns and info:
+        raise WorkbenchError("give column names or a dataset_info.json, not both")
     if dataset in DATASETS:
-        if columns:  # else silently ignored, and stored with the run as if they had counted
+        if columns or info:  # else silently ignored, and stored with the run as if they counted
             raise WorkbenchError(f"column names are for uploaded files; '{dataset}' is a "
                                  "catalog data set with its own columns")
         spec = DATASETS[dataset]
@@ -77,6 +81,11 @@ def load_table(dataset: str, columns: dict | None = None) -> Table:
     path = Path(dataset)
     if path.suffix.lower() in UPLOAD_SUFFIXES or path.exists():
         frame = read_upload(path)
+        described = None if columns else dataset_info.entry_for(path, info)
+        through = [f"read through {dataset_info.FILE_NAME}, entry '{described[0]}'"] \
+            if described else []
+        if described:
+            frame = dataset_info.mapped(frame, *described, file_name(path))
         chat_data.check_text_only(frame, file_name(path))
         fmt = None if columns else chat_data.detect(frame)  # named columns: read as named
         if fmt is None:
@@ -85,11 +94,11 @@ def load_table(dataset: str, columns: dict | None = None) -> Table:
             read_here = TASK_COLUMNS[table.task]
             unused = [c for c in frame.columns if c not in
                       {(columns or {}).get(name) or name for name in read_here}]
-            return dataclasses.replace(table, notes=[*table.notes,
+            return dataclasses.replace(table, notes=[*through, *table.notes,
                                                      *filter(None, [not_used(unused)])])
         frame, notes = chat_data.read(frame, fmt, file_name(path))
         table = _canonical(frame, chat_data.FORMATS[fmt].task, {}, [], file_name(path))
-        return dataclasses.replace(table, notes=[*notes, *table.notes], format=fmt)
+        return dataclasses.replace(table, notes=[*through, *notes, *table.notes], format=fmt)
     spec = DatasetSpec(dataset, "classification", "hub", "hub data set", hub_name=dataset)
     frame, notes = _load_hub(spec)
     table = _canonical(frame, "classification", columns or {}, [], dataset)

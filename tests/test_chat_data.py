@@ -408,3 +408,51 @@ def test_a_json_file_of_one_conversation_is_one_row_and_json_errors_name_their_l
     numbers.write_text("1\n2\n")
     with pytest.raises(WorkbenchError, match="holds no rows: JSON objects are wanted"):
         load_table(str(numbers))
+
+
+LF = DATA / "llamafactory"  # files in LLaMA-Factory's convention, with its dataset_info.json
+
+
+def test_a_dataset_info_entry_beside_the_file_maps_its_columns_tags_and_ranking():
+    pairs = load_table(str(LF / "pairs.json"))
+    assert (pairs.task, pairs.format, len(pairs.frame)) == ("preference", "preference-openai", 24)
+    assert pairs.notes == ["read through dataset_info.json, entry 'pairs'"]
+    first = messages_of(pairs.frame["prompt"][0])
+    assert [t["role"] for t in first] == ["system", "user"]  # its `brief` column, then the turn
+    assert set(pairs.frame["chosen"]) == {"positive", "negative"}
+    feedback = load_table(str(LF / "feedback.json"))
+    assert (feedback.task, len(feedback.frame)) == ("unpaired", 24)
+    assert feedback.frame["label"].tolist() == [i % 4 < 2 for i in range(24)]
+
+
+def test_a_dataset_info_given_elsewhere_is_used_and_its_mistakes_are_one_line(tmp_path):
+    copy = tmp_path / "pairs.json"
+    copy.write_bytes((LF / "pairs.json").read_bytes())
+    with pytest.raises(WorkbenchError, match="column 'text', 'label' not found"):
+        load_table(str(copy))  # no mapping beside it: its own names mean nothing here
+    mapped = load_table(str(copy), info=str(LF / "dataset_info.json"))
+    assert mapped.task == "preference"
+    other = tmp_path / "other.json"
+    other.write_bytes(copy.read_bytes())
+    with pytest.raises(WorkbenchError, match="dataset_info.json has no entry whose file_name "
+                                             "is other.json"):
+        load_table(str(other), info=str(LF / "dataset_info.json"))
+    (tmp_path / "pictures.json").write_text('[{"messages": [], "images": []}]')
+    with pytest.raises(WorkbenchError, match="entry 'pictures' of dataset_info.json has "
+                                             "images; the workbench trains on text only"):
+        load_table(str(tmp_path / "pictures.json"), info=str(LF / "dataset_info.json"))
+    with pytest.raises(WorkbenchError, match="column names or a dataset_info.json, not both"):
+        load_table(str(copy), {"text": "dialogue"}, str(LF / "dataset_info.json"))
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name,method", [("pairs.json", "dpo"), ("feedback.json", "kto")])
+def test_a_file_trains_through_its_dataset_info_mapping(home, tiny_causal, name, method,
+                                                        capsys):
+    from core.cli import main
+
+    assert main(["train", "--model", tiny_causal, "--method", method, "--dataset",
+                 str(LF / name), "--max-steps", "2", "--batch-size", "4", "--eval-size", "2",
+                 "--test-size", "3", "--max-length", "64", "--max-new-tokens", "4"]) == 0
+    err = capsys.readouterr().err
+    assert f"note: read through dataset_info.json, entry '{name[:-5]}'" in err
