@@ -11,7 +11,11 @@ through the tokenizer's template, and the tokenizer saved with the run carries i
 the playground, to later prompting and into an exported GGUF file.
 """
 
+import functools
 import json
+import subprocess
+import sys
+from pathlib import Path
 
 from core.errors import WorkbenchError
 
@@ -48,16 +52,60 @@ def is_jinja(value: str) -> bool:
     return "{{" in value or "{%" in value
 
 
+CHECK_SECONDS = 5  # a pasted template renders a short conversation in milliseconds
+CHECK_MEMORY = 1 << 30  # bytes of address space the checking process may take
+
+
 def check(chat_template: str, system_prompt: str | None) -> None:
     """A known name, or a Jinja template that renders a short conversation."""
     if chat_template not in CHOICES and not is_jinja(chat_template):
         raise WorkbenchError(f"chat template '{chat_template[:40]}' is neither one of "
                              f"{', '.join(CHOICES)} nor a Jinja template")
     if is_jinja(chat_template):
-        for sample in [SAMPLE, *([[SAMPLE_SYSTEM_TURN, *SAMPLE]] if system_prompt else [])]:
-            check_turn_by_turn(chat_template, sample)
+        refusal = bounded_check(chat_template, bool(system_prompt))
+        if refusal:
+            raise WorkbenchError(refusal)
     if system_prompt is not None and not system_prompt.strip():
         raise WorkbenchError("the system prompt is empty; leave it unset instead")
+
+
+@functools.lru_cache(maxsize=64)  # the Train form checks the same template at every rerun
+def bounded_check(template: str, with_system: bool) -> str | None:
+    """Why a pasted template is refused, or None. Rendered in a process of its own, bounded in
+    time and memory: a template is code (`{{ 9**9**9 }}`, `{{ 'x' * 10**10 }}`, loops in loops)
+    and must never stall or exhaust the server or the command line that checks it."""
+    script = ("import json, resource, sys\n"
+              f"resource.setrlimit(resource.RLIMIT_AS, ({CHECK_MEMORY}, {CHECK_MEMORY}))\n"
+              "sys.path.insert(0, sys.argv[1])\n"
+              "from core.chat_templates import check_samples\n"
+              "asked = json.load(sys.stdin)\n"
+              "print(json.dumps(check_samples(asked['template'], asked['system'])))\n")
+    root = str(Path(__file__).resolve().parents[1])
+    try:
+        done = subprocess.run([sys.executable, "-c", script, root], capture_output=True,
+                              text=True, timeout=CHECK_SECONDS,
+                              input=json.dumps({"template": template, "system": with_system}))
+    except subprocess.TimeoutExpired:
+        return (f"the chat template takes more than {CHECK_SECONDS} s to render a short "
+                "conversation; it cannot be used")
+    if done.returncode or not done.stdout.strip():
+        return ("the chat template needs more memory than a short conversation could "
+                f"({CHECK_MEMORY >> 20} MiB) or crashed the process rendering it; it cannot be "
+                "used")
+    return json.loads(done.stdout.splitlines()[-1])
+
+
+def check_samples(template: str, with_system: bool) -> str | None:
+    """In the checking process: why the template is refused, or None."""
+    try:
+        for sample in [SAMPLE, *([[SAMPLE_SYSTEM_TURN, *SAMPLE]] if with_system else [])]:
+            check_turn_by_turn(template, sample)
+    except WorkbenchError as error:
+        return str(error)
+    except MemoryError:
+        return (f"the chat template needs more than {CHECK_MEMORY >> 20} MiB to render a short "
+                "conversation; it cannot be used")
+    return None
 
 
 def check_turn_by_turn(template: str, messages: list[dict]) -> None:
@@ -73,7 +121,7 @@ def check_turn_by_turn(template: str, messages: list[dict]) -> None:
                                      "turn (a later turn changes the text before it), so the "
                                      "assistant's turns could not be told apart")
             done = through
-    except WorkbenchError:
+    except (WorkbenchError, MemoryError):
         raise
     except Exception as error:  # jinja2 raises many kinds; the first line says which
         raise WorkbenchError(f"the chat template does not render a conversation: "

@@ -132,3 +132,36 @@ def test_templates_that_do_not_render_turn_by_turn_or_refuse_are_said_before_lau
     assert settle({"chat_template": no_system}).chat_template == no_system
     with pytest.raises(WorkbenchError, match="ValueError: no system role"):
         settle({"chat_template": no_system, "system_prompt": "Be brief."})
+
+
+@pytest.mark.parametrize("bomb, said", [
+    ("{{ 9 ** (9 ** 10) }}{% for m in messages %}{{ m['content'] }}{% endfor %}", "cannot be used"),
+    ("{% for m in messages %}{{ m['content'] * 10 ** 10 }}{% endfor %}", "cannot be used"),
+    ("{% for a in range(99999) %}{% for b in range(99999) %}{{ a }}{% endfor %}{% endfor %}",
+     "cannot be used"),
+    ("{% for a in range(99999) %}{% for b in range(99999) %}{% endfor %}{% endfor %}"
+     "{% for m in messages %}{{ m['content'] }}{% endfor %}", "more than 5 s"),
+])
+def test_a_template_bomb_is_refused_in_seconds_and_never_runs_in_this_process(bomb, said):
+    """A pasted template is code: it is rendered in a process of its own, bounded in time
+    and memory, so that neither the server nor the command line stalls on it."""
+    import resource
+    import time
+
+    from core import chat_templates
+
+    before = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss
+    started = time.monotonic()
+    with pytest.raises(WorkbenchError, match=said):
+        chat_templates.check(bomb, None)
+    assert time.monotonic() - started < 30  # bounded (5 s), where unbounded it never returns
+    assert resource.getrusage(resource.RUSAGE_SELF).ru_maxrss - before < 200_000  # KiB
+
+
+def test_a_good_pasted_template_is_checked_once_per_text():
+    from core import chat_templates
+
+    chat_templates.bounded_check.cache_clear()
+    for _ in range(3):
+        chat_templates.check(chat_templates.CHATML + "{# mine #}", "Be brief.")
+    assert chat_templates.bounded_check.cache_info().misses == 1

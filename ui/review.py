@@ -8,6 +8,7 @@ import streamlit as st
 from core import review
 from core.errors import WorkbenchError
 from core.review import SCORES, Criterion, Item
+from core.spreadsheet import csv_text
 from storage import queries
 from ui import charts
 from ui.common import from_url, plain
@@ -215,5 +216,5 @@ def export_button(db) -> None:
     everything = by_run_name(db, queries.reviews_with_targets(db))
     known = {i: criteria for i, (_, criteria) in rubrics(db).items()}
     frame = review.export_frame(everything, known)
-    st.download_button(f"Download all {len(frame)} reviews (CSV)", frame.to_csv(index=False),
+    st.download_button(f"Download all {len(frame)} reviews (CSV)", csv_text(frame),
                        "reviews.csv", "text/csv", disabled=frame.empty)

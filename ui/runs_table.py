@@ -5,6 +5,7 @@ from collections import Counter
 
 import pandas as pd
 
+from core.spreadsheet import csv_text
 from storage import queries
 
 COLUMNS = ["name", "id", "status", "model", "method", "adapter", "dataset", "test_accuracy",
@@ -45,7 +46,7 @@ def config_diff(runs: list[dict], labels: dict[str, str]) -> pd.DataFrame:
 
 
 def metrics_csv(db, run_id: str) -> str:
-    return pd.DataFrame(queries.run_metrics(db, run_id)).to_csv(index=False)
+    return csv_text(pd.DataFrame(queries.run_metrics(db, run_id)))
 
 
 def predictions_csv(db, run_id: str) -> str:
@@ -54,4 +55,4 @@ def predictions_csv(db, run_id: str) -> str:
         for e in queries.run_evaluations(db, run_id)
         for p in queries.evaluation_predictions(db, e["id"])
     ]
-    return pd.DataFrame(rows).to_csv(index=False)
+    return csv_text(pd.DataFrame(rows))
