@@ -175,17 +175,35 @@ def sft_rows(tokenizer, frame: pd.DataFrame, table, config, instruction: str | N
     return encode_sft(tokenizer, records)
 
 
-def render_turns(tokenizer, messages: list[dict], generation: bool = False) -> str:
+def render_turns(tokenizer, messages: list[dict], generation: bool = False,
+                 tools: list | None = None) -> str:
     """The conversation as the model reads it: through its chat template (ChatML, the most
     common, for a base model without one), with the assistant's header after it when
-    `generation`."""
+    `generation`, and the functions it may call (`tools`) where it calls any."""
     own = getattr(tokenizer, "chat_template", None)
     return tokenizer.apply_chat_template(messages, tokenize=False,
                                          add_generation_prompt=generation,
+                                         **({"tools": tools} if tools else {}),
                                          **({} if own else {"chat_template": CHATML}))
 
 
-def encode_conversation(tokenizer, messages: list[dict]) -> tuple[list[int], list[int]]:
+def check_renders_tool_calls(tokenizer, messages: list[dict], tools: list | None) -> None:
+    """A conversation that calls functions needs a template that writes the calls, their
+    results and the schemas: one that drops them would teach answers without their cause."""
+    rendered = render_turns(tokenizer, messages, tools=tools)
+    calls = [c["function"]["name"] for t in messages for c in t.get("tool_calls") or []]
+    results = [t["content"] for t in messages if t["role"] == "tool"]
+    schemas = [str(tool.get("function", tool).get("name", "")) for tool in tools or []]
+    if all(part in rendered for part in [*calls, *results, *schemas]):
+        return
+    raise WorkbenchError("the chat template does not write tool calls, their results or the "
+                         "tools' schemas, so conversations that call functions cannot be "
+                         "trained through it; choose chatml (it writes them as Hermes and "
+                         "Qwen do) or paste a template that does")
+
+
+def encode_conversation(tokenizer, messages: list[dict],
+                        tools: list | None = None) -> tuple[list[int], list[int]]:
     """input_ids and labels of a conversation: the loss falls on each assistant turn (its text
     and the template's end of turn) and nowhere else. The text is rendered turn by turn, so
     that each part is known to be the assistant's or not; turns after the last assistant one
@@ -194,8 +212,8 @@ def encode_conversation(tokenizer, messages: list[dict]) -> tuple[list[int], lis
     for index, turn in enumerate(messages):
         if turn["role"] != "assistant":
             continue
-        before = render_turns(tokenizer, messages[:index], generation=True)
-        through = render_turns(tokenizer, messages[:index + 1])
+        before = render_turns(tokenizer, messages[:index], generation=True, tools=tools)
+        through = render_turns(tokenizer, messages[:index + 1], tools=tools)
         if not (before.startswith(done) and through.startswith(before)):
             raise WorkbenchError("the chat template does not render a conversation turn by "
                                  f"turn (turn {index + 1} changes the text before it), so the "
@@ -215,11 +233,14 @@ def conversation_rows(tokenizer, frame: pd.DataFrame, table, max_length: int) ->
     """Each conversation encoded and cut to `max_length` tokens. One whose first assistant
     token lies beyond the cut teaches nothing: it is left out and counted in the table's
     notes (which the run keeps)."""
-    from core.chat_data import messages_of
+    from core.chat_data import calls_tools, messages_of, tools_of
 
     rows = []
     for cell in frame["messages"]:
-        ids, labels = encode_conversation(tokenizer, messages_of(cell))
+        messages, tools = messages_of(cell), tools_of(cell)
+        if calls_tools(cell):
+            check_renders_tool_calls(tokenizer, messages, tools)
+        ids, labels = encode_conversation(tokenizer, messages, tools)
         if any(label != -100 for label in labels[:max_length]):
             rows.append({"input_ids": ids[:max_length], "labels": labels[:max_length]})
     if len(rows) < len(frame):
@@ -286,15 +307,15 @@ def preference_items(tokenizer, frame, table, config, instruction) -> tuple[str,
 def conversation_items(tokenizer, frame, table, config, instruction) -> tuple[str, dict]:
     """A conversation is judged on its last assistant turn, as generation: the model reads
     everything before it (the start cut off where it is too long) and writes the turn."""
-    from core.chat_data import messages_of
+    from core.chat_data import messages_of, tools_of
 
     budget = config.max_length - response_reserve(config.max_length)
     prompts, sources, references = [], [], []
     for cell in frame["messages"]:
         messages = messages_of(cell)
         last = max(i for i, turn in enumerate(messages) if turn["role"] == "assistant")
-        prompts.append(keep_end(tokenizer, render_turns(tokenizer, messages[:last], True),
-                                budget))
+        prompts.append(keep_end(tokenizer, render_turns(tokenizer, messages[:last], True,
+                                                        tools_of(cell)), budget))
         sources.append("\n".join(f"{t['role']}: {t['content']}" for t in messages[:last]))
         references.append(messages[last]["content"])
     return "summarise", dict(prompts=prompts, sources=sources, references=references,

@@ -27,10 +27,11 @@ import pandas as pd
 from core.errors import WorkbenchError
 from core.notes import left_out, not_used
 
-ROLES = ("system", "user", "assistant")
+ROLES = ("system", "user", "assistant", "tool")
 SHAREGPT_ROLES = {"human": "user", "user": "user", "gpt": "assistant", "assistant": "assistant",
                   "chatgpt": "assistant", "bing": "assistant", "bard": "assistant",
-                  "system": "system"}
+                  "system": "system", "observation": "tool", "tool": "tool",
+                  "function_call": "call"}  # (LLaMA-Factory's tool turns)
 
 
 @dataclass
@@ -45,9 +46,9 @@ FORMATS = {
     "alpaca": Format("Alpaca (instruction, input, output)", "conversation",
                      ("instruction", "output"), ("input", "system")),
     "sharegpt": Format("ShareGPT (conversations of from / value)", "conversation",
-                       ("conversations",)),
+                       ("conversations",), ("tools",)),
     "messages": Format("OpenAI / TRL conversational (messages of role / content)",
-                       "conversation", ("messages",)),
+                       "conversation", ("messages",), ("tools",)),
     "preference-messages": Format("TRL conversational preference (chosen / rejected turns)",
                                   "preference", ("chosen", "rejected"), ("prompt",)),
     "preference-sharegpt": Format("ShareGPT preference (conversations, chosen / rejected)",
@@ -168,8 +169,9 @@ def text(value, what: str, filled: bool = False) -> str:
     return value
 
 
-def conversation(turns: list[dict]) -> dict:
-    """A checked conversation as the table's one cell."""
+def conversation(turns: list[dict], tools: list | None = None) -> dict:
+    """A checked conversation as the table's one cell: the JSON of its turns, or, where it
+    calls functions, of {"messages": turns, "tools": schemas}."""
     if not turns:
         raise BadRow("an empty conversation")
     if not any(t["role"] == "assistant" for t in turns):
@@ -177,9 +179,12 @@ def conversation(turns: list[dict]) -> dict:
     if next(t["role"] for t in turns if t["role"] != "system") != "user":
         raise BadRow("a conversation that the assistant opens (the first turn after any "
                      "system turn must be the user's)")
-    if all(not t["content"].strip() for t in turns if t["role"] == "assistant"):
+    if all(not t["content"].strip() and not t.get("tool_calls")
+           for t in turns if t["role"] == "assistant"):
         raise BadRow("only empty assistant turns")
-    return {"messages": json.dumps(turns, ensure_ascii=False)}
+    calls = tools or any(t["role"] == "tool" or t.get("tool_calls") for t in turns)
+    cell = {"messages": turns, "tools": tools} if calls else turns
+    return {"messages": json.dumps(cell, ensure_ascii=False)}
 
 
 def alpaca_row(row: dict) -> dict:
@@ -212,10 +217,52 @@ def turns_of(cell, role_key: str, content_key: str, roles: dict) -> list[dict]:
         if role is None:  # (tool turns among them: function_call, observation, tool)
             raise BadRow(f"a turn of role '{str(turn[role_key])[:40]}', not one of "
                          f"{', '.join(sorted(roles))}")
+        if role == "call" or (role == "assistant" and turn.get("tool_calls")):
+            turns.append(tool_call_turn(turn, content_key))
+            continue
         if missing(turn.get(content_key)):
             raise BadRow(f"a turn without its text ('{content_key}')")
         turns.append({"role": role, "content": text(joined_parts(turn[content_key]), "a turn")})
     return turns
+
+
+def tool_call_turn(turn: dict, content_key: str) -> dict:
+    """An assistant turn that calls functions, as chat templates take it: `tool_calls` of
+    {"type": "function", "function": {name, arguments}}. From LLaMA-Factory's function_call
+    turn (its text the JSON of one call or a list of them) or OpenAI's `tool_calls`."""
+    given = turn.get("tool_calls") or parsed_json(turn.get(content_key))
+    calls = given if isinstance(given, list) else [given]
+    normal = []
+    for call in calls:
+        function = call.get("function", call) if isinstance(call, dict) else None
+        if not isinstance(function, dict) or not isinstance(function.get("name"), str):
+            raise BadRow("a function call that is not JSON with a name")
+        arguments = parsed_json(function.get("arguments", {}))
+        normal.append({"type": "function",
+                       "function": {"name": function["name"], "arguments": arguments}})
+    said = turn.get(content_key) if turn.get("tool_calls") else None
+    return {"role": "assistant", "content": said if isinstance(said, str) else "",
+            "tool_calls": normal}
+
+
+def parsed_json(value):
+    """JSON text as its value (anything else as it is)."""
+    if isinstance(value, str):
+        try:
+            return json.loads(value)
+        except json.JSONDecodeError:
+            return value
+    return value
+
+
+def tools_in(row: dict) -> list | None:
+    """A row's function schemas (a `tools` column: a JSON list, or its text)."""
+    tools = parsed_json(row.get("tools"))
+    if missing(tools) or tools in ("", []):
+        return None
+    if not isinstance(tools, list) or not all(isinstance(t, dict) for t in tools):
+        raise BadRow("tools that are not a JSON list of function schemas")
+    return tools
 
 
 TEXT_PART_TYPES = ("text", "input_text", "output_text")
@@ -238,12 +285,11 @@ def joined_parts(content):
 
 
 def sharegpt_row(row: dict) -> dict:
-    return conversation(turns_of(row.get("conversations"), "from", "value", SHAREGPT_ROLES))
+    return conversation(turns_of(row.get("conversations"), *SHARE), tools_in(row))
 
 
 def messages_row(row: dict) -> dict:
-    return conversation(turns_of(row.get("messages"), "role", "content",
-                                 {r: r for r in ROLES}))
+    return conversation(turns_of(row.get("messages"), *OPENAI), tools_in(row))
 
 
 def preference_row(row: dict) -> dict:
@@ -332,4 +378,16 @@ def prompt_completion_row(row: dict) -> dict:
 
 def messages_of(cell: str) -> list[dict]:
     """A conversation table's cell as its turns."""
-    return json.loads(cell)
+    value = json.loads(cell)
+    return value["messages"] if isinstance(value, dict) else value
+
+
+def calls_tools(cell: str) -> bool:
+    """Whether a conversation cell calls functions (stored with its tools, see `conversation`)."""
+    return isinstance(json.loads(cell), dict)
+
+
+def tools_of(cell: str) -> list | None:
+    """The function schemas a conversation may call (None: it calls none)."""
+    value = json.loads(cell)
+    return value.get("tools") if isinstance(value, dict) else None

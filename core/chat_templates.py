@@ -19,8 +19,25 @@ from pathlib import Path
 
 from core.errors import WorkbenchError
 
-CHATML = ("{% for message in messages %}{{ '<|im_start|>' + message['role'] + '\n' + "
-          "message['content'] + '<|im_end|>' + '\n' }}{% endfor %}"
+# ChatML; with tools (a conversation that calls functions), as Hermes and Qwen 2.5 write
+# them: the functions' schemas in the system turn, each call in <tool_call> in the
+# assistant's turn, each result in <tool_response> in a user turn. Without tools it renders
+# exactly as plain ChatML.
+CHATML = ("{% if tools %}{{ '<|im_start|>system\n' }}{% if messages[0]['role'] == 'system' %}"
+          "{{ messages[0]['content'] + '\n\n' }}{% endif %}{{ '# Tools\n\nYou may call "
+          "functions; their signatures are within <tools></tools>:\n<tools>' }}"
+          "{% for tool in tools %}{{ '\n' + (tool | tojson) }}{% endfor %}"
+          "{{ '\n</tools>\n\nFor each call, write a JSON object with its name and arguments "
+          "within <tool_call></tool_call>.<|im_end|>\n' }}{% endif %}"
+          "{% for message in messages %}"
+          "{% if not (tools and loop.first and message['role'] == 'system') %}"
+          "{% if message['role'] == 'tool' %}{{ '<|im_start|>user\n<tool_response>\n' + "
+          "message['content'] + '\n</tool_response><|im_end|>\n' }}"
+          "{% else %}{{ '<|im_start|>' + message['role'] + '\n' + message['content'] }}"
+          "{% for call in message['tool_calls'] or [] %}{{ '<tool_call>\n' + "
+          "({'name': call['function']['name'], 'arguments': call['function']['arguments']} "
+          "| tojson) + '\n</tool_call>' }}{% endfor %}{{ '<|im_end|>\n' }}{% endif %}"
+          "{% endif %}{% endfor %}"
           "{% if add_generation_prompt %}{{ '<|im_start|>assistant\n' }}{% endif %}")
 LLAMA_3 = ("{% for message in messages %}{% if loop.first %}{{ bos_token }}{% endif %}"
            "{{ '<|start_header_id|>' + message['role'] + '<|end_header_id|>\n\n' + "

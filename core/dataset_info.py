@@ -3,8 +3,8 @@
 An entry names its file (`file_name`), the file's `formatting` (`alpaca` or `sharegpt`),
 which of its columns hold what (`columns`), for ShareGPT the keys and role names of its
 turns (`tags`), and whether its rows are preference pairs (`ranking`). The file's rows are
-turned into the shapes core.chat_data reads (Alpaca columns, or OpenAI `messages` with
-`chosen` / `rejected` or a `label`), so that everything after reads it as any other file.
+turned into the shapes core.chat_data reads (Alpaca columns, or ShareGPT `conversations`
+with `chosen` / `rejected` or a `label`), so that everything after reads it as any other file.
 The mapping is the one beside the data file, or the one given (`--dataset-info`).
 """
 
@@ -83,27 +83,30 @@ def alpaca_frame(frame: pd.DataFrame, columns: dict, entry: dict) -> pd.DataFram
 
 def sharegpt_frame(frame: pd.DataFrame, columns: dict, tags: dict,
                    entry: dict) -> pd.DataFrame:
-    """OpenAI-shaped `messages` (and `chosen` / `rejected`, or `label`), the roles and keys
-    translated by the entry's tags; a system column becomes the first turn."""
-    roles = {tags["user_tag"]: "user", tags["assistant_tag"]: "assistant",
-             tags["system_tag"]: "system"}
+    """ShareGPT as core.chat_data reads it (`conversations` of from / value with the usual
+    role names, and `chosen` / `rejected`, or `label`), the keys and roles translated by the
+    entry's tags; a system column becomes the first turn."""
+    standard = {tags["user_tag"]: "human", tags["assistant_tag"]: "gpt",
+                tags["system_tag"]: "system", tags["observation_tag"]: "observation",
+                tags["function_tag"]: "function_call"}
     keys = (tags["role_tag"], tags["content_tag"])
 
     def turn(cell):
         if not isinstance(cell, dict):
             return cell  # left for the reader to count as a bad turn
         role = cell.get(keys[0])
-        return {"role": roles.get(role, role), "content": cell.get(keys[1])}
+        return {"from": standard.get(role, role), "value": cell.get(keys[1])}
 
     def turns(cell):
         return [turn(t) for t in cell] if isinstance(cell, list) else cell
 
-    out = pd.DataFrame({"messages": frame[columns.get("messages", "conversations")].map(turns)})
+    out = pd.DataFrame({"conversations":
+                        frame[columns.get("messages", "conversations")].map(turns)})
     system = columns.get("system")
     if system:
-        out["messages"] = [([{"role": "system", "content": s}] if isinstance(s, str) and s
-                            else []) + (m if isinstance(m, list) else [])
-                           for s, m in zip(frame[system], out["messages"])]
+        out["conversations"] = [([{"from": "system", "value": s}] if isinstance(s, str) and s
+                                 else []) + (m if isinstance(m, list) else [])
+                                for s, m in zip(frame[system], out["conversations"])]
     if entry.get("ranking"):
         for part in ("chosen", "rejected"):
             out[part] = frame[columns.get(part, part)].map(

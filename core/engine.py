@@ -48,6 +48,7 @@ def prepare(config: TrainConfig) -> Prepared:
     source = resolve_model(config.model, config.trust_remote_code)
     check_method_suits_model(config, source)
     check_settings_suit_model(source, config)
+    check_tool_template(config, source, table)
     if config.clean_text:
         from core.causal_data import clean_table
 
@@ -123,6 +124,29 @@ def check_method_suits_data(config: TrainConfig, table: Table) -> None:
     raise WorkbenchError(f"method '{config.method}' learns from {' or '.join(spec.tasks)} "
                          f"data, but '{config.dataset}' is {shape}; it fits "
                          f"{', '.join(fits) or 'no method'}")
+
+
+def check_tool_template(config: TrainConfig, source: ModelSource, table: Table) -> None:
+    """Conversations that call functions, through a chat template that cannot write the calls:
+    refused before launch, naming the template."""
+    from core.chat_data import calls_tools, messages_of, tools_of
+
+    calling = next((c for c in table.frame["messages"] if calls_tools(c)), None) \
+        if table.task == "conversation" else None
+    if calling is None:
+        return
+    from core.causal_data import check_renders_tool_calls
+    from core.chat_templates import apply
+    from core.models import load_tokenizer
+
+    tokenizer = load_tokenizer(source, config.trust_remote_code)
+    apply(tokenizer, config.chat_template, config.system_prompt, conversations=True)
+    try:
+        check_renders_tool_calls(tokenizer, messages_of(calling), tools_of(calling))
+    except WorkbenchError as error:
+        named = "the model's own" if config.chat_template == "model" else "the chosen one"
+        raise WorkbenchError(f"{error} (the template: {named}, chat_template "
+                             f"'{config.chat_template[:40]}')") from None
 
 
 def check_method_suits_model(config: TrainConfig, source: ModelSource) -> None:

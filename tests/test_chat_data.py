@@ -219,7 +219,7 @@ def test_malformed_rows_are_counted_by_reason_and_never_dropped_in_silence(tmp_p
         "1 of 8 rows has a turn without a role ('role') and was left out (first: row 3)",
         "1 of 8 rows has an empty conversation and was left out (first: row 4)",
         "2 of 8 rows have a turn that is not text and were left out (first: row 5)",
-        "1 of 8 rows has a turn of role 'narrator', not one of assistant, system, user and was "
+        "1 of 8 rows has a turn of role 'narrator', not one of assistant, system, tool, user and was "
         "left out (first: row 7)",
         "1 of 8 rows has no assistant turn to learn from and was left out (first: row 8)"]
 
@@ -415,7 +415,7 @@ LF = DATA / "llamafactory"  # files in LLaMA-Factory's convention, with its data
 
 def test_a_dataset_info_entry_beside_the_file_maps_its_columns_tags_and_ranking():
     pairs = load_table(str(LF / "pairs.json"))
-    assert (pairs.task, pairs.format, len(pairs.frame)) == ("preference", "preference-openai", 24)
+    assert (pairs.task, pairs.format, len(pairs.frame)) == ("preference", "preference-sharegpt", 24)
     assert pairs.notes == ["read through dataset_info.json, entry 'pairs'"]
     first = messages_of(pairs.frame["prompt"][0])
     assert [t["role"] for t in first] == ["system", "user"]  # its `brief` column, then the turn
@@ -456,3 +456,60 @@ def test_a_file_trains_through_its_dataset_info_mapping(home, tiny_causal, name,
                  "--test-size", "3", "--max-length", "64", "--max-new-tokens", "4"]) == 0
     err = capsys.readouterr().err
     assert f"note: read through dataset_info.json, entry '{name[:-5]}'" in err
+
+
+def test_tool_calls_are_read_with_their_tools_and_written_by_the_template(tiny_causal):
+    """LLaMA-Factory's function_call / observation turns and a `tools` column (and OpenAI's
+    tool_calls / tool turns): kept, and rendered through ChatML's tool turns."""
+    from core.causal_data import render_turns
+    from core.chat_data import tools_of
+    from core.models import load_tokenizer, resolve_model
+
+    table = load_table(str(DATA / "toolcalls.json"))
+    assert (table.format, len(table.frame), table.notes) == ("sharegpt", 24, [])
+    cell = table.frame["messages"][0]
+    turns, tools = messages_of(cell), tools_of(cell)
+    assert [t["role"] for t in turns] == ["user", "assistant", "tool", "assistant"]
+    assert turns[1]["tool_calls"][0]["function"]["name"] == "score_review"
+    assert tools[0]["name"] == "score_review"
+    tokenizer = load_tokenizer(resolve_model(tiny_causal))  # no template of its own: ChatML
+    text = render_turns(tokenizer, turns, tools=tools)
+    assert '<tool_call>\n{"name": "score_review", "arguments": {"text": ' in text
+    assert "<tool_response>\n{\"label\": " in text and '"name": "score_review"' in text
+    ids, labels = encode_conversation(tokenizer, turns, tools)
+    assert len(ids) == len(labels) and any(label != -100 for label in labels)
+
+
+def test_openai_tool_calls_and_a_template_that_cannot_write_them(tmp_path, tiny_causal):
+    from core.causal_data import check_renders_tool_calls
+    from core.models import load_tokenizer, resolve_model
+
+    path = write_jsonl(tmp_path / "calls.jsonl", [{"messages": [
+        {"role": "user", "content": "Weather in Paris?"},
+        {"role": "assistant", "content": None, "tool_calls": [
+            {"id": "c1", "type": "function",
+             "function": {"name": "weather", "arguments": '{"city": "Paris"}'}}]},
+        {"role": "tool", "tool_call_id": "c1", "content": "sunny"},
+        {"role": "assistant", "content": "It is sunny."}]}] * 3)
+    turns = messages_of(load_table(path).frame["messages"][0])
+    assert turns[1]["tool_calls"][0]["function"]["arguments"] == {"city": "Paris"}
+    tokenizer = load_tokenizer(resolve_model(tiny_causal))
+    tokenizer.chat_template = ("{% for m in messages %}{{ m['role'] }}: {{ m['content'] }}\n"
+                               "{% endfor %}")
+    with pytest.raises(WorkbenchError, match="does not write tool calls"):
+        check_renders_tool_calls(tokenizer, turns, None)
+
+
+@pytest.mark.slow
+def test_tool_calls_train_through_chatml_and_are_refused_before_launch_by_a_template_without(
+        db, tiny_causal, home, capsys):
+    from core.cli import main
+
+    config = tiny_chat_config(tiny_causal, str(DATA / "toolcalls.json"), max_length=512)
+    run = queries.get_run(db, engine.train(config, db))
+    assert run["status"] == "completed", run["error"]
+    assert main(["train", "--model", "smollm2-135m", "--method", "sft", "--adapter", "lora",
+                 "--dataset", str(DATA / "toolcalls.json"), "--max-steps", "1"]) == 2
+    err = capsys.readouterr().err
+    assert "does not write tool calls" in err and "chat_template 'model'" in err
+    assert len(queries.list_runs(db)) == 1  # nothing recorded for the refused one
