@@ -323,6 +323,7 @@ def test_the_train_form_names_the_format_read_and_maps_columns_of_other_files(db
     ("messages.jsonl", "sft", "OpenAI / TRL conversational (messages of role / content)"),
     ("prompt_completion.jsonl", "sft", "TRL prompt-completion (prompt, completion)"),
     ("preference.jsonl", "dpo", "TRL conversational preference (chosen / rejected turns)"),
+    ("feedback_messages.jsonl", "kto", "conversational feedback (messages, true / false label)"),
 ])
 @pytest.mark.slow
 def test_each_format_is_previewed_with_what_was_detected(db, name, method, read_as):
@@ -341,6 +342,9 @@ def test_each_format_is_previewed_with_what_was_detected(db, name, method, read_
     captions = [c.value.replace("\u2060", "") for c in page.caption]
     assert any(c.startswith(f"Read as {read_as}") for c in captions), captions
     assert page.expander  # the first rows
+    if name == "feedback_messages.jsonl":  # its id column, named as not used
+        shown = " ".join(e.value for e in [*page.caption, *page.info, *page.warning])
+        assert "not used: id" in shown.replace("\u2060", ""), shown
 
 
 def test_an_assistant_opening_a_conversation_is_counted_not_trained(tmp_path):
