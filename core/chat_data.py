@@ -113,13 +113,44 @@ def parsed(cell):
 MEDIA_COLUMNS = ("images", "image", "videos", "video", "audios", "audio")
 
 
-def check_text_only(frame: pd.DataFrame, source: str) -> None:
-    """A multimodal file (LLaMA-Factory's `images`, `videos`, `audios` columns) would train
-    on its text with the media silently dropped: refused, in one line."""
+TURN_COLUMNS = ("messages", "conversations", "chosen", "rejected", "prompt")
+
+
+def text_only(frame: pd.DataFrame, source: str, drop: bool) -> tuple[pd.DataFrame, list[str]]:
+    """A multimodal file (LLaMA-Factory's `images`, `videos`, `audios` columns, or turns with
+    image or audio parts) would train on its text with the media silently lost: refused in
+    one line, or, when the user asks (`drop`, the text_only setting), its media left out and
+    said in a note."""
     media = [c for c in frame.columns if str(c).lower() in MEDIA_COLUMNS]
-    if media:
+    if media and not drop:
         raise WorkbenchError(f"{source} has {media[0]} (column '{media[0]}'); the workbench "
-                             "trains on text only: remove the column to train on the text alone")
+                             "trains on text only: remove the column, or set text_only "
+                             "(--text-only) to train on the text alone")
+    notes = [f"{', '.join(map(str, media))} left out (text_only): the text is trained on "
+             "without them"] if media else []
+    if not drop:
+        return frame, notes
+    kept = frame.drop(columns=media)
+    dropped = 0
+    for column in [c for c in TURN_COLUMNS if c in kept.columns]:
+        cleaned = kept[column].map(without_media_parts)
+        dropped += int((cleaned.map(repr) != kept[column].map(repr)).sum())
+        kept[column] = cleaned
+    if dropped:
+        notes.append(f"parts that are not text (images, audio) left out of {dropped:,} "
+                     f"cell{'s' * (dropped != 1)} (text_only)")
+    return kept, notes
+
+
+def without_media_parts(cell):
+    """A cell of turns with every content part that is not text taken out."""
+    cell = parsed(cell)
+    if not isinstance(cell, list):
+        return cell
+    return [dict(turn, **{key: [p for p in turn[key] if not isinstance(p, dict)
+                                or p.get("type") in TEXT_PART_TYPES]
+                          for key in ("content", "value") if isinstance(turn.get(key), list)})
+            if isinstance(turn, dict) else turn for turn in cell]
 
 
 def unused_columns(frame: pd.DataFrame, fmt: str) -> list:
@@ -279,7 +310,8 @@ def joined_parts(content):
         kind = part.get("type") if isinstance(part, dict) else None
         if kind not in TEXT_PART_TYPES:
             raise WorkbenchError(f"a turn holds a part of type '{kind}' (not text); "
-                                 "the workbench trains on text only")
+                                 "the workbench trains on text only (set text_only, "
+                                 "--text-only, to train on the text alone)")
         texts.append(text(part.get("text", part.get("value")), "a text part"))  # OpenAI's, LF's
     return "\n".join(texts)
 

@@ -45,6 +45,9 @@ class TrainConfig:
                                              "(by file_name) says how to read the file: "
                                              "formatting, columns, tags, ranking. Unset: the "
                                              "one beside the file, where it names it.")
+    text_only: bool = setting(False, "Train on a multimodal file's text alone: its images, "
+                                     "video and audio (columns, or parts of turns) left out, "
+                                     "and said in the notes. Off: such a file is refused.")
     text_column: str | None = setting(None, "Column holding the text (uploaded files).")
     label_column: str | None = setting(None, "Column holding the label (uploaded files).")
     prompt_column: str | None = setting(None, "Column holding the prompt (uploaded files of prompt "

@@ -60,12 +60,14 @@ class Table:
         return self.frame["label"].map(index).to_numpy()
 
 
-def load_table(dataset: str, columns: dict | None = None, info: str | None = None) -> Table:
+def load_table(dataset: str, columns: dict | None = None, info: str | None = None,
+               drop_media: bool = False) -> Table:
     """A catalog id, a CSV / JSONL file, or a hub data set name, as a Table.
 
     `columns` maps canonical names to the file's columns, e.g. {"text": "review"}; `info`
     names a LLaMA-Factory dataset_info.json describing the file (else the one beside it is
-    read, where it names the file: core.dataset_info).
+    read, where it names the file: core.dataset_info); `drop_media`: a multimodal file's
+    text is read without its media, said in a note (else it is refused).
     """
     if columns and info:
         raise WorkbenchError("give column names or a dataset_info.json, not both")
@@ -85,8 +87,9 @@ def load_table(dataset: str, columns: dict | None = None, info: str | None = Non
         through = [f"read through {dataset_info.FILE_NAME}, entry '{described[0]}'"] \
             if described else []
         if described:
-            frame = dataset_info.mapped(frame, *described, file_name(path))
-        chat_data.check_text_only(frame, file_name(path))
+            frame = dataset_info.mapped(frame, *described, file_name(path), drop_media)
+        frame, media_notes = chat_data.text_only(frame, file_name(path), drop_media)
+        through += media_notes
         fmt = None if columns else chat_data.detect(frame)  # named columns: read as named
         if fmt is None:
             table = _canonical(frame, guess_task(frame, columns), columns or {}, [],

@@ -44,13 +44,16 @@ def entry_for(data: Path, given: str | None = None) -> tuple[str, dict] | None:
     return found[0] if found else None
 
 
-def mapped(frame: pd.DataFrame, name: str, entry: dict, source: str) -> pd.DataFrame:
-    """The file's rows in the shape core.chat_data reads, as the entry describes them."""
+def mapped(frame: pd.DataFrame, name: str, entry: dict, source: str,
+           drop_media: bool = False) -> pd.DataFrame:
+    """The file's rows in the shape core.chat_data reads, as the entry describes them (its
+    media columns kept under their own names, for core.chat_data.text_only to refuse or drop)."""
     columns = entry.get("columns") or {}
     media = [key for key in MEDIA if key in columns]
-    if media:
+    if media and not drop_media:
         raise WorkbenchError(f"{source}: entry '{name}' of {FILE_NAME} has {media[0]}; the "
-                             "workbench trains on text only")
+                             "workbench trains on text only (set text_only, --text-only, to "
+                             "train on the text alone)")
     formatting = entry.get("formatting", "alpaca")
     if formatting not in ("alpaca", "sharegpt"):
         raise WorkbenchError(f"{source}: entry '{name}' of {FILE_NAME} has formatting "
@@ -68,6 +71,7 @@ def mapped(frame: pd.DataFrame, name: str, entry: dict, source: str) -> pd.DataF
 def alpaca_frame(frame: pd.DataFrame, columns: dict, entry: dict) -> pd.DataFrame:
     renamed = frame.rename(columns={columns.get(key, ours): ours for key, ours in ALPACA.items()
                                     if columns.get(key, ours) in frame.columns})
+    renamed = renamed.rename(columns={columns[key]: key for key in MEDIA if key in columns})
     if entry.get("ranking"):  # chosen / rejected answers to one instruction: text pairs
         prompts = [f"{i}\n\n{q}" if isinstance(q, str) and q.strip() else i
                    for i, q in zip(renamed["instruction"],
@@ -113,6 +117,7 @@ def sharegpt_frame(frame: pd.DataFrame, columns: dict, tags: dict,
                 lambda c: turn(c) if isinstance(c, dict) else turns(c))
     elif "kto_tag" in columns:
         out["label"] = frame[columns["kto_tag"]]
-    if "tools" in columns:
-        out["tools"] = frame[columns["tools"]]
+    for key in ("tools", *MEDIA):
+        if key in columns:
+            out[key] = frame[columns[key]]
     return out

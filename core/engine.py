@@ -43,7 +43,8 @@ def prepare(config: TrainConfig) -> Prepared:
         check_cluster(config.ray_address)
     # The data before the model: a wrong column is said at once, not after a bundled model's
     # first conversion (20 s).
-    table = load_table(config.dataset, column_mapping(config), config.dataset_info)
+    table = load_table(config.dataset, column_mapping(config), config.dataset_info,
+                       config.text_only)
     check_method_suits_data(config, table)
     source = resolve_model(config.model, config.trust_remote_code)
     check_method_suits_model(config, source)

@@ -58,8 +58,12 @@ def test_typed_text_parts_are_joined_and_a_non_text_part_refuses_the_file(tmp_pa
         {"role": "assistant", "content": "A cat."}]}) + "\n")
     with pytest.raises(WorkbenchError, match=r"^pictures.jsonl: row 1: a turn holds a part of "
                                              r"type 'image_url' \(not text\); the workbench "
-                                             r"trains on text only$"):
+                                             r"trains on text only \(set text_only"):
         load_table(str(path))
+    asked = load_table(str(path), drop_media=True)  # the user asks for the text alone
+    assert messages_of(asked.frame["messages"][0])[0]["content"] == "Who is this?"
+    assert asked.notes == ["parts that are not text (images, audio) left out of 1 cell "
+                           "(text_only)"]
 
 
 @pytest.mark.parametrize("column", ["images", "videos", "audios"])
@@ -72,6 +76,9 @@ def test_a_multimodal_file_is_refused_before_anything_is_read(tmp_path, column):
     with pytest.raises(WorkbenchError, match=f"^mllm.json has {column} \\(column '{column}'\\); "
                                              "the workbench trains on text only"):
         load_table(str(path))
+    asked = load_table(str(path), drop_media=True)
+    assert len(asked.frame) == 1 and asked.notes == [
+        f"{column} left out (text_only): the text is trained on without them"]
 
 
 def test_columns_no_reading_uses_are_named(tmp_path):
