@@ -46,7 +46,7 @@ def test_the_train_form_launches_folds_times_a_sweep_as_one_experiment_and_cance
     assert not page.exception and not page.error, [e.value for e in page.error]
     assert page.text_input(key="test-fold-quick-cpu").disabled  # the fold is the test split
     page.text_area(key="sweep").input("lr = 1e-3, nonsense").run()
-    assert any("sweep of lr: lr must be a number" in text(e) for e in page.error)
+    assert any("sweep of lr: learning rate must be a number" in text(e) for e in page.error)
     assert not any(b.label.startswith("Launch") for b in page.button)
     page.text_area(key="sweep").input("lr = 1e-3, 2e-3").run()
     assert any("6 runs, queued as one experiment" in i.value for i in page.info)

@@ -61,15 +61,15 @@ def test_a_run_id_with_a_trailing_dot_names_no_run_and_deletes_nothing(db):
 
 
 @pytest.mark.slow
-def test_an_unknown_comparison_or_item_offers_nothing_to_act_on(db):
-    comparison = saved(db)
-    for wrong, said in ((str(comparison + 1), str(comparison + 1)),
-                        (f"{comparison}.", f"{comparison}\\."),  # escaped: no numbered list
+def test_an_unknown_lineup_or_item_offers_nothing_to_act_on(db):
+    lineup = saved(db)
+    for wrong, said in ((str(lineup + 1), str(lineup + 1)),
+                        (f"{lineup}.", f"{lineup}\\."),  # escaped: no numbered list
                         ("abc", "abc")):
-        page = app("playground.py", comparison=wrong).run()
+        page = app("playground.py", lineup=wrong).run()
         assert not page.exception
-        assert [w.value for w in page.warning] == [f"No such comparison: “{said}”"]
-        assert "Save for review" not in buttons(page) and "Latest comparison" not in [
+        assert [w.value for w in page.warning] == [f"No such lineup: “{said}”"]
+        assert "Save for review" not in buttons(page) and "Latest lineup" not in [
             h.value for h in page.subheader]
     page = app("review.py", reviewer="ann", source="playground", item="1").run()
     assert [w.value for w in page.warning] == ["No such item: “1”"]
