@@ -390,7 +390,7 @@ def test_a_run_on_the_ray_backend_shows_live_charts_and_completes(server, browse
         page = browser.new_page(viewport={"width": 1400, "height": 1600})
         page.goto(f"{url}/train")
         steps = page.get_by_role("spinbutton", name="Max steps (0 = by epochs)")
-        steps.fill("60", timeout=120_000)
+        steps.fill("20", timeout=120_000)
         steps.press("Enter")
         settled(page)
         page.get_by_text("Where it runs").click()
