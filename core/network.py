@@ -116,10 +116,21 @@ def offline_error(error: BaseException, name: str, what: str,
     return WorkbenchError(offline_message(name, what, unknown))
 
 
+def offline_when_out_of_reach() -> None:
+    """With the hub out of reach, its client retries every request five times (about 23 s,
+    a warning line each) before failing: this process goes offline instead, as
+    HF_HUB_OFFLINE=1 would make it (files already cached still load)."""
+    if offline_setting() is None and not hub_reachable():
+        import huggingface_hub.constants
+
+        huggingface_hub.constants.HF_HUB_OFFLINE = True
+
+
 @contextmanager
 def hub_download(name: str, what: str, unknown: bool = False):
     """Around a load that may download `name` from the hub: a failure for want of a network
-    becomes one WorkbenchError line; any other failure passes through unchanged."""
+    becomes one WorkbenchError line, at once; any other failure passes through unchanged."""
+    offline_when_out_of_reach()
     try:
         yield
     except Exception as error:

@@ -143,3 +143,22 @@ def test_a_failure_that_is_not_the_network_passes_through():
     with pytest.raises(ValueError, match="bad config"):
         with network.hub_download("some/model", "model"):
             raise ValueError("bad config")
+
+
+def test_a_hub_out_of_reach_makes_the_process_offline_before_any_download(asked_again,
+                                                                        monkeypatch):
+    """Else the hub client retries each request five times (about 23 s, a warning line
+    each) before the one line comes: found by a fresh install with no network."""
+    import huggingface_hub.constants
+
+    def unreachable(address, timeout):
+        raise socket.gaierror(-2, "Name or service not known")
+
+    monkeypatch.setattr(socket, "create_connection", unreachable)
+    monkeypatch.setattr(huggingface_hub.constants, "HF_HUB_OFFLINE", False)
+    started = time.monotonic()
+    with pytest.raises(WorkbenchError, match="could not be downloaded from the Hugging Face hub "
+                                             r"\(no network reaches it\)"):
+        resolve_model("nobody/no-such-model")
+    assert huggingface_hub.constants.HF_HUB_OFFLINE is True
+    assert time.monotonic() - started < 15  # no retries (they take about 23 s)
