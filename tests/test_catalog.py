@@ -43,30 +43,28 @@ def test_folder_without_a_config_is_named(tmp_path):
 
 
 @pytest.mark.slow
-def test_gguf_model_is_converted_once_to_a_safetensors_cache(home, monkeypatch):
+def test_gguf_model_is_converted_once_and_a_shared_cache_serves_another_home(home, tmp_path,
+                                                                           monkeypatch):
     monkeypatch.delenv(paths.MODEL_CACHE)  # the home's own cache, empty
     source = resolve_model("smollm2-135m")
     assert source.kind == "causal"
     folder = local_dir(source)
     cache = paths.model_cache_dir() / "smollm2-135m"
-    assert folder == str(cache)
+    assert folder == str(cache) and cache.parent == home / "models"
     assert (cache / "model.safetensors").stat().st_size > 400e6  # dequantised to float32
     config = json.loads((cache / "config.json").read_text())
     assert config["model_type"] == "llama" and "quantization_config" not in config
+    assert [p.name for p in cache.parent.iterdir()] == ["smollm2-135m"]  # no partial left
 
     started = time.perf_counter()
     assert local_dir(source) == folder
     assert time.perf_counter() - started < 1.0  # the second time is a lookup, not a conversion
-
-
-@pytest.mark.slow
-def test_homes_share_a_model_cache_when_told_to(tmp_path, monkeypatch):
-    monkeypatch.setenv(paths.MODEL_CACHE, str(tmp_path / "shared"))
-    for name in ("first", "second"):
-        monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / name))
-        assert local_dir(resolve_model("smollm2-135m")) == str(tmp_path / "shared" / "smollm2-135m")
-    assert not (tmp_path / "first").exists() and not (tmp_path / "second").exists()
-    assert [p.name for p in (tmp_path / "shared").iterdir()] == ["smollm2-135m"]  # no partial
+    # Another home told to share this cache converts nothing and writes nothing of its own.
+    monkeypatch.setenv(paths.MODEL_CACHE, str(home / "models"))
+    monkeypatch.setenv("WORKBENCH_HOME", str(tmp_path / "second"))
+    started = time.perf_counter()
+    assert local_dir(resolve_model("smollm2-135m")) == folder
+    assert time.perf_counter() - started < 1.0 and not (tmp_path / "second").exists()
 
 
 def test_a_chunked_bundled_model_with_a_part_missing_is_refused_in_one_line(home, monkeypatch):
