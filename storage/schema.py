@@ -238,11 +238,18 @@ def add_review_prompts(db):
     # run (a prediction's task is left to the engine: it follows from its labels and data set).
     db["comparisons"].add_column("labels", str)
     db["comparisons"].add_column("instruction", str)
-    db.create_view("review_targets", """
+    db.create_view("review_targets", review_targets("comparison"), replace=True)
+
+
+def review_targets(playground: str) -> str:
+    """The view of everything that can be reviewed, the playground's rows in tables named
+    `<playground>s` and `<playground>_outputs` ("comparison" until `one_word_per_thing`,
+    "lineup" since): each output with its prompt and run, grouped into items."""
+    return f"""
         select 'output' as kind, o.id as target_id, 'playground' as source,
-               'comparison ' || c.id as item, c.id as ordinal, c.input, c.reference, o.model, o.output as text,
-               c.task, c.labels, c.instruction, null as dataset, r.id as run_id
-        from comparison_outputs o join comparisons c on c.id = o.comparison_id
+               '{playground} ' || c.id as item, c.id as ordinal, c.input, c.reference, o.model,
+               o.output as text, c.task, c.labels, c.instruction, null as dataset, r.id as run_id
+        from {playground}_outputs o join {playground}s c on c.id = o.{playground}_id
         left join runs r on r.id = o.model
         where c.saved = 1
         union all
@@ -251,7 +258,7 @@ def add_review_prompts(db):
                null, e.labels, null, e.dataset, e.run_id
         from predictions p join evaluations e on e.id = p.evaluation_id
         where p.output is not null and e.split is not null
-    """, replace=True)
+    """
 
 
 @migrations()
@@ -304,17 +311,4 @@ def one_word_per_thing(db):
     db.rename_table("comparison_outputs", "lineup_outputs")
     db.execute("alter table lineup_outputs rename column comparison_id to lineup_id")
     db.rename_table("evaluation_jobs", "comparisons")
-    db.create_view("review_targets", """
-        select 'output' as kind, o.id as target_id, 'playground' as source,
-               'lineup ' || c.id as item, c.id as ordinal, c.input, c.reference, o.model, o.output as text,
-               c.task, c.labels, c.instruction, null as dataset, r.id as run_id
-        from lineup_outputs o join lineups c on c.id = o.lineup_id
-        left join runs r on r.id = o.model
-        where c.saved = 1
-        union all
-        select 'prediction', p.id, e.split, e.split || ' #' || p.idx, p.idx, p.input, p.reference,
-               e.model || ' (' || e.mode || coalesce(', run ' || e.run_id, '') || ')', p.output,
-               null, e.labels, null, e.dataset, e.run_id
-        from predictions p join evaluations e on e.id = p.evaluation_id
-        where p.output is not null and e.split is not null
-    """)
+    db.create_view("review_targets", review_targets("lineup"))
