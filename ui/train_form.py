@@ -122,11 +122,11 @@ def data_picker(default: str, spec: MethodSpec, key) -> dict | None:
     if choice != UPLOAD:
         return {"dataset": choice} if preview(choice, {}) else None
     if spec.causal:
-        st.caption("Besides text / label files, this method reads files with the columns " +
-                   " or ".join(", ".join(TASK_COLUMNS[t]) for t in spec.tasks
-                               if t not in ("classification", "conversation")) +
-                   (", and chat files (Alpaca, ShareGPT, OpenAI / TRL messages)"
-                    if "conversation" in spec.tasks else "") + ".")
+        shapes = [f.name for f in chat_data.FORMATS.values() if f.task in spec.tasks]
+        st.caption(plain("Besides text / label files, this method reads files with the columns " +
+                         " or ".join(", ".join(TASK_COLUMNS[t]) for t in spec.tasks
+                                     if t not in ("classification", "conversation")) +
+                         (f"; and chat files: {'; '.join(shapes)}" if shapes else "") + "."))
     upload = st.file_uploader(UPLOAD, type=["csv", "jsonl", "json"], key=key("upload"),
                               max_upload_size=MAX_UPLOAD_BYTES // 2**20)
     if upload is None:
