@@ -92,7 +92,10 @@ def bounded_check(template: str, with_system: bool) -> str | None:
     time and memory: a template is code (`{{ 9**9**9 }}`, `{{ 'x' * 10**10 }}`, loops in loops)
     and must never stall or exhaust the server or the command line that checks it."""
     script = ("import json, resource, sys\n"
-              f"resource.setrlimit(resource.RLIMIT_AS, ({CHECK_MEMORY}, {CHECK_MEMORY}))\n"
+              "try:\n"  # (macOS refuses an address-space limit: time still bounds it)
+              f"    resource.setrlimit(resource.RLIMIT_AS, ({CHECK_MEMORY}, {CHECK_MEMORY}))\n"
+              "except (ValueError, OSError):\n"
+              "    pass\n"
               "sys.path.insert(0, sys.argv[1])\n"
               "from core.chat_templates import check_samples\n"
               "asked = json.load(sys.stdin)\n"
