@@ -31,8 +31,8 @@ def tiny_train_page(tiny_encoder) -> AppTest:
     page.text_input(key=key("model-id")).input(tiny_encoder).run()
     for name, value in [("train_size", 64), ("eval_size", 16)]:
         page.number_input(key=key(name)).set_value(value)
-    page.number_input(key=key("steps-trainer-none")).set_value(100_000)
-    page.number_input(key=key("length-trainer-none")).set_value(16)
+    page.number_input(key=key("steps")).set_value(100_000)
+    page.number_input(key=key("length")).set_value(16)
     return page.run()
 
 

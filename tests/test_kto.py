@@ -105,9 +105,13 @@ def test_the_train_page_offers_kto_with_its_defaults(db, tiny_causal):
     assert "kto" in page.selectbox(key=key("method")).options[-1]
     page.selectbox(key=key("method")).set_value("kto").run()
     assert not page.exception and not page.error, [e.value for e in page.error]
-    assert page.number_input(key="lr-kto-none-s3-probe").value == 5e-6  # full fine-tune rate
+    assert page.number_input(key="lr-s3-probe").value == 5e-6  # full fine-tune rate
+    page.number_input(key="batch-s3-probe").set_value(2)
     page.radio(key=key("adapter")).set_value("lora").run()
-    assert page.number_input(key="lr-kto-lora-s3-probe").value == 5e-5
-    assert page.number_input(key="warmup-kto-lora-s3-probe").value == 10
+    # The untouched rate follows the adapter's default, and the page says so; what was typed stays.
+    assert page.number_input(key="lr-s3-probe").value == 5e-5
+    assert "Learning rate 5e-06 → 5e-05" in page.info[0].value
+    assert page.number_input(key="batch-s3-probe").value == 2
+    assert page.number_input(key="warmup-s3-probe").value == 10
     assert any(n.label == "Beta" for n in page.number_input)
     assert any("Launch" == b.label for b in page.button)

@@ -108,8 +108,8 @@ def launch_tiny_run(tiny_encoder, max_steps, button="Launch", processes=1, name=
     page.text_input(key="run-name").input(name)
     for name, value in [("train_size", 64), ("eval_size", 16), ("test_size", 32)]:
         page.number_input(key=key(name)).set_value(value)
-    page.number_input(key=key("steps-trainer-none")).set_value(max_steps)
-    page.number_input(key=key("length-trainer-none")).set_value(16)
+    page.number_input(key=key("steps")).set_value(max_steps)
+    page.number_input(key=key("length")).set_value(16)
     page.number_input(key=key("processes")).set_value(processes)
     page.run()
     assert not page.exception and not page.error, [e.value for e in page.error]
@@ -301,8 +301,28 @@ def test_a_causal_preset_shows_the_method_defaults_it_leaves_unset(db):
     page.selectbox[0].set_value("quick-sft").run()  # the preset: it sets no warm-up
     assert not page.exception and not page.error, [e.value for e in page.error]
     # The form shows sft's own default, not a zero the run would then be given.
-    assert page.number_input(key="warmup-sft-lora-quick-sft").value == 10
-    assert page.number_input(key="lr-sft-lora-quick-sft").value == 2e-4
+    assert page.number_input(key="warmup-quick-sft").value == 10
+    assert page.number_input(key="lr-quick-sft").value == 2e-4
+
+
+def test_typed_settings_survive_a_change_of_method_and_adapter(db):
+    """A user who typed 3 steps, batch 8 and seed 7 keeps them through another adapter and a
+    method without those settings (the page names the ones it does not use), and back."""
+    page = app("train.py").run()
+    key = lambda name: f"{name}-quick-cpu"  # noqa: E731
+    typed = {"steps": 3, "batch": 8, "seed": 7, "logging": 2, "epochs": 1.0}
+    for name, value in typed.items():
+        page.number_input(key=key(name)).set_value(value)
+    page.run()
+    page.radio(key=key("adapter")).set_value("lora").run()
+    assert {name: page.number_input(key=key(name)).value for name in typed} == typed
+    page.selectbox(key=key("method")).set_value("probe").run()
+    assert not page.exception
+    assert "Not used by" in page.caption.values[-1] or any(
+        "Max steps (0 = by epochs)" in c.value and "switch back" in c.value for c in page.caption)
+    assert page.number_input(key=key("batch")).value == 8
+    page.selectbox(key=key("method")).set_value("trainer").run()
+    assert {name: page.number_input(key=key(name)).value for name in typed} == typed
 
 
 def test_a_causal_run_shows_original_vs_tuned(db):

@@ -9,7 +9,7 @@ import streamlit as st
 from core import chat_data, chat_templates, methods
 from core.catalog import DATASETS, MODELS
 from core.config import (COLUMN_FIELDS, JUDGES, PRESET_TITLES, PRESETS, TrainConfig,
-                         column_mapping, learning_rate_warning, settle, with_method_defaults)
+                         column_mapping, setting_warnings, settle, with_method_defaults)
 from core.data import (MAX_UPLOAD_BYTES, TASK_COLUMNS, guess_task, load_table, parse_upload,
                        store_upload)
 from core.engine import check_splits_fit, fitting_split_sizes
@@ -20,6 +20,7 @@ from core.settings import widget_limits
 from core.trackers import TRACKERS
 from storage.run_names import MAX_NAME, name_prefix
 from ui.common import plain
+from ui.form_state import Tracker
 
 HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
 
@@ -39,7 +40,8 @@ def config_form() -> TrainConfig | None:
     preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index(DEFAULT_PRESET),
                           format_func=PRESET_TITLES.get, help="A starting point; change anything below.")
     base = TrainConfig(**PRESETS[preset])
-    key = lambda name: f"{name}-{preset}"  # noqa: E731 - a new preset resets the widgets
+    form = Tracker(preset)  # a new preset resets the widgets
+    key = form.key
     left, right = st.columns(2)
     with left:
         model = model_picker(base.model, key)
@@ -56,20 +58,22 @@ def config_form() -> TrainConfig | None:
     name = st.text_input("Run name (optional)", max_chars=MAX_NAME, key="run-name",
                          placeholder=name_prefix(model, spec.name, data["dataset"]) + "N",
                          help=HELP["name"])
-    # The method's own defaults fill what the preset leaves unset; the widgets are keyed by
-    # method and adapter too, so that choosing another shows that one's defaults.
+    # The method's own defaults fill what the preset leaves unset; a value the user typed
+    # stays through a change of method or adapter, one left untouched follows the defaults.
     tuned = with_method_defaults(dataclasses.replace(base, method=spec.name, adapter=adapter))
-    tuned_key = lambda name: key(f"{name}-{spec.name}-{adapter}")  # noqa: E731
     splits = split_inputs(base, key)
     split_check = st.container()  # filled once the config is settled: the check reads all of it
+    moved = st.container()  # what a change of method or adapter did to the settings below
     values = dict(model=model, method=spec.name, adapter=adapter, name=name, **data, **splits,
-                  **hyper_parameters(tuned, spec, tuned_key), **method_settings(base, spec, key))
+                  **hyper_parameters(tuned, spec, form), **method_settings(tuned, spec, form))
     if spec.causal:
-        values.update(causal_inputs(base, key))
+        values.update(causal_inputs(tuned, form))
     if adapter != "none":
-        values.update(lora_inputs(base, key))
+        values.update(lora_inputs(tuned, form))
     if spec.hf_trainer:
-        values.update(launch_inputs(base, key))
+        values.update(launch_inputs(tuned, form))
+    with moved:
+        say_what_moved(form, spec, adapter)
     values.update(where_inputs(base))
     values["trust_remote_code"] = st.checkbox(
         "Trust remote code", help=HELP["trust_remote_code"], key=key("trust"))
@@ -83,7 +87,8 @@ def config_form() -> TrainConfig | None:
     with split_check:
         if not splits_fit(config, key):
             return None
-    if warning := learning_rate_warning(config):
+    train_examples = check_splits_fit(config, len(loaded(config)[0]))["train"]
+    for warning in setting_warnings(config, train_examples):
         st.warning(plain(warning))
     return config
 
@@ -269,58 +274,54 @@ def use_split_sizes(sizes: dict, key) -> None:
         st.session_state[key(f"{name}_size")] = float(sizes[name])
 
 
-def hyper_parameters(base: TrainConfig, spec: MethodSpec, key) -> dict:
+def hyper_parameters(base: TrainConfig, spec: MethodSpec, form: Tracker) -> dict:
     st.markdown("**Training**")
     values = {}
     cols = st.columns(4)
+    number = lambda col, label, name, default, field, **kw: form(  # noqa: E731
+        col.number_input, label, name, default, **limits(field), help=HELP[field], **kw)
     if spec.trains_weights:
-        values["epochs"] = cols[0].number_input("Epochs", value=float(base.epochs or 1), **limits("epochs"),
-                                                help=HELP["epochs"], key=key("epochs"))
-        steps = cols[1].number_input("Max steps (0 = by epochs)", value=int(base.max_steps or 0),
-                                     **limits("max_steps"), help=HELP["max_steps"], key=key("steps"))
+        values["epochs"] = number(cols[0], "Epochs", "epochs", float(base.epochs or 1), "epochs")
+        steps = number(cols[1], "Max steps (0 = by epochs)", "steps", int(base.max_steps or 0),
+                       "max_steps")
         values["max_steps"] = steps or None
-        values["lr"] = cols[2].number_input("Learning rate", value=float(base.lr or 2e-5), **limits("lr"),
-                                            format="%.1e", help=HELP["lr"], key=key("lr"))
-        values["weight_decay"] = cols[3].number_input("Weight decay", value=float(base.weight_decay or 0.0),
-                                                      **limits("weight_decay"),
-                                                      help=HELP["weight_decay"], key=key("wd"))
-        values["warmup_steps"] = cols[0].number_input("Warm-up steps", value=int(base.warmup_steps or 0),
-                                                      **limits("warmup_steps"),
-                                                      help=HELP["warmup_steps"], key=key("warmup"))
-    values["batch_size"] = cols[1].number_input("Batch size", value=int(base.batch_size or 16), **limits("batch_size"),
-                                                help=HELP["batch_size"], key=key("batch"))
-    values["max_length"] = cols[2].number_input("Max length (tokens)", value=base.max_length, **limits("max_length"),
-                                                help=HELP["max_length"], key=key("length"))
-    values["logging_steps"] = cols[3].number_input("Log every N steps", value=base.logging_steps, **limits("logging_steps"),
-                                                   help=HELP["logging_steps"], key=key("logging"))
-    values["seed"] = cols[0].number_input("Seed", value=base.seed, **limits("seed"), help=HELP["seed"],
-                                          key=key("seed"))
+        values["lr"] = number(cols[2], "Learning rate", "lr", float(base.lr or 2e-5), "lr",
+                              format="%.1e")
+        values["weight_decay"] = number(cols[3], "Weight decay", "wd",
+                                        float(base.weight_decay or 0.0), "weight_decay")
+        values["warmup_steps"] = number(cols[0], "Warm-up steps", "warmup",
+                                        int(base.warmup_steps or 0), "warmup_steps")
+    values["batch_size"] = number(cols[1], "Batch size", "batch", int(base.batch_size or 16),
+                                  "batch_size")
+    values["max_length"] = number(cols[2], "Max length (tokens)", "length", base.max_length,
+                                  "max_length")
+    values["logging_steps"] = number(cols[3], "Log every N steps", "logging", base.logging_steps,
+                                     "logging_steps")
+    values["seed"] = number(cols[0], "Seed", "seed", base.seed, "seed")
     if spec.trains_weights:
-        values["checkpoint_steps"] = cols[1].number_input(
-            "Checkpoint every N steps (0 = at a stop only)", value=base.checkpoint_steps,
-            **limits("checkpoint_steps"),
-            help=HELP["checkpoint_steps"], key=key("checkpoint"))
+        values["checkpoint_steps"] = number(
+            cols[1], "Checkpoint every N steps (0 = at a stop only)", "checkpoint",
+            base.checkpoint_steps, "checkpoint_steps")
     return values
 
 
 # The widget of each setting a method may call its own (its spec's `settings`).
 SETTING_WIDGETS = {
-    "pooling": lambda base, key: st.selectbox("Pooling", ["cls", "mean"],
-                                              index=["cls", "mean"].index(base.pooling),
-                                              help=HELP["pooling"], key=key("pooling")),
-    "probe_c": lambda base, key: st.number_input("C", value=base.probe_c, **limits("probe_c"), format="%g",
-                                                 help=HELP["probe_c"], key=key("C")),
-    "probe_max_iter": lambda base, key: st.number_input(
-        "Most solver iterations", value=base.probe_max_iter, **limits("probe_max_iter"),
-        help=HELP["probe_max_iter"], key=key("max-iter")),
-    "packing": lambda base, key: st.toggle("Packing", base.packing, help=HELP["packing"],
-                                           key=key("packing")),
-    "beta": lambda base, key: st.number_input("Beta", value=base.beta, **limits("beta"), format="%g",
-                                              help=HELP["beta"], key=key("beta")),
+    "pooling": lambda base, form: form(st.selectbox, "Pooling", "pooling", base.pooling,
+                                       options=["cls", "mean"], help=HELP["pooling"]),
+    "probe_c": lambda base, form: form(st.number_input, "C", "C", base.probe_c,
+                                       **limits("probe_c"), format="%g", help=HELP["probe_c"]),
+    "probe_max_iter": lambda base, form: form(
+        st.number_input, "Most solver iterations", "max-iter", base.probe_max_iter,
+        **limits("probe_max_iter"), help=HELP["probe_max_iter"]),
+    "packing": lambda base, form: form(st.toggle, "Packing", "packing", base.packing,
+                                       help=HELP["packing"]),
+    "beta": lambda base, form: form(st.number_input, "Beta", "beta", base.beta,
+                                    **limits("beta"), format="%g", help=HELP["beta"]),
 }
 
 
-def method_settings(base: TrainConfig, spec: MethodSpec, key) -> dict:
+def method_settings(base: TrainConfig, spec: MethodSpec, form: Tracker) -> dict:
     """The settings only this method reads, one widget each."""
     if not spec.settings:
         return {}
@@ -329,69 +330,67 @@ def method_settings(base: TrainConfig, spec: MethodSpec, key) -> dict:
     values = {}
     for i, name in enumerate(spec.settings):
         with cols[i % 4]:
-            values[name] = SETTING_WIDGETS[name](base, key)
+            values[name] = SETTING_WIDGETS[name](base, form)
     return values
 
 
-def causal_inputs(base: TrainConfig, key) -> dict:
+def causal_inputs(base: TrainConfig, form: Tracker) -> dict:
     """The evaluation schedule and early stopping, the text cleaning, generation length."""
     cols = st.columns(3)
     values = {
-        "eval_steps": cols[0].number_input("Evaluate every N steps (0 = each epoch)",
-                                           value=int(base.eval_steps or 0), **limits("eval_steps"), help=HELP["eval_steps"],
-                                           key=key("eval-steps")) or None,
-        "early_stopping_patience": cols[1].number_input(
-            "Early-stopping patience (0 = off)", value=base.early_stopping_patience,
-            **limits("early_stopping_patience"),
-            help=HELP["early_stopping_patience"], key=key("patience")),
-        "max_new_tokens": cols[2].number_input("Max new tokens", value=base.max_new_tokens, **limits("max_new_tokens"),
-                                               help=HELP["max_new_tokens"], key=key("new-tokens")),
+        "eval_steps": form(cols[0].number_input, "Evaluate every N steps (0 = each epoch)",
+                           "eval-steps", int(base.eval_steps or 0), **limits("eval_steps"),
+                           help=HELP["eval_steps"]) or None,
+        "early_stopping_patience": form(
+            cols[1].number_input, "Early-stopping patience (0 = off)", "patience",
+            base.early_stopping_patience, **limits("early_stopping_patience"),
+            help=HELP["early_stopping_patience"]),
+        "max_new_tokens": form(cols[2].number_input, "Max new tokens", "new-tokens",
+                               base.max_new_tokens, **limits("max_new_tokens"),
+                               help=HELP["max_new_tokens"]),
     }
     cols = st.columns(3)
-    values["clean_text"] = cols[0].toggle("Clean text", base.clean_text,
-                                          help=HELP["clean_text"], key=key("clean"))
-    values["judge"] = cols[2].radio("Judge labelled test answers by", list(JUDGES),
-                                    horizontal=True, index=list(JUDGES).index(base.judge),
-                                    help=HELP["judge"], key=key("judge"))
-    values["gradient_checkpointing"] = cols[1].toggle(
-        "Gradient checkpointing", base.gradient_checkpointing,
-        help=HELP["gradient_checkpointing"], key=key("checkpointing"))
-    return {**values, **chat_inputs(base, key)}
+    values["clean_text"] = form(cols[0].toggle, "Clean text", "clean", base.clean_text,
+                                help=HELP["clean_text"])
+    values["judge"] = form(cols[2].radio, "Judge labelled test answers by", "judge", base.judge,
+                           options=list(JUDGES), horizontal=True, help=HELP["judge"])
+    values["gradient_checkpointing"] = form(
+        cols[1].toggle, "Gradient checkpointing", "checkpointing", base.gradient_checkpointing,
+        help=HELP["gradient_checkpointing"])
+    return {**values, **chat_inputs(base, form)}
 
 
 CUSTOM_TEMPLATE = "custom (Jinja)"
 
 
-def chat_inputs(base: TrainConfig, key) -> dict:
+def chat_inputs(base: TrainConfig, form: Tracker) -> dict:
     """The chat template prompts are read through, and an optional system prompt."""
     left, right = st.columns([1, 2])
-    options = [*chat_templates.CHOICES, CUSTOM_TEMPLATE]
     pasted = chat_templates.is_jinja(base.chat_template)
-    choice = left.selectbox("Chat template", options, help=HELP["chat_template"],
-                            index=options.index(CUSTOM_TEMPLATE if pasted else base.chat_template),
-                            key=key("chat-template"))
+    choice = form(left.selectbox, "Chat template", "chat-template",
+                  CUSTOM_TEMPLATE if pasted else base.chat_template,
+                  options=[*chat_templates.CHOICES, CUSTOM_TEMPLATE], help=HELP["chat_template"])
     template = choice
     if choice == CUSTOM_TEMPLATE:
-        template = left.text_area("Jinja template", base.chat_template if pasted else "",
-                                  placeholder="{% for message in messages %}…",
-                                  key=key("jinja-template"))
-    system = right.text_area("System prompt (optional)", base.system_prompt or "", height=100,
-                             help=HELP["system_prompt"], key=key("system-prompt"))
+        template = form(left.text_area, "Jinja template", "jinja-template",
+                        base.chat_template if pasted else "",
+                        placeholder="{% for message in messages %}…")
+    system = form(right.text_area, "System prompt (optional)", "system-prompt",
+                  base.system_prompt or "", height=100, help=HELP["system_prompt"])
     return {"chat_template": template, "system_prompt": system if system.strip() else None}
 
 
-def launch_inputs(base: TrainConfig, key) -> dict:
+def launch_inputs(base: TrainConfig, form: Tracker) -> dict:
     """Several devices or machines through accelerate, and other trackers (Trainer methods)."""
     with st.expander("Devices and trackers"):
         cols = st.columns(3)
-        processes = cols[0].number_input("Processes (one per GPU)", value=base.processes, **limits("processes"),
-                                         help=HELP["processes"], key=key("processes"))
-        accelerate_config = cols[1].text_input("accelerate config file (optional)",
-                                               base.accelerate_config or "",
-                                               help=HELP["accelerate_config"],
-                                               key=key("accelerate-config")).strip()
-        chosen = cols[2].multiselect("Also report to", list(TRACKERS), help=HELP["report_to"],
-                                     key=key("report-to"))
+        processes = form(cols[0].number_input, "Processes (one per GPU)", "processes",
+                         base.processes, **limits("processes"), help=HELP["processes"])
+        accelerate_config = form(cols[1].text_input, "accelerate config file (optional)",
+                                 "accelerate-config", base.accelerate_config or "",
+                                 help=HELP["accelerate_config"]).strip()
+        chosen = form(cols[2].multiselect, "Also report to", "report-to", [],
+                      options=list(TRACKERS), help=HELP["report_to"])
         if processes > 1 or accelerate_config:
             st.caption("This run trains in `accelerate launch` subprocesses; its log is on the "
                        "run's page.")
@@ -424,18 +423,28 @@ def where_inputs(base: TrainConfig) -> dict:
             "ray_cpus": cpus, "ray_gpus": gpus}
 
 
-def lora_inputs(base: TrainConfig, key) -> dict:
+def lora_inputs(base: TrainConfig, form: Tracker) -> dict:
     cols = st.columns(4)
+    number = lambda col, label, name, field: form(  # noqa: E731
+        col.number_input, label, name, getattr(base, field), **limits(field), help=HELP[field])
     return {
-        "lora_r": cols[0].number_input("LoRA r", value=base.lora_r, **limits("lora_r"),
-                                       help=HELP["lora_r"], key=key("r")),
-        "lora_alpha": cols[1].number_input("LoRA alpha", value=base.lora_alpha, **limits("lora_alpha"),
-                                           help=HELP["lora_alpha"], key=key("alpha")),
-        "lora_dropout": cols[2].number_input("LoRA dropout", value=base.lora_dropout, **limits("lora_dropout"),
-                                             help=HELP["lora_dropout"], key=key("dropout")),
-        "lora_targets": cols[3].text_input("Target modules", base.lora_targets,
-                                           help=HELP["lora_targets"], key=key("targets")),
+        "lora_r": number(cols[0], "LoRA r", "r", "lora_r"),
+        "lora_alpha": number(cols[1], "LoRA alpha", "alpha", "lora_alpha"),
+        "lora_dropout": number(cols[2], "LoRA dropout", "dropout", "lora_dropout"),
+        "lora_targets": form(cols[3].text_input, "Target modules", "targets", base.lora_targets,
+                             help=HELP["lora_targets"]),
     }
+
+
+def say_what_moved(form: Tracker, spec: MethodSpec, adapter: str) -> None:
+    """After a change of method or adapter: the untouched settings that took the new one's
+    defaults, and those it does not have (their values kept for a way back)."""
+    if form.moved:
+        st.info(plain(f"{spec.title} with adapter {adapter}: its defaults replaced settings you "
+                      f"had not changed: {'; '.join(form.moved)}. What you typed is kept."))
+    if gone := form.gone():
+        st.caption(plain(f"Not used by {spec.title} with adapter {adapter}: "
+                         f"{', '.join(gone)} (kept for when you switch back)."))
 
 
 @st.cache_data(show_spinner="Sizing the model…", max_entries=32)
