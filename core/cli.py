@@ -32,7 +32,7 @@ import threading
 
 from core import paths
 from core.catalog import DATASETS, MODELS
-from core.config import (BACKENDS, PRESET_TITLES, PRESETS, TrainConfig, learning_rate_warning,
+from core.config import (BACKENDS, PRESET_TITLES, PRESETS, TrainConfig, setting_warnings,
                          settle)
 from core.errors import WorkbenchError
 from core.experiments import MAX_RUNS
@@ -343,14 +343,17 @@ def follow_on_ray(db, keys: list[str], interrupts, echo_metrics: bool = True) ->
 
 def print_notes(table, configs: list[TrainConfig]) -> None:
     """What was read (the data's shape and rows kept), then rows left out and columns not
-    read, and learning rates that look wrong, once each."""
+    read, and settings that cannot do what is expected (setting_warnings), once each."""
     from core.chat_data import FORMATS
 
     read_as = f", read as {FORMATS[table.format].name}" if table.format else ""
     article = "an" if table.task[0] in "aeiou" else "a"
     say(f"data {configs[0].dataset}: {len(table.frame):,} rows kept, {article} {table.task} data "
         f"set{read_as}")
-    warnings = dict.fromkeys(filter(None, map(learning_rate_warning, configs)))
+    from core.engine import check_splits_fit
+
+    warnings = dict.fromkeys(warning for config in configs for warning in setting_warnings(
+        config, check_splits_fit(config, len(table.frame))["train"]))
     for note in [*table.notes, *warnings]:
         print(f"note: {note}", file=sys.stderr)
 
@@ -527,6 +530,8 @@ def print_experiment(db, experiment_id: int, file=None) -> None:
                     .to_dict("records"))
         print()
         print_table(*experiments.settings_table(found.by_setting, found.settings["sweep"]))
+        if caveat := experiments.best_caveat(found.by_setting):
+            print(f"note: {caveat}")
         print()
         for pooled in found.pooled:
             print(f"{pooled['model']}: accuracy {pooled['accuracy']:.4f}, macro F1 "

@@ -9,6 +9,7 @@ reproduce the seed systems (README: "The systems it reproduces").
 
 import dataclasses
 import json
+import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -321,16 +322,43 @@ def column_mapping(config) -> dict[str, str]:
 UNUSUAL_LR_FACTOR = 100  # this far above (or 1,000x below) a method's usual rate
 
 
+def setting_warnings(config: TrainConfig, train_examples: int | None = None) -> list[str]:
+    """Settings of a resolved config that are allowed but cannot do what a user expects: said
+    before launch (form and CLI), never refused (a user may mean them). `train_examples`, where
+    known, gives the steps of a run trained by epochs."""
+    return [w for w in (learning_rate_warning(config),
+                        warm_up_warning(config, planned_steps(config, train_examples))) if w]
+
+
 def learning_rate_warning(config: TrainConfig) -> str | None:
-    """A resolved config's learning rate far outside its method's usual one: allowed (a user
-    may mean it), but said before launch, as such runs usually diverge or learn nothing."""
-    if config.lr is None:
-        return None
+    """A learning rate far outside its method's usual one: such runs usually diverge or learn
+    nothing."""
     usual = methods.get(config.method).default_lr(config.adapter)
+    if config.lr is None or usual is None:  # (a method that trains no weights has no rate)
+        return None
     if usual / (10 * UNUSUAL_LR_FACTOR) <= config.lr <= usual * UNUSUAL_LR_FACTOR:
         return None
     return (f"learning rate {config.lr:g} is far from the usual {usual:g} for {config.method} "
             f"with adapter {config.adapter}: such runs usually diverge or learn nothing")
+
+
+def planned_steps(config: TrainConfig, train_examples: int | None) -> int | None:
+    """The optimiser steps a run will take (one process, before packing): its max steps, or
+    its epochs over the training examples; None where neither is known."""
+    if config.max_steps:
+        return config.max_steps
+    if train_examples is None or not config.epochs or not config.batch_size:
+        return None
+    return math.ceil(math.ceil(train_examples / config.batch_size) * config.epochs)
+
+
+def warm_up_warning(config: TrainConfig, steps: int | None) -> str | None:
+    """Warm-up as long as the run: the learning rate never reaches its value."""
+    if not methods.get(config.method).trains_weights or steps is None or \
+            not config.warmup_steps or config.warmup_steps < steps:
+        return None
+    return (f"warm-up ({config.warmup_steps:,} steps) is as long as the run ({steps:,} steps): "
+            f"the learning rate never reaches {config.lr:g}; use fewer warm-up steps")
 
 
 def to_yaml(config: TrainConfig, repeat: dict | None = None) -> str:

@@ -277,6 +277,27 @@ def settings_frame(frame: pd.DataFrame, sweep: dict) -> pd.DataFrame:
     return table
 
 
+def best_caveat(by_setting: pd.DataFrame) -> str | None:
+    """Why the marked best setting may be chance: it was measured once (one seed gives no
+    spread), or it leads the next setting by less than its own spread."""
+    best = by_setting[by_setting["best"]] if "best" in by_setting else by_setting.iloc[:0]
+    if best.empty:
+        return None
+    figure = figures_of(by_setting)[0]
+    if (best["completed"] < 2).any():
+        return ("each best setting completed one run: one seed gives no spread, so its lead "
+                "may be chance; run each setting with 3 seeds or more to know")
+    others = by_setting.loc[~by_setting["best"], figure].dropna()
+    if others.empty:
+        return None
+    lead = abs(best[figure].iloc[0] - (others.max() if FIGURES[figure] else others.min()))
+    spread = best[figure + "_std"].iloc[0]
+    if lead >= spread:
+        return None
+    return (f"the best setting leads the next by {lead:.4f}, less than its spread over "
+            f"runs ({spread:.4f}): the settings may not differ")
+
+
 @dataclass
 class Summary:
     experiment: dict

@@ -41,9 +41,13 @@ class Diverged(Exception):
 def divergence_advice(error: Diverged, config: TrainConfig) -> str:
     where = f"at step {error.step}" if error.step else "at its first logged step"
     lr = f"{config.lr:g}" if config.lr is not None else "unset"
-    return (f"the run diverged {where} ({error}): lower the learning rate (now {lr}), "
-            f"add warm-up steps (now {config.warmup_steps or 0}) or clip gradients harder "
-            f"(max grad norm, now {config.max_grad_norm:g}), then launch it again")
+    advice = [f"lower the learning rate (now {lr})"]
+    warm_up = config.warmup_steps or 0
+    if not config.max_steps or warm_up < config.max_steps:  # (a 3-step run never left warm-up)
+        advice.append(f"add warm-up steps (now {warm_up})")
+    advice.append(f"clip gradients harder (max grad norm, now {config.max_grad_norm:g})")
+    return (f"the run diverged {where} ({error}): {', '.join(advice[:-1])} or {advice[-1]}, "
+            "then launch it again")
 
 
 def failure_reason(error: BaseException, config: TrainConfig, step: int | None) -> str:

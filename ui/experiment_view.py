@@ -110,6 +110,8 @@ def settings_section(found: experiments.Summary, figures: list[str]) -> None:
                          f"{experiments.mean_std(row[first], row[first + '_std'])} over "
                          f"{completed} run{'s' * (completed != 1)}"),
                    icon=":material/star:")
+        if caveat := experiments.best_caveat(by_setting):
+            st.warning(plain(caveat.capitalize() + "."))
     columns, records = experiments.settings_table(by_setting, sweep)
     table = pd.DataFrame(records, columns=columns).rename(
         columns={f: f"{charts.FIGURE_TITLES[f]} (mean ± std)" for f in FIGURES})
