@@ -31,6 +31,11 @@ if comparison:
     st.rerun()
 if job is not None:
     show_job(job)
+# Any visit shows what is still to come: a comparison asked for from another visit (the
+# sidebar drops `?job=`), another tab or the command line.
+for other in queries.list_comparisons(db, live=True):
+    if job is None or other["id"] != job["id"]:
+        show_job(other)
 history(db)
 ended = job is not None and job["status"] not in LIVE and job["evaluation_ids"]
 

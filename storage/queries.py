@@ -441,9 +441,12 @@ def get_comparison(db: Database, job_id: int) -> dict | None:
     return _comparison_row(rows[0]) if rows else None
 
 
-def list_comparisons(db: Database, limit: int = 50) -> list[dict]:
-    """The latest comparisons, newest first."""
+def list_comparisons(db: Database, limit: int = 50, live: bool = False) -> list[dict]:
+    """The latest comparisons, newest first; `live`: only those queued or running (all)."""
     mark_comparisons_interrupted(db)
+    if live:
+        return [_comparison_row(r) for r in db.query(
+            "select * from comparisons where status in ('queued', 'running') order by id")]
     return [_comparison_row(r) for r in
             db.query("select * from comparisons order by id desc limit ?", [limit])]
 

@@ -175,3 +175,25 @@ def test_a_running_comparison_does_not_ask_the_user_to_press_compare(db):
     held[0].release()
     assert not page.exception
     assert [i.value for i in page.info] == ["Its results appear here when it ends."]
+
+
+def test_a_running_comparison_is_at_the_top_of_any_visit(db):
+    """Back through the sidebar (no `?job=`), the comparison still running is shown first,
+    with its Stop button; one that ended is only in the list."""
+    from core import comparisons
+    from core.comparisons import Comparison
+    from storage import job_queue, locks
+    from ui.run_view import STATUS_ICONS
+
+    held = []
+    hold = lambda n: held.append(locks.take(locks.folder_of(db), job_queue.comparison_key(n)))  # noqa: E731
+    ended_id = comparisons.create(db, Comparison(runs=["20260101-000000-abcdef"]), hold=hold)
+    queries.finish_comparison(db, ended_id, "completed")
+    live_id = comparisons.create(db, Comparison(runs=["20260101-000000-abcdef"]), hold=hold)
+    queries.update_comparison(db, live_id, status="running")
+    page = AppTest.from_file(PAGE, default_timeout=120).run(timeout=120)
+    for lock in held:
+        lock.release()
+    assert not page.exception
+    assert [s.value for s in page.subheader] == [f"{STATUS_ICONS['running']} Comparison {live_id}"]
+    assert any(b.label == "Stop comparison" for b in page.button)
