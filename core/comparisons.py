@@ -113,6 +113,38 @@ def _score(db, job_id: int, comparison: Comparison, should_stop, echo) -> None:
     queries.finish_comparison(db, job_id, "completed")
 
 
+def left_out(db, job: dict) -> list[str]:
+    """Each system the comparison was asked for that its result (the evaluations on the job's
+    split) does not show, and why: scored on other examples, or not scored at all."""
+    comparison = Comparison.from_dict(job["settings"])
+    kept = queries.get_evaluations(db, job["evaluation_ids"]) if job["evaluation_ids"] else []
+    asked = [(f"{config.model} {shots}-shot",
+              lambda e, c=config, k=shots: e["run_id"] is None and e["model"] == c.model
+              and e["shots"] == k) for config in comparison.configs for shots in config.shots]
+    for run in comparison.runs:
+        found = queries.get_run(db, run)
+        asked.append((f"run {found['name'] if found else run}",
+                      lambda e, r=run: e["run_id"] == r))
+    lines = []
+    for name, scored_by in asked:
+        splits = {e["split"] for e in kept if scored_by(e)}
+        if job["split"] in splits:
+            continue
+        if splits:
+            lines.append(f"{name}: scored on other examples ({'; '.join(sorted(splits))}); "
+                         "choose those examples below to see it")
+        else:
+            lines.append(f"{name}: not scored ({unscored_reason(job)})")
+    return lines
+
+
+def unscored_reason(job: dict) -> str:
+    return {"completed": "its evaluations were deleted since, with their run",
+            "stopped": "the comparison was stopped before it",
+            "failed": "the comparison failed before it"}.get(
+        job["status"], f"the comparison ended {job['status']} before it")
+
+
 def stopped_line(kept: int) -> str:
     if not kept:
         return "Stopped before any execution finished; nothing was stored."

@@ -197,3 +197,39 @@ def test_a_running_comparison_is_at_the_top_of_any_visit(db):
     assert not page.exception
     assert [s.value for s in page.subheader] == [f"{STATUS_ICONS['running']} Comparison {live_id}"]
     assert any(b.label == "Stop comparison" for b in page.button)
+
+
+def test_a_result_names_each_system_asked_for_and_not_shown_and_why(db):
+    """A run tested on other examples drops out of the result's split: the result says so by
+    name, and a system never scored (the comparison stopped) is named too."""
+    import dataclasses
+
+    from core import comparisons
+    from core.comparisons import Comparison
+    from core.evaluate import EvalConfig
+    from tests.test_systems import SPLIT as SHOWN
+    from tests.test_systems import finished_run, predicted, stored
+    from ui.common import WORD_JOINER
+
+    shown, other = finished_run(db, "on the split", 58), finished_run(db, "elsewhere", 42)
+    elsewhere = "rt-reviews | test split of 100, seed 7 | all 100"
+    db.execute("update evaluations set split = ? where run_id = ?", [elsewhere, other])
+    prompt = stored(db, predicted(70), model="smollm2-135m", mode="few-shot", shots=3, seed=0)
+    config = dataclasses.replace(EvalConfig(), model="smollm2-135m", dataset="rt-reviews",
+                                 shots=(3, 5))
+    job_id = comparisons.create(db, Comparison(configs=[config], runs=[shown, other]),
+                                hold=lambda n: None)
+    ids = [prompt] + [e["id"] for run in (shown, other) for e in queries.run_evaluations(db, run)]
+    queries.update_comparison(db, job_id, evaluation_ids=ids, split=SHOWN)
+    queries.finish_comparison(db, job_id, "stopped", error="Stopped.")
+
+    lines = comparisons.left_out(db, queries.get_comparison(db, job_id))
+    assert lines == ["smollm2-135m 5-shot: not scored (the comparison was stopped before it)",
+                     f"run elsewhere: scored on other examples ({elsewhere}); choose those "
+                     "examples below to see it"]
+    page = AppTest.from_file(PAGE, default_timeout=120)
+    page.query_params["job"] = str(job_id)
+    page.run()
+    assert not page.exception
+    said = " ".join(w.value for w in page.warning).replace(WORD_JOINER, "").replace("\\", "")
+    assert f"of the 2 systems asked for: {'; '.join(lines)}." in said

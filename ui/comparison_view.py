@@ -8,6 +8,7 @@ show its results.
 
 import streamlit as st
 
+from core.comparisons import left_out
 from core.jobs import comparison_key
 from storage import queries
 from ui.common import jobs, open_db, plain
@@ -66,6 +67,10 @@ def ended(job: dict) -> None:
                 st.code(job["traceback"], language=None)
     else:
         st.warning(plain(job["error"] or job["status"]))
+    if missing := left_out(open_db(), job):
+        st.warning(plain(f"Not in the result below ({job['split'] or 'nothing was scored'}), "
+                         f"of the {len(missing)} system{'s' * (len(missing) != 1)} asked for: "
+                         + "; ".join(missing) + "."))
 
 
 def history(db) -> None:
