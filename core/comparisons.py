@@ -118,16 +118,16 @@ def left_out(db, job: dict) -> list[str]:
     split) does not show, and why: scored on other examples, or not scored at all."""
     comparison = Comparison.from_dict(job["settings"])
     kept = queries.get_evaluations(db, job["evaluation_ids"]) if job["evaluation_ids"] else []
-    asked = [(f"{config.model} {shots}-shot",
-              lambda e, c=config, k=shots: e["run_id"] is None and e["model"] == c.model
-              and e["shots"] == k) for config in comparison.configs for shots in config.shots]
+    # Each system asked for: its name, and what its evaluations hold.
+    asked = [(f"{config.model} {shots}-shot", {"run_id": None, "model": config.model,
+                                               "shots": shots})
+             for config in comparison.configs for shots in config.shots]
     for run in comparison.runs:
         found = queries.get_run(db, run)
-        asked.append((f"run {found['name'] if found else run}",
-                      lambda e, r=run: e["run_id"] == r))
+        asked.append((f"run {found['name'] if found else run}", {"run_id": run}))
     lines = []
-    for name, scored_by in asked:
-        splits = {e["split"] for e in kept if scored_by(e)}
+    for name, holds in asked:
+        splits = {e["split"] for e in kept if all(e[k] == v for k, v in holds.items())}
         if job["split"] in splits:
             continue
         if splits:
