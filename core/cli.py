@@ -685,10 +685,10 @@ def report_comparison(db, job_id: int, interrupts) -> int:
 def run_export(args) -> int:
     quiet_libraries()
     if args.format == "gguf":
-        from core.gguf_export import export_gguf
+        from core.gguf_export import check_line, export_gguf
 
         path, found = export_gguf(args.run, args.quant, args.name, args.overwrite)
-        print(gguf_check_line(found), file=sys.stderr)
+        print(check_line(found), file=sys.stderr)
         print(path)
         return 0
     from core.export import export_model
@@ -702,12 +702,6 @@ def run_push(args) -> int:
 
     print(push_run(open_db(create=False), args.run, args.repo, args.private))
     return 0
-
-
-def gguf_check_line(found: dict) -> str:
-    return (f"checked: {found['same_continuations']} of {found['prompts']} greedy continuations "
-            f"({found['tokens_each']} tokens) the same as the merged model's; largest "
-            f"log-probability difference {found['max_logprob_difference']}")
 
 
 def run_app(streamlit_options: list[str]) -> int:

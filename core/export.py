@@ -5,8 +5,10 @@ hidden folder beside its place and renamed into it only once complete: a full di
 crash midway leaves no half model that loads wrong later.
 """
 
+import io
 import shutil
 import uuid
+import zipfile
 from pathlib import Path
 
 from core import paths
@@ -22,6 +24,23 @@ def export_model(run_id: str, name: str | None = None, overwrite: bool = False) 
     model, tokenizer = merged(resolve_model(run_id))
     write_whole(folder, lambda into: (model.save_pretrained(into), tokenizer.save_pretrained(into)))
     return folder
+
+
+def exports_of(run_id: str) -> list[Path]:
+    """The run's exports under their default names: the merged folder, and a GGUF folder per
+    type (an export given another name is the user's to find)."""
+    root, stem = paths.home() / "exports", paths.safe_name(run_id)
+    return sorted(p for p in [root / stem, *root.glob(f"{stem}-gguf-*")] if p.is_dir())
+
+
+def zipped(folder: Path) -> bytes:
+    """The folder as a zip holding it by name (stored, not compressed: weights do not shrink)."""
+    buffer = io.BytesIO()
+    with zipfile.ZipFile(buffer, "w", zipfile.ZIP_STORED, allowZip64=True) as archive:
+        for path in sorted(folder.rglob("*")):
+            if path.is_file():
+                archive.write(path, f"{folder.name}/{path.relative_to(folder)}")
+    return buffer.getvalue()
 
 
 def saved_source(run_id: str):
@@ -59,6 +78,7 @@ def write_whole(folder: Path, save) -> None:
     try:
         partial.mkdir(parents=True)
         save(partial)
+        paths.usual_modes(partial)
         replace(partial, folder)
     except OSError as error:  # a full disk, a quota: the user's to fix, in one line
         raise WorkbenchError(f"could not write {folder} ({error.strerror or error}); it was left "

@@ -43,7 +43,8 @@ def check_converter() -> Path:
 
 def export_gguf(run_id: str, quant: str = "q8_0", name: str | None = None,
                 overwrite: bool = False) -> tuple[Path, dict]:
-    """exports/<name or run id>-gguf/ with <name>.<quant>.gguf, a Modelfile and check.json;
+    """exports/<name or run id>-gguf-<quant>/ with <name>.<quant>.gguf, a Modelfile and
+    check.json (one folder per type: a q8_0 and an f16 export of a run live side by side);
     the file's path and the check."""
     if quant not in QUANTS:
         raise WorkbenchError(f"unknown GGUF type '{quant}'; choose {' or '.join(QUANTS)}")
@@ -53,7 +54,7 @@ def export_gguf(run_id: str, quant: str = "q8_0", name: str | None = None,
                              "causal language models, which llama.cpp and Ollama run")
     script = check_converter()
     stem = paths.safe_name(name or run_id)
-    folder = export_folder(f"{stem}-gguf", overwrite)
+    folder = export_folder(f"{stem}-gguf-{quant}", overwrite)
     model, tokenizer = merged(source)
     file_name, found = f"{stem}.{quant}.gguf", {}
 
@@ -107,6 +108,13 @@ def check(model, tokenizer, folder: Path, file_name: str) -> dict:
                                                       ids["input_ids"].shape[1]))
     return {"prompts": len(CHECK_PROMPTS), "same_continuations": same,
             "max_logprob_difference": round(largest, 4), "tokens_each": CHECK_TOKENS}
+
+
+def check_line(found: dict) -> str:
+    """What the export's check measured, in a line (the CLI's and the run page's)."""
+    return (f"checked: {found['same_continuations']} of {found['prompts']} greedy continuations "
+            f"({found['tokens_each']} tokens) the same as the merged model's; largest "
+            f"log-probability difference {found['max_logprob_difference']}")
 
 
 def logprob_difference(model, read_back, sequence, start: int) -> float:

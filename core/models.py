@@ -120,6 +120,7 @@ def save_model(model, tokenizer, folder: Path, base: ModelSource, adapter: str,
         facts = {"kind": base.kind, "base": base.id, "labels": labels,
                  "adapter_of": base.id if adapter in ("lora", "qlora") else None}
         (partial / RUN_MODEL_FILE).write_text(json.dumps(facts))
+        paths.usual_modes(partial)
     except BaseException:
         shutil.rmtree(partial, ignore_errors=True)
         raise

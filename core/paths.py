@@ -48,3 +48,14 @@ def inside_home(*parts: str) -> Path:
     if not path.is_relative_to(base):
         raise ValueError(f"path {path} is outside {base}")
     return path
+
+
+def usual_modes(folder: Path) -> None:
+    """Every file and folder under `folder` given the modes the user's umask gives new files:
+    transformers writes weights owner-only (0600) beside 0644 configs, so an export copied
+    to a shared disk or served to others was half unreadable."""
+    mask = os.umask(0)  # read it (the only portable way), then put it back at once
+    os.umask(mask)
+    for path in [folder, *folder.rglob("*")]:
+        if not path.is_symlink():
+            path.chmod((0o777 if path.is_dir() else 0o666) & ~mask)

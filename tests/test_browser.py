@@ -300,6 +300,8 @@ def test_runs_are_systems_of_their_own_and_a_comparison_outlives_leaving_its_pag
     page.goto(f"{url}/runs")
     page.get_by_text("2 runs: 2 completed").wait_for(timeout=60_000)
     page.goto(f"{url}/compare")
+    if database["comparisons"].get(job)["status"] in ("queued", "running"):  # issue 33, item 2
+        page.get_by_text(f"Comparison {job}", exact=True).wait_for(timeout=60_000)
     database = connect(server.home / "workbench.db")
     deadline = time.monotonic() + 300  # it goes on with no page watching it
     while database["comparisons"].get(job)["status"] in ("queued", "running"):
@@ -411,3 +413,55 @@ def test_a_run_on_the_ray_backend_shows_live_charts_and_completes(server, browse
         page.goto(f"{url}/runs?run={run_id}")  # redrawn by itself when the run's status changes
         page.get_by_text("1 run: 1 completed").wait_for(timeout=300_000)
         page.screenshot(path=str(OUTPUT / "ray-run-completed.png"), full_page=True)
+
+
+def test_typed_steps_survive_an_adapter_a_result_names_what_it_leaves_out_and_exports_download(
+        server, browser):
+    """Issue 33: 3 steps typed stay through a change of adapter; a comparison's result names
+    the run it cannot show (tested on other examples); a run's export downloads as a zip."""
+    import zipfile
+
+    from core import comparisons
+    from core.comparisons import Comparison
+    from storage import queries
+    from storage.db import connect
+    from tests.test_systems import SPLIT, finished_run
+
+    server.home.mkdir(parents=True)
+    db = connect(server.home / "workbench.db")
+    shown, other = finished_run(db, "on the split", 58), finished_run(db, "elsewhere", 42)
+    db.execute("update evaluations set split = 'rt-reviews | another split' where run_id = ?",
+               [other])
+    job = comparisons.create(db, Comparison(runs=[shown, other]), hold=lambda n: None)
+    queries.update_comparison(db, job, split=SPLIT, evaluation_ids=[
+        e["id"] for run in (shown, other) for e in queries.run_evaluations(db, run)])
+    queries.finish_comparison(db, job, "completed")
+    export = server.home / "exports" / shown
+    export.mkdir(parents=True)
+    (export / "config.json").write_text("{}")
+    (export / "model.safetensors").write_bytes(b"weights")
+    url = server.start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1600}, accept_downloads=True)
+
+    page.goto(f"{url}/train")
+    steps = page.get_by_role("spinbutton", name="Max steps (0 = by epochs)")
+    steps.fill("3", timeout=120_000)
+    steps.press("Enter")
+    settled(page)
+    page.get_by_role("radiogroup", name="Adapter").get_by_text("lora", exact=True).click()
+    settled(page)
+    assert steps.input_value() == "3"
+
+    page.goto(f"{url}/compare?job={job}")
+    left_out = page.get_by_text("Not in the result below")
+    left_out.wait_for(timeout=60_000)
+    said = left_out.inner_text().replace("\u2060", "")
+    assert "run elsewhere: scored on other examples (rt-reviews | another split)" in said
+    page.screenshot(path=str(OUTPUT / "compare-left-out.png"), full_page=True)
+
+    page.goto(f"{url}/runs?run={shown}")
+    with page.expect_download(timeout=60_000) as download:
+        page.get_by_role("button", name="Download (zip)").click(timeout=60_000)
+    assert download.value.suggested_filename == f"{shown}.zip"
+    names = zipfile.ZipFile(download.value.path()).namelist()
+    assert sorted(names) == [f"{shown}/config.json", f"{shown}/model.safetensors"]

@@ -41,7 +41,7 @@ def test_a_q8_0_export_loads_back_and_continues_as_the_merged_model(lora_run, ca
 
     assert main(["export", lora_run, "--format", "gguf", "--quant", "q8_0"]) == 0
     out, err = capsys.readouterr()
-    path = paths.home() / "exports" / "run-lora-gguf" / "run-lora.q8_0.gguf"
+    path = paths.home() / "exports" / "run-lora-gguf-q8_0" / "run-lora.q8_0.gguf"
     assert out.strip() == str(path) and path.stat().st_size > 50e6
     found = json.loads((path.parent / "check.json").read_text())
     assert found["prompts"] == 4 and found["same_continuations"] >= 3, found
@@ -49,7 +49,7 @@ def test_a_q8_0_export_loads_back_and_continues_as_the_merged_model(lora_run, ca
     assert "greedy continuations (16 tokens) the same as the merged model's" in err
     modelfile = (path.parent / "Modelfile").read_text()
     assert "FROM ./run-lora.q8_0.gguf" in modelfile and 'PARAMETER stop "' in modelfile
-    assert [p.name for p in (paths.home() / "exports").iterdir()] == ["run-lora-gguf"]
+    assert [p.name for p in (paths.home() / "exports").iterdir()] == ["run-lora-gguf-q8_0"]
 
 
 def test_gguf_refusals_write_nothing(lora_run, tmp_path, monkeypatch):

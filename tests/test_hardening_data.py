@@ -472,3 +472,22 @@ def test_processes_opening_a_new_database_at_once_all_succeed(tmp_path):
             process.join(60)
         assert [p.exitcode for p in processes] == [0, 0, 0, 0]
         assert "runs" in connect(path).table_names()
+
+
+def test_exports_and_run_models_are_readable_as_any_new_file_and_download_whole(saved_runs):
+    """transformers writes weights owner-only (0600) beside 0644 configs; both the run's model
+    and its export get the umask's modes. The export is listed for its run and zips whole."""
+    import io
+    import zipfile
+
+    from core.export import export_model, exports_of, zipped
+
+    folder = export_model("run-a")
+    mask = os.umask(0)
+    os.umask(mask)
+    for root in (folder, paths.run_dir("run-a") / "model"):
+        modes = {p.name: p.stat().st_mode & 0o777 for p in root.iterdir()}
+        assert set(modes.values()) == {0o666 & ~mask}, modes
+    assert exports_of("run-a") == [folder] and exports_of("run-b") == []
+    names = zipfile.ZipFile(io.BytesIO(zipped(folder))).namelist()
+    assert sorted(names) == sorted(f"run-a/{p.name}" for p in folder.iterdir())

@@ -1,5 +1,6 @@
 """One run on a page: status, curves, test results and per-layer change (Train and Runs pages)."""
 
+import functools
 import json
 
 import pandas as pd
@@ -51,6 +52,8 @@ def render_run(db, run_id: str) -> None:
         render_results(db, run_id)
     if causal and status in ("completed", "stopped"):
         export_button(run)
+    else:  # exported from the command line (`export RUN_ID`), downloaded here
+        export_downloads(run_id)
     if status == "completed":
         push_popover(db, run)
     try:
@@ -195,35 +198,66 @@ EXPORT_FORMATS = {"hf": "a transformers folder (merged)", "f16": "GGUF, f16 (lla
 
 def export_button(run: dict) -> None:
     """Merge a run's adapters into its base and write a standalone model: a folder, or one
-    GGUF file read back and checked against the merged model."""
+    GGUF file read back and checked against the merged model; then its downloads."""
     from core.export import export_model
-    from core.gguf_export import export_gguf
+    from core.gguf_export import check_line, export_gguf
 
     left, right = st.columns([2, 1])
     chosen = left.radio("Export as", list(EXPORT_FORMATS), format_func=EXPORT_FORMATS.get,
                         horizontal=True, key=f"export-format-{run['id']}")
-    if not right.button("Export merged model", help="Writes the base with the adapters merged "
-                        "in (or the fully tuned model) under the workbench's home; a GGUF file "
-                        "is read back and compared with the merged model."):
-        return
-    with st.spinner("Merging and saving…" if chosen == "hf" else
-                    "Merging, converting to GGUF and checking it…"):
-        try:
-            if chosen == "hf":
-                st.success(f"Saved to {plain(export_model(run['id']))}")
-                return
-            path, found = export_gguf(run["id"], chosen)
-        except WorkbenchError as error:
-            st.error(plain(error))
-            return
-    st.success(f"Saved to {plain(path)} with an Ollama Modelfile beside it. Checked: "
-               f"{found['same_continuations']} of {found['prompts']} greedy continuations the "
-               f"same as the merged model's; largest log-probability difference "
-               f"{found['max_logprob_difference']}.")
+    overwrite = left.checkbox("Replace an earlier export of this kind",
+                              key=f"export-overwrite-{run['id']}")
+    label = "Export merged model" if chosen == "hf" else f"Export GGUF ({chosen})"
+    if right.button(label, key=f"export-{run['id']}",
+                    help="Writes the base with the adapters merged in (or the fully tuned "
+                         "model) under the workbench's home; a GGUF file is read back and "
+                         "compared with the merged model. Downloads appear below."):
+        with st.spinner("Merging and saving…" if chosen == "hf" else
+                        "Merging, converting to GGUF and checking it…"):
+            try:
+                if chosen == "hf":
+                    st.success(f"Saved to {plain(export_model(run['id'], overwrite=overwrite))}")
+                else:
+                    path, found = export_gguf(run["id"], chosen, overwrite=overwrite)
+                    st.success(plain(f"Saved to {path} with an Ollama Modelfile beside it; "
+                                     f"{check_line(found)}."))
+            except WorkbenchError as error:
+                st.error(plain(error))
+    export_downloads(run["id"])
+
+
+def export_downloads(run_id: str) -> None:
+    """A browser download for each of the run's exports (the server's folder may be out of
+    the user's reach): a GGUF file and its Modelfile, or the merged folder as a zip. Read
+    only when clicked."""
+    from core.export import exports_of, zipped
+
+    for folder in exports_of(run_id):
+        files = sorted(folder.glob("*.gguf"))
+        cols = st.columns([2, 1, 1])
+        cols[0].caption(plain(f"{folder.name} ({size_text(folder)})"))
+        if not files:
+            cols[1].download_button("Download (zip)", functools.partial(zipped, folder),
+                                    file_name=f"{folder.name}.zip", mime="application/zip",
+                                    key=f"download-{folder.name}", icon=":material/download:")
+            continue
+        cols[1].download_button(f"Download {files[0].name}", files[0].read_bytes,
+                                file_name=files[0].name,
+                                mime="application/octet-stream", key=f"download-{folder.name}",
+                                icon=":material/download:")
+        cols[2].download_button("Modelfile", (folder / "Modelfile").read_text(),
+                                file_name="Modelfile", mime="text/plain",
+                                key=f"modelfile-{folder.name}")
+
+
+def size_text(folder) -> str:
+    size = sum(p.stat().st_size for p in folder.rglob("*") if p.is_file())
+    return f"{size / 2**20:,.0f} MB"
 
 
 def push_popover(db, run: dict) -> None:
-    """Upload the run's model and a model card made from it to the Hugging Face hub."""
+    """Upload the run's model and a model card made from it to the Hugging Face hub. What it
+    ends with is shown under the button: a popover closes on the rerun, hiding it."""
     from core.push import push_run
 
     with st.popover("Push to the hub", icon=":material/cloud_upload:"):
@@ -232,12 +266,13 @@ def push_popover(db, run: dict) -> None:
                                  help="Created if missing; needs a token that may write there "
                                       "(`hf auth login`, or HF_TOKEN).")
             private = st.checkbox("Private (a new repository)", True)
-            if not st.form_submit_button("Push"):
-                return
-        with st.spinner("Uploading…"):
-            try:
-                url = push_run(db, run["id"], repo.strip(), private)
-            except WorkbenchError as error:
-                st.error(plain(error))
-                return
-        st.success(f"Pushed to {plain(url)}")
+            pushed = st.form_submit_button("Push")
+    if not pushed:
+        return
+    with st.spinner("Uploading…"):
+        try:
+            url = push_run(db, run["id"], repo.strip(), private)
+        except WorkbenchError as error:
+            st.error(plain(f"Push to the hub: {error}"))
+            return
+    st.success(f"Pushed to {plain(url)}")
