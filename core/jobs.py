@@ -30,13 +30,20 @@ import threading
 import time
 from pathlib import Path
 
-from core import engine, comparisons, experiments, launch, paths
-from core.config import TrainConfig
+from typing import TYPE_CHECKING
+
+from core import launch, paths
+from core.config import TrainConfig, from_stored
 from core.errors import WorkbenchError
-from core.comparisons import Comparison
 from storage import job_queue, locks, queries
 from storage.db import connect
 from storage.job_queue import comparison_key, comparison_of  # noqa: F401 (the pages' names)
+
+# The engine, comparisons and experiments import torch (5 s cold): every page opens the job
+# manager, so they are imported where a job is checked, not here (a blank Home for 6 s).
+if TYPE_CHECKING:
+    from core.comparisons import Comparison
+    from core.experiments import Plan
 
 CANCELLED = "Cancelled while waiting in the queue; resume it to train it."
 COMPARISON_CANCELLED = "Cancelled while waiting in the queue; nothing was scored."
@@ -86,6 +93,8 @@ class JobManager:
 
     def start(self, config: TrainConfig) -> str:
         """Check the config (raises WorkbenchError, nothing written), then queue it to train."""
+        from core import engine
+
         prepared = engine.prepare(config)
         run_id = queries.create_run(self._db(), prepared.config.to_dict(),
                                     data_hash=prepared.data_hash, queue=self._queue_options(
@@ -93,8 +102,10 @@ class JobManager:
         self._woken()
         return run_id
 
-    def start_experiment(self, plan: experiments.Plan) -> int:
+    def start_experiment(self, plan: "Plan") -> int:
         """Queue every run of a checked experiment (`experiments.plan`), in order; its id."""
+        from core import experiments
+
         experiment_id, _ = experiments.record(self._db(), plan,
                                               queue=self._queue_options(plan.runs[0].config))
         self._woken()
@@ -103,18 +114,24 @@ class JobManager:
     def stop_experiment(self, experiment_id: int) -> int:
         """Cancel an experiment's queued runs, then stop its running ones (cancelled first, the
         queue cannot start the next meanwhile). How many runs were cancelled or stopped."""
+        from core import experiments
+
         runs = queries.experiment_runs(self._db(), experiment_id)
         return sum(self.stop(run_id) for run_id in experiments.cancel_order(runs))
 
     def resume(self, run_id: str) -> None:
         """Queue a stopped, failed or interrupted run to continue from its last checkpoint."""
+        from core import engine
+
         db = self._db()
         prepared = engine.prepare_resume(db, run_id)
         engine.claim_for_resume(db, run_id, self._queue_options(prepared.config))
         self._woken()
 
-    def compare(self, comparison: Comparison) -> int:
+    def compare(self, comparison: "Comparison") -> int:
         """Check a comparison (raises WorkbenchError, nothing written), then queue it; its id."""
+        from core import comparisons
+
         db = self._db()
         comparisons.check_comparison(db, comparison)
         job_id = comparisons.create(db, comparison, queue={"backend": comparison.backend})
@@ -286,7 +303,7 @@ def worker_argv(db, key: str) -> list[str]:
     number = comparison_of(key)
     if number is not None:
         return [sys.executable, "-m", "core", "eval", "--job", str(number)]
-    config = engine.stored_config(db, key)
+    config = from_stored(queries.get_run(db, key)["config"])
     if launch.in_subprocess(config):
         return launch.launch_argv_for(config, key)
     return [sys.executable, "-m", "core", "train", "--run-id", key]

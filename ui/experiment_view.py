@@ -84,16 +84,20 @@ def body(found: experiments.Summary) -> None:
     if figures and runs[figures[0]].notna().any():
         settings_section(found, figures)
     pooled_section(found.pooled)
-    st.markdown("**Runs** (open one on the Runs page to resume, stop or delete it)")
-    # A link to each run's page (the text shown is the id; it opens in a new tab); swept
-    # values as the settings table writes them (5e-05, not 0.00005).
-    links = runs.rename(columns={"run": "id"}).assign(id=lambda f: "runs?run=" + f["id"])
+    st.markdown("**Runs** (select one to open it on the Runs page, to resume, stop or delete "
+                "it)")
+    # Swept values as the settings table writes them (5e-05, not 0.00005). A row opens its
+    # run in this tab: a link column would open a new tab, and so a new session.
+    shown = runs.rename(columns={"run": "id"})
     for setting in found.settings["sweep"]:
-        links[setting] = links[setting].map(charts.value_text)
-    st.dataframe(links, hide_index=True, column_config={
-        "id": st.column_config.LinkColumn("id", display_text=r"runs\?run=(.*)"),
-        **{f: st.column_config.NumberColumn(charts.FIGURE_TITLES[f], format="%.4f")
-           for f in figures}})
+        shown[setting] = shown[setting].map(charts.value_text)
+    picked = st.dataframe(shown, hide_index=True, on_select="rerun",
+                          selection_mode="single-row", key="experiment-runs", column_config={
+                              f: st.column_config.NumberColumn(charts.FIGURE_TITLES[f],
+                                                               format="%.4f") for f in figures})
+    if picked.selection.rows:
+        st.switch_page("app_pages/runs.py",
+                       query_params={"run": shown["id"].iloc[picked.selection.rows[0]]})
 
 
 def settings_section(found: experiments.Summary, figures: list[str]) -> None:

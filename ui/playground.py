@@ -306,8 +306,9 @@ def show_output(output: dict) -> None:
 
 def save_panel(db, lineup: dict) -> None:
     if lineup["saved"]:
-        st.success(f"Saved as '{plain(lineup['name'])}': its outputs are in the "
-                   "[review queue](review).")
+        st.success(f"Saved as '{plain(lineup['name'])}': its outputs are in the review queue.")
+        if st.button("Open the review queue", type="tertiary", icon=":material/rate_review:"):
+            st.switch_page("app_pages/review.py")  # this tab and session, not a new one
         return
     with st.form("save"):
         name = st.text_input("Name", lineup["input"][:60].replace("\n", " "))

@@ -206,7 +206,8 @@ def preview(dataset: str, columns: dict) -> bool:
                     "chat template chosen below." if chat_data.FORMATS[fmt].task == "conversation"
                     else "."))
     for note in notes:  # rows left out are said, never dropped in silence
-        st.warning(plain(note))
+        # A bundled set's cleaning is by design (a caption); a file's may be a surprise.
+        (st.caption if dataset in DATASETS else st.warning)(plain(note))
     if names:
         counts = frame["label"].value_counts().reindex(names, fill_value=0)
         st.caption(f"{len(frame):,} labelled examples · {len(names)} classes")
