@@ -33,7 +33,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING
 
 from core import launch, paths
-from core.config import TrainConfig, from_stored
+from core.config import TrainConfig
 from core.errors import WorkbenchError
 from storage import job_queue, locks, queries
 from storage.db import connect
@@ -303,7 +303,9 @@ def worker_argv(db, key: str) -> list[str]:
     number = comparison_of(key)
     if number is not None:
         return [sys.executable, "-m", "core", "eval", "--job", str(number)]
-    config = from_stored(queries.get_run(db, key)["config"])
+    from core.engine import stored_config
+
+    config = stored_config(db, key)
     if launch.in_subprocess(config):
         return launch.launch_argv_for(config, key)
     return [sys.executable, "-m", "core", "train", "--run-id", key]
