@@ -85,7 +85,7 @@ def test_the_chart_names_each_run_on_hover(db):
     evaluations = queries.split_evaluations(db, SPLIT)
     figure = accuracy_figure(summary_table(evaluations, [system_of(e)["system"]
                                                          for e in evaluations[:2]]))
-    assert list(figure.data[0].x) == ["first · fine-tuned", "second · fine-tuned"]
+    assert list(figure.data[0].y) == ["first · fine-tuned", "second · fine-tuned"]
     assert [f"run {first}" in figure.data[0].hovertext[0], f"run {second}" in
             figure.data[0].hovertext[1]] == [True, True]
 

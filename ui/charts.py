@@ -2,6 +2,7 @@
 
 import html
 import json
+import textwrap
 
 import pandas as pd
 import plotly.colors
@@ -22,6 +23,12 @@ def shown(text) -> str:
     """User text for a plotly title, tick, legend or hover: plotly reads some HTML there
     (<a href>, <b>, <br>) and decodes &lt; &gt; &amp;, so escaped it shows as typed."""
     return html.escape(str(text), quote=False)
+
+
+def wrapped(text, width: int) -> str:
+    """`shown(text)` in lines of at most `width` characters (plotly cuts a long title or tick
+    instead: a plain system and its calibrated twin then read the same)."""
+    return "<br>".join(shown(line) for line in textwrap.wrap(str(text), width) or [""])
 
 
 def curve_figure(metrics: list[dict], columns: dict[str, str], title: str) -> go.Figure | None:
@@ -75,7 +82,10 @@ def confusion_figure(matrix: list[list[int]], labels: list[str],
     labels = [shown(label) for label in labels]
     figure = px.imshow(matrix, x=labels, y=labels, text_auto=True, color_continuous_scale="Blues",
                        labels=dict(x="predicted", y="reference", color="examples"))
-    figure.update_layout(title=shown(title), height=320, margin=dict(l=10, r=10, t=40, b=10))
+    title = wrapped(title, 40)
+    lines = title.count("<br>") + 1
+    figure.update_layout(title=dict(text=title, font_size=14), height=300 + 18 * lines,
+                         margin=dict(l=10, r=10, t=22 + 18 * lines, b=10))
     return figure
 
 
@@ -117,14 +127,21 @@ def overlay_figure(curves: dict[str, list[dict]], labels: dict[str, str], column
 
 def accuracy_figure(summary: pd.DataFrame) -> go.Figure:
     """Mean accuracy per system (`system`: its label) with one standard deviation as error
-    bars; hovering names the run of a fine-tuned system and counts the executions."""
-    figure = go.Figure(go.Bar(x=[shown(s) for s in summary["system"]], y=summary["accuracy"],
-                              error_y=dict(type="data", array=summary["accuracy_std"]),
+    bars; hovering names the run of a fine-tuned system and counts the executions. Bars lie
+    flat, so that long system names read across, wrapped, and each value sits at the bar's
+    foot, clear of its error bar."""
+    labels = [wrapped(s, 42) for s in summary["system"]]
+    figure = go.Figure(go.Bar(y=labels, x=summary["accuracy"], orientation="h",
+                              error_x=dict(type="data", array=summary["accuracy_std"]),
                               hovertext=[system_hover(row) for row in summary.to_dict("records")],
-                              hovertemplate="%{hovertext}<br>accuracy %{y:.3f}<extra></extra>",
-                              text=[f"{v:.3f}" for v in summary["accuracy"]], textposition="outside"))
-    figure.update_layout(title="Test accuracy (mean ± std over executions)", yaxis_range=[0, 1.05],
-                         height=380, margin=dict(l=10, r=10, t=40, b=10))
+                              hovertemplate="%{hovertext}<br>accuracy %{x:.3f}<extra></extra>",
+                              text=[f"{v:.3f}" for v in summary["accuracy"]],
+                              textposition="inside", insidetextanchor="start"))
+    lines = sum(label.count("<br>") + 1 for label in labels)
+    figure.update_layout(title="Test accuracy (mean ± std over executions)", xaxis_range=[0, 1.05],
+                         yaxis=dict(autorange="reversed", automargin=True),
+                         height=110 + 26 * lines + 14 * len(labels),
+                         margin=dict(l=10, r=10, t=40, b=10))
     return figure
 
 

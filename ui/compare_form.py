@@ -34,9 +34,11 @@ def comparison_form(db) -> Comparison | None:
         format_func=lambda m: f"run {tuned_causal[m]['name']} ({tuned_causal[m]['method']}, "
                               f"{tuned_causal[m]['model']})" if m in tuned_causal else
                               m + availability_note(MODELS[m]))
-    other = left.text_input("Other causal model (hub id or local folder)").strip()
+    other = right.text_input("Other causal model (hub id or local folder)").strip()
     finished = [r for r in completed if r["dataset"] == dataset and r["test_accuracy"] is not None]
-    runs = right.multiselect("Fine-tuned runs", [r["id"] for r in finished], help=HELP["run"],
+    # Across the page: in a half column the chosen runs' long names pushed the first out of
+    # sight instead of wrapping.
+    runs = st.multiselect("Fine-tuned runs", [r["id"] for r in finished], help=HELP["run"],
                              format_func=lambda i: next(f"{r['name']} ({r['method']}, {r['model']}, "
                                                         f"accuracy {r['test_accuracy']:.3f})"
                                                         for r in finished if r["id"] == i))
