@@ -9,7 +9,6 @@ reproduce the seed systems (README: "The systems it reproduces").
 
 import dataclasses
 import json
-import math
 import re
 from dataclasses import dataclass
 from pathlib import Path
@@ -211,11 +210,11 @@ PRESETS = {
                     beta=0.1, batch_size=4, epochs=1, max_length=512),
 }
 PRESET_TITLES = {
-    "quick-cpu": "Quick CPU run: sentiment classifier (126 steps: about 1 min 10 s on 2 idle CPU cores)",
+    "quick-cpu": "Quick CPU run: sentiment classifier (126 steps; 1 min 10 s on 2 idle CPU cores)",
     "s1-loop": "DistilBERT recipe: custom PyTorch loop",
     "s2-trainer": "DistilBERT recipe: Hugging Face Trainer",
     "s3-probe": "Frozen features + logistic regression",
-    "quick-sft": "Quick causal SFT with LoRA (76 steps: about 13 minutes on 2 CPU cores)",
+    "quick-sft": "Quick causal SFT with LoRA (76 steps; 13 min on 2 idle CPU cores)",
     "s4-sft": "Mistral recipe: sentiment as generation, SFT with LoRA",
     "s6-summarise": "Pythia recipe: summarisation, full fine-tune",
     "s8-orpo": "Llama-3 recipe: ORPO preference tuning with LoRA",
@@ -343,13 +342,11 @@ def learning_rate_warning(config: TrainConfig) -> str | None:
 
 
 def planned_steps(config: TrainConfig, train_examples: int | None) -> int | None:
-    """The optimiser steps a run will take (one process, before packing): its max steps, or
-    its epochs over the training examples; None where neither is known."""
-    if config.max_steps:
-        return config.max_steps
-    if train_examples is None or not config.epochs or not config.batch_size:
+    """The optimiser steps a run will take (its method's count); None where neither its max
+    steps nor its training examples are known."""
+    if not config.max_steps and (train_examples is None or not config.epochs):
         return None
-    return math.ceil(math.ceil(train_examples / config.batch_size) * config.epochs)
+    return methods.get(config.method).steps(config, train_examples or 0)
 
 
 def warm_up_warning(config: TrainConfig, steps: int | None) -> str | None:

@@ -286,10 +286,12 @@ def _train_prepared(db, run_id: str, prepared: Prepared, should_stop, on_metrics
     # Rows past the checkpoint are trained again; with no checkpoint the run starts over.
     kept = queries.rewind_metrics(db, run_id, checkpoints.step_of(start) if start else 0)
     log = _RunLog(db, run_id, on_metrics, time_offset=max([m["time"] or 0 for m in kept], default=0))
+    clock = progress.PhaseClock(lambda phase: queries.set_phase(db, run_id, phase))
     try:
-        with progress.listening(lambda phase: queries.set_phase(db, run_id, phase)):
+        with progress.listening(clock):
             outcome = fit_and_evaluate(prepared, Hooks(log=log, should_stop=should_stop), out_dir,
                                        start)
+        outcome.summary["phase_seconds"] = clock.totals()
         if start:
             outcome.summary["resumed_from_step"] = checkpoints.step_of(start)
         if prepared.table.notes:  # rows left out of the data, with why (kept with the run)

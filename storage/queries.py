@@ -169,6 +169,20 @@ def list_runs(db: Database) -> list[dict]:
                          "order by runs.created_at desc, runs.rowid desc"))
 
 
+def last_timed_run(db: Database, model: str, method: str, adapter: str,
+                   dataset: str) -> dict | None:
+    """The latest completed run of this model, method, adapter and data whose phases were
+    timed (core.progress.PhaseClock), with `phase_seconds`: what the next one is estimated
+    from. Latest by insertion order, not by a clock."""
+    rows = list(db.query(
+        "select * from runs where status = 'completed' and model = ? and method = ? and "
+        "adapter = ? and dataset = ? and summary like '%phase_seconds%' order by rowid desc "
+        "limit 1", [model, method, adapter, dataset]))
+    if not rows:
+        return None
+    return {**rows[0], "phase_seconds": json.loads(rows[0]["summary"])["phase_seconds"]}
+
+
 @recorded
 def add_metric_columns(db: Database, columns: list[str]) -> None:
     """The `metrics` columns a method logs, added (REAL) where an older file lacks them: a new

@@ -391,3 +391,20 @@ def test_the_prompting_pages_mark_hub_models_offline(db):
         options = next(m for m in page.multiselect if m.label == label).options
         assert any(o.startswith("pythia-70m") and o.endswith("(needs a network)") for o in options)
         assert not any(o.startswith("smollm2-135m") and "network" in o for o in options)
+
+
+def test_the_form_estimates_the_time_phase_by_phase_from_the_last_run_like_it(db):
+    page = app("train.py").run()
+    assert any(c.value.startswith("Time: no run like this one") for c in page.caption)
+    run_id = queries.create_run(db, {"model": "minilm-l6", "method": "trainer", "adapter": "none",
+                                     "dataset": "rt-reviews", "name": "last time"})
+    queries.mark_running(db, run_id, "/out", 63)
+    queries.finish_run(db, run_id, "completed", summary=json.dumps({"phase_seconds": {
+        "loading the model": 4.0, "training": 30.0, "judging the test split": 8.0}}))
+    page.run()
+    said = next(c.value for c in page.caption if c.value.startswith("Time"))
+    # quick-cpu trains 126 steps: twice the 63 measured, so training takes twice as long.
+    assert said.replace("\u2060", "") == (
+        "Time: about 1 min 12 s: loading the model 4 s, training 1 min 00 s, judging the test "
+        "split 8 s (measured on run “last time”, 63 steps, its training scaled to this run's "
+        "126).")

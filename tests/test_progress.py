@@ -134,3 +134,36 @@ def test_a_run_that_ended_early_says_at_which_step():
         "Stopped at training step 18 of 126."
     assert where_it_ended({"status": "failed", "total_steps": None}, []) == \
         "Failed before its first training step."
+
+
+def test_the_phase_clock_adds_up_each_phase_by_the_monotonic_clock(monkeypatch):
+    ticks = iter([0.0, 2.0, 3.0, 13.0, 14.0, 15.0, 18.0])
+    monkeypatch.setattr(progress.time, "monotonic", lambda: next(ticks))
+    said = []
+    clock = progress.PhaseClock(said.append)  # 0
+    for text in ["loading the model", "tokenising 200 examples", "training",  # 2, 3, 13
+                 "judging the test split: 0 / 40", "judging the test split: 40 / 40"]:  # 14, 15
+        clock(text)
+    assert clock.totals() == {"loading the model": 1.0, "tokenising examples": 10.0,  # 18
+                              "training": 1.0, "judging the test split": 4.0}
+    assert said[-1] == "judging the test split: 40 / 40"
+
+
+def test_a_run_keeps_where_its_time_went_and_the_next_is_estimated_from_it(db, tiny_config):
+    run_id = engine.train(dataclasses.replace(tiny_config, epochs=1), db)
+    like = queries.last_timed_run(db, tiny_config.model, "trainer", "none", tiny_config.dataset)
+    assert like["id"] == run_id and like["total_steps"] == 15
+    phases = like["phase_seconds"]
+    assert list(phases)[:3] == ["loading the model", "tokenising examples", "training"]
+    assert "judging the test split" in phases and all(s >= 0 for s in phases.values())
+    doubled = progress.estimated_phases(phases, 15, 30)
+    assert doubled["training"] == pytest.approx(2 * phases["training"])
+    assert doubled["loading the model"] == phases["loading the model"]
+    assert queries.last_timed_run(db, tiny_config.model, "loop", "none", tiny_config.dataset) \
+        is None
+
+
+def test_time_left_adds_the_phases_after_training_as_a_run_like_it_took_them():
+    rows = [metrics_row(1, 9.0), metrics_row(11, 14.0)]
+    line = progress_line(run_row("training"), rows, {"judging the test split": 16.0})[1]
+    assert "about 1 min 00 s left (training 44 s, then 16 s to test and save" in line

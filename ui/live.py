@@ -12,6 +12,7 @@ redraws it without `run_every`, so a finished run costs nothing to keep open.
 import streamlit as st
 
 from core.jobs import comparison_of, title as job_title
+from core.progress import duration_text
 from storage import queries
 from ui.common import jobs, open_db, plain
 from ui.run_view import (STATUS_ICONS, curve_figures, log_panel, rename_popover, render_run,
@@ -22,10 +23,12 @@ POLL_SECONDS = STATUS_SECONDS = 5.0  # each redraw costs the browser too (bench/
 CHART_SECONDS = 15.0  # a chart a few steps late is fine; its redraw costs the most
 
 
-def progress_line(run: dict, metrics: list[dict]) -> tuple[float, str]:
+def progress_line(run: dict, metrics: list[dict],
+                  after: dict[str, float] | None = None) -> tuple[float, str]:
     """Fraction of training done, and what the run does now: the phase the engine said
     (loading, converting, tokenising, judging), or while training "training step N of M"
-    with the epoch, the speed and the time left, from the speed measured between steps."""
+    with the epoch, the speed and the time left: the steps left at the speed measured
+    between steps, and the phases `after` training as a run like it took them."""
     rows = [m for m in metrics if m["loss"] is not None]
     total = run["total_steps"] or (rows[-1]["step"] if rows else 0)
     done = min(rows[-1]["step"] / total, 1.0) if rows and total else 0.0
@@ -41,8 +44,22 @@ def progress_line(run: dict, metrics: list[dict]) -> tuple[float, str]:
         parts.append(f"{last['throughput']:.1f} samples/s")
     per_step = seconds_per_step(rows)
     if per_step is not None and done < 1:
-        parts.append(f"about {format_seconds(per_step * (total - last['step']))} left")
+        left = per_step * (total - last["step"])
+        after_seconds = sum((after or {}).values())
+        parts.append(f"about {duration_text(left + after_seconds)} left" +
+                     (f" (training {duration_text(left)}, then {duration_text(after_seconds)} "
+                      "to test and save, as a run like it took here)" if after_seconds else ""))
     return done, " · ".join(parts)
+
+
+def phases_after_training(db, run: dict) -> dict[str, float]:
+    """The phases that follow training (judging the test split, saving), as the last run like
+    this one took them; {} for none."""
+    like = queries.last_timed_run(db, run["model"], run["method"], run["adapter"], run["dataset"])
+    if like is None or "training" not in like["phase_seconds"]:
+        return {}
+    phases = list(like["phase_seconds"].items())
+    return dict(phases[[p for p, _ in phases].index("training") + 1:])
 
 
 def seconds_per_step(rows: list[dict]) -> float | None:
@@ -52,11 +69,6 @@ def seconds_per_step(rows: list[dict]) -> float | None:
     if len(timed) < 2 or timed[-1]["step"] <= timed[0]["step"]:
         return None
     return (timed[-1]["time"] - timed[0]["time"]) / (timed[-1]["step"] - timed[0]["step"])
-
-
-def format_seconds(seconds: float) -> str:
-    minutes, seconds = divmod(int(seconds), 60)
-    return f"{minutes} min {seconds:02d} s" if minutes else f"{seconds} s"
 
 
 def watch(run_id: str) -> None:
@@ -87,7 +99,10 @@ def live_status(run_id: str, drawn_status: str) -> None:
     if run["status"] == "queued":
         waiting_line(run_id)
     else:
-        done, line = progress_line(run, watched_metrics(db, run_id)[0])
+        if f"after-{run_id}" not in st.session_state:  # (found once: it does not change)
+            st.session_state[f"after-{run_id}"] = phases_after_training(db, run)
+        done, line = progress_line(run, watched_metrics(db, run_id)[0],
+                                   st.session_state[f"after-{run_id}"])
         st.progress(done, text=line)
 
 

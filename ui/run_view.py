@@ -11,6 +11,7 @@ from core.config import from_stored
 from core.engine import RESUMABLE
 from core.errors import WorkbenchError
 from core.launch import LOG_FILE, log_tail
+from core.progress import duration_text
 from core.models import run_folder
 from core.results import ORIGINAL_VS_TUNED, original_vs_tuned
 from storage import queries
@@ -50,6 +51,9 @@ def render_run(db, run_id: str) -> None:
     render_curves(metrics, run["method"])
     if status == "completed":
         render_results(db, run_id)
+    if phases := json.loads(run["summary"] or "{}").get("phase_seconds"):
+        st.caption(plain("Where its time went: " + " · ".join(
+            f"{phase} {duration_text(seconds)}" for phase, seconds in phases.items())))
     if causal and status in ("completed", "stopped"):
         export_button(run)
     else:  # exported from the command line (`export RUN_ID`), downloaded here

@@ -6,10 +6,11 @@ import os
 import pandas as pd
 import streamlit as st
 
-from core import chat_data, chat_templates, methods
+from core import chat_data, chat_templates, methods, progress
 from core.catalog import DATASETS, MODELS
 from core.config import (COLUMN_FIELDS, JUDGES, PRESET_TITLES, PRESETS, TrainConfig,
-                         column_mapping, setting_warnings, settle, with_method_defaults)
+                         column_mapping, planned_steps, setting_warnings, settle,
+                         with_method_defaults)
 from core.data import (MAX_UPLOAD_BYTES, TASK_COLUMNS, guess_task, load_table, parse_upload,
                        store_upload)
 from core.engine import check_splits_fit, fitting_split_sizes
@@ -18,8 +19,9 @@ from core.methods.spec import MethodSpec
 from core.network import availability_note
 from core.settings import widget_limits
 from core.trackers import TRACKERS
+from storage import queries
 from storage.run_names import MAX_NAME, name_prefix
-from ui.common import plain
+from ui.common import open_db, plain
 from ui.form_state import Tracker
 
 HELP = {f.name: f.metadata["help"] for f in dataclasses.fields(TrainConfig)}
@@ -87,10 +89,20 @@ def config_form() -> TrainConfig | None:
     with split_check:
         if not splits_fit(config, key):
             return None
-    train_examples = check_splits_fit(config, len(loaded(config)[0]))["train"]
-    for warning in setting_warnings(config, train_examples):
+    if changed := changed_from_preset(config, preset):
+        st.caption(plain(f"From the preset “{PRESET_TITLES[preset]}”, changed: {changed}."))
+    for warning in setting_warnings(config, train_examples(config)):
         st.warning(plain(warning))
     return config
+
+
+def changed_from_preset(config: TrainConfig, preset: str) -> str:
+    """What makes the run another than the preset's title says (its model, method, adapter
+    or data), as "model smollm2-135m, method sft"; "" when none."""
+    fields = ("model", "method", "adapter", "dataset")
+    given = TrainConfig(**PRESETS[preset])
+    return ", ".join(f"{name} {getattr(config, name)}" for name in fields
+                     if getattr(config, name) != getattr(given, name))
 
 
 def method_picker(default: str, model: str, key) -> MethodSpec:
@@ -187,6 +199,11 @@ def _load(dataset: str, columns: tuple) -> tuple[pd.DataFrame | None, list[str],
     except WorkbenchError as error:
         return None, [], str(error), [], None
     return table.frame, table.label_names, None, table.notes, table.format
+
+
+def train_examples(config: TrainConfig) -> int:
+    """The training split's size for a config whose splits fit its data."""
+    return check_splits_fit(config, len(loaded(config)[0]))["train"]
 
 
 def loaded(config: TrainConfig) -> tuple:
@@ -467,12 +484,16 @@ def estimate_panel(config: TrainConfig) -> bool:
     """Trainable parameters and memory before launch (of the settled config); False if the
     model cannot be used."""
     names = loaded(config)[1]
+    # Drawn over at once: the previous model's figures stayed on screen while a new model
+    # was sized (40 s for a first conversion), as if they were the new one's.
+    panel = st.empty()
+    panel.caption(plain(f"Sizing {config.model} for {config.method}…"))
     found, error = _estimate(config, len(names))
     if error:
-        st.error(plain(error))
+        panel.error(plain(error))
         return False
     gib = lambda n: f"{n / 2**30:.2f} GiB"  # noqa: E731
-    cols = st.columns(3)
+    cols = panel.container().columns(3)
     cols[0].metric("Trainable parameters", f"{found.trainable_params:,}")
     cols[0].caption(f"{found.trainable_params / found.total_params:.1%} of {found.total_params:,}")
     cols[1].metric("Memory estimate", gib(found.total_bytes))
@@ -484,7 +505,26 @@ def estimate_panel(config: TrainConfig) -> bool:
         st.warning("This run is likely to run out of memory: lower the batch size or the max "
                    "length, use a LoRA adapter (QLoRA on a GPU), or turn on gradient "
                    "checkpointing.")
+    time_estimate(config)
     return True
+
+
+def time_estimate(config: TrainConfig) -> None:
+    """This run's time, phase by phase, from the last run like it on this home (the same
+    model, method, adapter and data): measured here, not promised."""
+    like = queries.last_timed_run(open_db(), config.model, config.method, config.adapter,
+                                  config.dataset)
+    if like is None:
+        st.caption("Time: no run like this one has completed here yet; its live panel will "
+                   "say the time left once it trains.")
+        return
+    steps = planned_steps(config, train_examples(config)) or like["total_steps"]
+    phases = progress.estimated_phases(like["phase_seconds"], like["total_steps"], steps)
+    st.caption(plain(f"Time: about {progress.duration_text(sum(phases.values()))}: " +
+                     ", ".join(f"{phase} {progress.duration_text(seconds)}"
+                               for phase, seconds in phases.items()) +
+                     f" (measured on run “{like['name']}”, {like['total_steps']:,} steps, its "
+                     f"training scaled to this run's {steps:,})."))
 
 
 SWEEP_HELP = ("One setting per line, its values after '=' separated by commas, e.g. "
