@@ -16,7 +16,8 @@ from ui.train_form import config_form, estimate_panel, repeat_inputs
 def new_run() -> None:
     """The form, its estimate and config, and Launch (or Add to queue): one settled config,
     the one shown, estimated and launched (as one run, or as the runs of an experiment)."""
-    config = config_form()
+    # ?clone=RUN_ID (the run page's "Clone into the Train form"): that run's settings.
+    config = config_form(from_url("clone", lambda text: queries.get_run(open_db(), text), "run"))
     repeat = repeat_inputs(config) if config is not None else None
     if repeat is None or not estimate_panel(config):
         return
@@ -54,6 +55,7 @@ def new_run() -> None:
         return
     if experiment:
         st.switch_page("app_pages/experiments.py", query_params={"experiment": str(experiment_id)})
+    st.query_params.pop("clone", None)
     st.query_params["run"] = run_id
     st.rerun()
 

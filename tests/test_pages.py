@@ -408,3 +408,27 @@ def test_the_form_estimates_the_time_phase_by_phase_from_the_last_run_like_it(db
         "Time: about 1 min 12 s: loading the model 4 s, training 1 min 00 s, judging the test "
         "split 8 s (measured on run “last time”, 63 steps, its training scaled to this run's "
         "126).")
+
+
+def test_a_cloned_run_fills_the_form_with_its_settings_shown_or_not(db, tiny_encoder,
+                                                                    sentiment_csv):
+    """?clone=RUN (the run page's button): the run's model folder, file and columns, typed
+    settings and the ones the form does not show (max grad norm) start the form; its name
+    does not (the clone is a new run)."""
+    config = {"model": tiny_encoder, "method": "trainer", "adapter": "none",
+              "dataset": str(sentiment_csv), "text_column": "review",
+              "label_column": "sentiment", "train_size": 120, "eval_size": 40,
+              "test_size": 40, "max_steps": 7, "seed": 11, "max_grad_norm": 0.3,
+              "max_length": 16, "name": "original"}
+    run_id = queries.create_run(db, config)
+    page = app("train.py", clone=run_id).run()
+    assert not page.exception and not page.error, [e.value for e in page.error]
+    key = lambda name: f"{name}-run-{run_id}"  # noqa: E731
+    assert page.selectbox[0].value == "clone"
+    assert page.text_input(key=key("model-id")).value == tiny_encoder
+    assert page.number_input(key=key("steps")).value == 7
+    assert page.number_input(key=key("seed")).value == 11
+    assert page.text_input(key="run-name").value == ""
+    run_yaml = page.code[0].value
+    assert "max_grad_norm: 0.3" in run_yaml and "text_column: review" in run_yaml
+    assert f"dataset: {sentiment_csv}" in run_yaml

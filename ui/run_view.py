@@ -33,7 +33,12 @@ def render_run(db, run_id: str) -> None:
     st.subheader(f"{STATUS_ICONS.get(status, '')} {plain(run['name'])}")
     st.caption(" · ".join(plain(run[k]) for k in ("id", "method", "model", "dataset"))
                + f" · adapter {plain(run['adapter'])} · **{status}**")
-    rename_popover(db, run)
+    left, right = st.columns([1, 5])
+    with left:
+        rename_popover(db, run)
+    if right.button("Clone into the Train form", icon=":material/content_copy:",
+                    help="Its settings in the Train form, to change and launch as a new run."):
+        st.switch_page("app_pages/train.py", query_params={"clone": run["id"]})
     if status == "failed":
         st.error(plain(run["error"] or "The run failed without a message."))
         if run["traceback"]:

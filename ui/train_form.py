@@ -9,7 +9,7 @@ import streamlit as st
 from core import chat_data, chat_templates, methods, progress
 from core.catalog import DATASETS, MODELS
 from core.config import (COLUMN_FIELDS, JUDGES, PRESET_TITLES, PRESETS, TrainConfig,
-                         column_mapping, planned_steps, setting_warnings, settle,
+                         column_mapping, from_stored, planned_steps, setting_warnings, settle,
                          with_method_defaults)
 from core.data import (MAX_UPLOAD_BYTES, TASK_COLUMNS, guess_task, load_table, parse_upload,
                        store_upload)
@@ -36,13 +36,22 @@ UPLOAD = "Upload a CSV / JSONL file"
 DEFAULT_PRESET = "quick-cpu"  # a first run on a laptop should take a minute or two, not an hour
 
 
-def config_form() -> TrainConfig | None:
+CLONE = "clone"  # the preset picker's entry for the settings of the run being cloned
+
+
+def config_form(source: dict | None = None) -> TrainConfig | None:
     """Render the form; the settled config it describes (the preset, then every widget), or
-    None while the data is not usable or the settings are refused (the reason is shown)."""
-    preset = st.selectbox("Preset", list(PRESETS), index=list(PRESETS).index(DEFAULT_PRESET),
-                          format_func=PRESET_TITLES.get, help="A starting point; change anything below.")
-    base = TrainConfig(**PRESETS[preset])
-    form = Tracker(preset)  # a new preset resets the widgets
+    None while the data is not usable or the settings are refused (the reason is shown).
+    `source`: a run whose settings start the form (cloned: editable, launched as a new run)."""
+    options = [*([CLONE] if source else []), *PRESETS]
+    preset = st.selectbox(
+        "Preset", options, index=0 if source else options.index(DEFAULT_PRESET),
+        format_func=lambda p: f"Settings of run “{source['name']}”" if p == CLONE else
+        PRESET_TITLES[p], help="A starting point; change anything below. Times were measured "
+                               "on 2 idle CPU cores; the estimate below is measured here.")
+    cloned = from_stored(source["config"]) if preset == CLONE else None
+    base = dataclasses.replace(cloned, name=None) if cloned else TrainConfig(**PRESETS[preset])
+    form = Tracker(f"run-{source['id']}" if cloned else preset)  # a new start resets the widgets
     key = form.key
     left, right = st.columns(2)
     with left:
@@ -53,7 +62,7 @@ def config_form() -> TrainConfig | None:
                            index=adapters.index(base.adapter) if base.adapter in adapters else 0,
                            disabled=len(adapters) == 1, key=key("adapter"))
     with right:
-        data = data_picker(base.dataset, spec, key)
+        data = data_picker(base.dataset, spec, key, column_mapping(base))
     if data is None:
         return None
     # Keyed apart from the preset: a name is not a setting a preset resets.
@@ -81,15 +90,15 @@ def config_form() -> TrainConfig | None:
         "Trust remote code", help=HELP["trust_remote_code"], key=key("trust"))
     if values["trust_remote_code"]:
         st.warning("The model's own Python code will run on this machine with your rights.")
-    try:
-        config = settle(values, preset)
+    try:  # a clone keeps the settings the form does not show (max grad norm, …)
+        config = settle({**cloned.to_dict(), **values}) if cloned else settle(values, preset)
     except WorkbenchError as error:
         st.error(plain(error))
         return None
     with split_check:
         if not splits_fit(config, key):
             return None
-    if changed := changed_from_preset(config, preset):
+    if not cloned and (changed := changed_from_preset(config, preset)):
         st.caption(plain(f"From the preset “{PRESET_TITLES[preset]}”, changed: {changed}."))
     for warning in setting_warnings(config, train_examples(config)):
         st.warning(plain(warning))
@@ -119,23 +128,33 @@ def method_picker(default: str, model: str, key) -> MethodSpec:
 
 def model_picker(default: str, key) -> str:
     options = [*MODELS, OTHER_MODEL]
-    choice = st.selectbox("Model", options, index=options.index(default), key=key("model"),
+    known = default in MODELS  # else a hub id or a folder (a cloned run's), typed in below
+    choice = st.selectbox("Model", options, index=options.index(default if known else OTHER_MODEL),
+                          key=key("model"),
                           format_func=lambda m: m if m == OTHER_MODEL else
                           f"{m} ({MODELS[m].kind}, {MODELS[m].params / 1e6:,.0f} M, "
                           f"{MODELS[m].source}){availability_note(MODELS[m])}")
     if choice == OTHER_MODEL:
-        return st.text_input("Hub id or local folder", key=key("model-id")).strip()
+        return st.text_input("Hub id or local folder", "" if known else default,
+                             key=key("model-id")).strip()
     return choice
 
 
-def data_picker(default: str, spec: MethodSpec, key) -> dict | None:
-    """The dataset fields of the config, with a preview; None until the data is usable."""
+def data_picker(default: str, spec: MethodSpec, key, columns: dict) -> dict | None:
+    """The dataset fields of the config, with a preview; None until the data is usable.
+    `columns`: the default data set's column mapping (a cloned run's file)."""
     suitable = [d for d, data in DATASETS.items() if data.task in spec.tasks]
-    options = [*suitable, UPLOAD]
+    # A cloned run's own file (an upload, a path) is offered first, with its columns.
+    own = [] if default in DATASETS or not os.path.isfile(default) else [default]
+    options = [*own, *suitable, UPLOAD]
     choice = st.selectbox("Data set", options, key=key(f"dataset-{spec.name}"),
                           index=options.index(default) if default in options else 0,
                           format_func=lambda d: d if d == UPLOAD else
+                          f"the run's file: {os.path.basename(d)}" if d in own else
                           f"{d}: {DATASETS[d].description}{availability_note(DATASETS[d])}")
+    if choice in own:
+        return {"dataset": choice, **{COLUMN_FIELDS[name]: column for name, column in
+                                      columns.items()}} if preview(choice, columns) else None
     if choice != UPLOAD:
         return {"dataset": choice} if preview(choice, {}) else None
     if spec.causal:
