@@ -18,7 +18,7 @@ from typing import Callable
 
 import numpy as np
 
-from core import chat_data, checkpoints, methods, paths, pooling, progress
+from core import chat_data, checkpoints, methods, paths, pooling, progress, resources
 from core.config import TrainConfig, column_mapping, from_stored, resolve
 from core.data import (DEFAULT_FRACTIONS, Table, fingerprint, fold_size, load_table, split_counts,
                        split_table)
@@ -236,6 +236,7 @@ class _RunLog:
         self.db, self.run_id, self.on_metrics = db, run_id, on_metrics
         self.time_offset = time_offset
         self.latest = {}
+        self.sample = resources.Sampler()
 
     def __call__(self, row: dict) -> None:
         diverged = non_finite_losses(row)
@@ -246,6 +247,7 @@ class _RunLog:
             row["non_finite"] = json.dumps(non_finite)
         if row.get("time") is not None:
             row["time"] += self.time_offset
+        row.update(self.sample())
         queries.log_metrics(self.db, self.run_id, row)
         self.latest.update({k: v for k, v in row.items() if v is not None})
         if self.on_metrics:
@@ -281,7 +283,8 @@ def _train_prepared(db, run_id: str, prepared: Prepared, should_stop, on_metrics
              start: Path | None) -> str:
     spec = methods.get(prepared.config.method)
     planned = spec.steps(prepared.config, len(prepared.splits["train"]))
-    queries.add_metric_columns(db, [m.column for m in spec.stored_metrics()])
+    queries.add_metric_columns(db, [m.column for m in spec.stored_metrics()] +
+                               list(resources.COLUMNS))
     queries.mark_running(db, run_id, str(out_dir), planned)
     # Rows past the checkpoint are trained again; with no checkpoint the run starts over.
     kept = queries.rewind_metrics(db, run_id, checkpoints.step_of(start) if start else 0)

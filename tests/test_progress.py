@@ -6,7 +6,7 @@ import threading
 
 import pytest
 
-from core import engine, progress
+from core import engine, progress, resources
 from storage import queries
 from ui.live import progress_line, seconds_per_step
 
@@ -161,6 +161,10 @@ def test_a_run_keeps_where_its_time_went_and_the_next_is_estimated_from_it(db, t
     assert doubled["loading the model"] == phases["loading the model"]
     assert queries.last_timed_run(db, tiny_config.model, "loop", "none", tiny_config.dataset) \
         is None
+    # Each metrics row carries what the process used then: the live panel's resource line.
+    last = queries.run_metrics(db, run_id)[-1]
+    assert last["memory_gib"] > 0.05 and last["cpu_percent"] >= 0
+    assert resources.line(last).startswith("CPU ") and " · memory " in resources.line(last)
 
 
 def test_time_left_adds_the_phases_after_training_as_a_run_like_it_took_them():

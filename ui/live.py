@@ -12,6 +12,7 @@ redraws it without `run_every`, so a finished run costs nothing to keep open.
 import streamlit as st
 
 from core.jobs import comparison_of, title as job_title
+from core import resources
 from core.progress import duration_text
 from storage import queries
 from ui.common import jobs, open_db, plain
@@ -101,9 +102,11 @@ def live_status(run_id: str, drawn_status: str) -> None:
     else:
         if f"after-{run_id}" not in st.session_state:  # (found once: it does not change)
             st.session_state[f"after-{run_id}"] = phases_after_training(db, run)
-        done, line = progress_line(run, watched_metrics(db, run_id)[0],
-                                   st.session_state[f"after-{run_id}"])
+        rows = watched_metrics(db, run_id)[0]
+        done, line = progress_line(run, rows, st.session_state[f"after-{run_id}"])
         st.progress(done, text=line)
+        if rows and (used := resources.line(rows[-1])):
+            st.caption(f"The run's process now: {used}")
 
 
 @st.fragment(run_every=CHART_SECONDS)
