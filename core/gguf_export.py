@@ -94,9 +94,10 @@ def check(model, tokenizer, folder: Path, file_name: str) -> dict:
     read_back = AutoModelForCausalLM.from_pretrained(str(folder), gguf_file=file_name,
                                                      dtype=torch.float32)
     model = model.float().eval()
-    same, largest = 0, 0.0
+    same, largest, continuations = 0, 0.0, []
     for prompt in CHECK_PROMPTS:
         ids = tokenizer(prompt, return_tensors="pt")
+        start = ids["input_ids"].shape[1]
         with torch.no_grad():
             ours = model.generate(**ids, max_new_tokens=CHECK_TOKENS, do_sample=False,
                                   pad_token_id=tokenizer.pad_token_id)
@@ -104,17 +105,50 @@ def check(model, tokenizer, folder: Path, file_name: str) -> dict:
             theirs = read_back.generate(**ids, max_new_tokens=CHECK_TOKENS,  # type: ignore[misc]
                                         do_sample=False, pad_token_id=tokenizer.pad_token_id)
             same += int(torch.equal(ours, theirs))
-            largest = max(largest, logprob_difference(model, read_back, ours,
-                                                      ids["input_ids"].shape[1]))
+            largest = max(largest, logprob_difference(model, read_back, ours, start))
+        continuations.append((ours[0, :start].tolist(), ours[0, start:].tolist()))
     return {"prompts": len(CHECK_PROMPTS), "same_continuations": same,
-            "max_logprob_difference": round(largest, 4), "tokens_each": CHECK_TOKENS}
+            "max_logprob_difference": round(largest, 4), "tokens_each": CHECK_TOKENS,
+            **llama_cpp_check(folder / file_name, continuations)}
+
+
+def llama_cpp_check(path: Path, continuations: list[tuple[list[int], list[int]]]) -> dict:
+    """The merged model's greedy continuations (prompt tokens, new tokens) run again by
+    llama.cpp itself (llama-cpp-python, where installed: an optional extra), token for
+    token: transformers' GGUF reader dequantises to float and can agree where llama.cpp's
+    own kernels part. {} where it is not installed."""
+    try:
+        from llama_cpp import Llama
+    except ImportError:
+        return {}
+    llm = Llama(model_path=str(path), n_ctx=256, verbose=False, seed=0)
+    parted_at = []
+    for prompt, ours in continuations:
+        llm.reset()
+        theirs = []
+        for token in llm.generate(prompt, temp=0.0, top_k=1, reset=True):
+            theirs.append(token)
+            if len(theirs) == len(ours):
+                break
+        differ = [i for i, (a, b) in enumerate(zip(ours, theirs)) if a != b]
+        parted_at.append(differ[0] + 1 if differ else None)  # the first token that differs
+    return {"llama_cpp": {"same_continuations": parted_at.count(None),
+                          "parted_at_token": [p for p in parted_at if p is not None]}}
 
 
 def check_line(found: dict) -> str:
     """What the export's check measured, in a line (the CLI's and the run page's)."""
-    return (f"checked: {found['same_continuations']} of {found['prompts']} greedy continuations "
-            f"({found['tokens_each']} tokens) the same as the merged model's; largest "
-            f"log-probability difference {found['max_logprob_difference']}")
+    line = (f"checked: {found['same_continuations']} of {found['prompts']} greedy continuations "
+            f"({found['tokens_each']} tokens) the same as the merged model's through "
+            f"transformers' GGUF reader; largest log-probability difference "
+            f"{found['max_logprob_difference']}")
+    llama = found.get("llama_cpp")
+    if llama is None:
+        return line + "; llama.cpp itself not checked (pip install llama-cpp-python to)"
+    parted = llama["parted_at_token"]
+    return line + (f"; llama.cpp itself: {llama['same_continuations']} of {found['prompts']} "
+                   f"the same" + (f", the others parting at token "
+                                  f"{', '.join(map(str, parted))}" if parted else ""))
 
 
 def logprob_difference(model, read_back, sequence, start: int) -> float:
