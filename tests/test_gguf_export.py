@@ -1,6 +1,7 @@
 """GGUF export: a causal run merged, converted by llama.cpp's converter, read back through
 transformers' GGUF loader and matched against the merged model; refusals write nothing."""
 
+import importlib.util
 import json
 
 import pytest
@@ -47,6 +48,11 @@ def test_a_q8_0_export_loads_back_and_continues_as_the_merged_model(lora_run, ca
     assert found["prompts"] == 4 and found["same_continuations"] >= 3, found
     assert found["max_logprob_difference"] < 0.5, found  # q8_0 rounds the weights a little
     assert "greedy continuations (16 tokens) the same as the merged model's" in err
+    if importlib.util.find_spec("llama_cpp"):  # the optional extra: llama.cpp checks it too
+        assert found["llama_cpp"]["same_continuations"] >= 1, found
+        assert "; llama.cpp itself: " in err
+    else:
+        assert "llama_cpp" not in found and "llama.cpp itself not checked" in err
     modelfile = (path.parent / "Modelfile").read_text()
     assert "FROM ./run-lora.q8_0.gguf" in modelfile and 'PARAMETER stop "' in modelfile
     assert [p.name for p in (paths.home() / "exports").iterdir()] == ["run-lora-gguf-q8_0"]
