@@ -112,7 +112,9 @@ def test_the_run_page_pushes_and_says_why_it_cannot_in_one_line(db, lora_run):
     assert not page.exception
     [error] = page.error
     shown = error.value.replace("\u2060", "").replace("\\", "")
-    assert shown == "cannot push to the Hugging Face hub: HF_HUB_OFFLINE is set, so this machine is offline"
+    # Under the button (the popover closes on the rerun), saying what failed.
+    assert shown == ("Push to the hub: cannot push to the Hugging Face hub: HF_HUB_OFFLINE is "
+                     "set, so this machine is offline")
 
 
 @pytest.mark.parametrize("repo", ["me/..", "me/--x", "me/x.", "ме/модель", "me/a b", "/x", "a/b/c",
