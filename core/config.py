@@ -222,18 +222,20 @@ PRESET_TITLES = {
 
 
 def settle(given: dict | None = None, preset: str | None = None,
-           file: str | Path | None = None) -> TrainConfig:
+           file: str | Path | None = None, start: dict | None = None) -> TrainConfig:
     """The one order of precedence, used once per launch: the method's defaults < `preset`
-    < the run.yaml `file` < `given` (flags or form). Only the keys a source holds count:
-    a flag left out is not given, even where its value would equal a default."""
-    values = {}
-    if preset is not None:
-        if preset not in PRESETS:
-            raise WorkbenchError(f"unknown preset '{preset}'; choose from {', '.join(PRESETS)}")
-        values.update(PRESETS[preset])
+    (or `start`, a cloned run's settings) < the run.yaml `file` < `given` (flags or form).
+    Only the keys a source holds count: a flag left out is not given, even where its value
+    would equal a default. A starting point's settings this run does not read are dropped
+    (a LoRA preset's rank, once the adapter is none); given ones are refused."""
+    if preset is not None and preset not in PRESETS:
+        raise WorkbenchError(f"unknown preset '{preset}'; choose from {', '.join(PRESETS)}")
+    values = dict(PRESETS[preset] if preset is not None else start or {})
     chosen = {**(read_config_file(file) if file is not None else {}), **(given or {})}
     if chosen.get("folds") is not None and "test_size" not in chosen:
         values.pop("test_size", None)  # the folds decide the test split (the field's help)
+    unread = settings_not_read({**values, **chosen})
+    values = {k: v for k, v in values.items() if k not in unread}
     values.update(chosen)
     return resolve(TrainConfig(**values))
 
@@ -245,6 +247,7 @@ def resolve(config: TrainConfig) -> TrainConfig:
     validate_choices(config)
     config = with_method_defaults(config)
     validate_numbers(config)
+    check_settings_apply(config)
     methods.get(config.method).check(config)
     if config.name is not None:  # refused before launch, not once the run is being recorded
         config = dataclasses.replace(config, name=checked_name(config.name)
@@ -308,6 +311,52 @@ def validate_numbers(config: TrainConfig) -> None:
     check_columns_differ(column_mapping(config))
 
 
+# Settings only some runs read, and which: a value given to a run that does not read it would be
+# stored in run.yaml and the model card as if it had applied.
+SETTINGS_READ_BY = {
+    ("lora_r", "lora_alpha", "lora_dropout", "lora_targets"):
+        ("adapter lora or qlora", lambda config, spec: config.adapter != "none"),
+    ("chat_template", "system_prompt", "judge", "max_new_tokens"):
+        ("causal language models", lambda config, spec: spec.causal),
+    ("epochs", "max_steps", "lr", "weight_decay", "warmup_steps", "max_grad_norm",
+     "checkpoint_steps"):
+        ("methods that train weights", lambda config, spec: spec.trains_weights),
+    ("eval_steps", "early_stopping_patience", "gradient_checkpointing"):
+        (f"methods trained by the Hugging Face Trainer ({', '.join(methods.trainer_methods())})",
+         lambda config, spec: spec.hf_trainer),
+    ("ray_address", "ray_storage", "ray_cpus", "ray_gpus"):
+        ("backend ray", lambda config, spec: config.backend == "ray"),
+    **{(name,): (f"{', '.join(methods.reading(name))}",
+                 lambda config, spec, name=name: name in spec.settings)
+       for name in methods.own_settings()},
+}
+
+
+def settings_not_read(values: dict) -> set[str]:
+    """The settings a run of these values (its method, adapter and backend) does not read."""
+    run = TrainConfig(**{k: values[k] for k in ("method", "adapter", "backend") if k in values})
+    if run.method not in methods.REGISTRY:
+        return set()  # refused as an unknown method
+    spec = methods.get(run.method)
+    return {name for names, (_, reads) in SETTINGS_READ_BY.items() if not reads(run, spec)
+            for name in names}
+
+
+def check_settings_apply(config: TrainConfig) -> None:
+    """Refuse a setting given, away from its usual value, to a run that does not read it
+    (`--method probe --lora-r 64`), naming what reads it. Usual values pass: a run.yaml
+    holds every setting, and a method's own defaults are its to fill."""
+    usual = with_method_defaults(TrainConfig(method=config.method, adapter=config.adapter))
+    unread = [f"{name} (read by {who} only)"
+              for names, (who, _) in SETTINGS_READ_BY.items() for name in names
+              if name in settings_not_read(config.to_dict())
+              and getattr(config, name) != getattr(usual, name)]
+    if unread:
+        raise WorkbenchError(f"this run ({config.method}, adapter {config.adapter}, backend "
+                             f"{config.backend}) does not read {'; '.join(unread)}: leave "
+                             f"{'it' if len(unread) == 1 else 'them'} out")
+
+
 COLUMN_FIELDS = {"text": "text_column", "label": "label_column", "prompt": "prompt_column",
                  "response": "response_column", "chosen": "chosen_column",
                  "rejected": "rejected_column", "completion": "completion_column"}
@@ -326,7 +375,8 @@ def setting_warnings(config: TrainConfig, train_examples: int | None = None) -> 
     before launch (form and CLI), never refused (a user may mean them). `train_examples`, where
     known, gives the steps of a run trained by epochs."""
     return [w for w in (learning_rate_warning(config),
-                        warm_up_warning(config, planned_steps(config, train_examples))) if w]
+                        warm_up_warning(config, planned_steps(config, train_examples)),
+                        clip_norm_warning(config)) if w]
 
 
 def learning_rate_warning(config: TrainConfig) -> str | None:
@@ -356,6 +406,18 @@ def warm_up_warning(config: TrainConfig, steps: int | None) -> str | None:
         return None
     return (f"warm-up ({config.warmup_steps:,} steps) is as long as the run ({steps:,} steps): "
             f"the learning rate never reaches {config.lr:g}; use fewer warm-up steps")
+
+
+VANISHING_CLIP_NORM = 1e-3  # usual norms are 0.3 to 1; far below, every step is nearly zero
+
+
+def clip_norm_warning(config: TrainConfig) -> str | None:
+    """Gradients clipped to a vanishing norm: the weights barely move, whatever the rate."""
+    if not methods.get(config.method).trains_weights or \
+            config.max_grad_norm >= VANISHING_CLIP_NORM:
+        return None
+    return (f"max grad norm {config.max_grad_norm:g} clips every update to almost nothing: the "
+            "run will learn next to nothing; the usual value is 1")
 
 
 def to_yaml(config: TrainConfig, repeat: dict | None = None) -> str:

@@ -49,16 +49,19 @@ def test_a_quote_or_jinja_in_the_system_prompt_is_text(tokenizer):
     assert tricky in tokenizer.apply_chat_template(TURNS[:1], tokenize=False)
 
 
+CAUSAL = {"model": "smollm2-135m", "method": "sft"}  # the runs that read a chat template
+
+
 def test_a_pasted_jinja_template_is_checked_before_launch():
     long_template = "{# a long comment #}" * 40 + chat_templates.CHATML
-    assert settle({"chat_template": long_template}).chat_template == long_template  # > 500 chars
+    assert settle({**CAUSAL, "chat_template": long_template}).chat_template == long_template
     for bad, message in [("{% for m in messages %}", "does not render a conversation"),
                          ("alpaca", "neither one of model, chatml, llama-3, gemma, mistral"),
                          ("{{ messages[0]['nope'] }}", "does not render a conversation")]:
         with pytest.raises(WorkbenchError, match=message):
-            settle({"chat_template": bad})
+            settle({**CAUSAL, "chat_template": bad})
     with pytest.raises(WorkbenchError, match="the system prompt is empty"):
-        settle({"system_prompt": "  "})
+        settle({**CAUSAL, "system_prompt": "  "})
 
 
 @pytest.mark.slow
@@ -126,12 +129,12 @@ def test_a_model_without_a_template_saves_the_chatml_its_conversations_trained_o
 def test_templates_that_do_not_render_turn_by_turn_or_refuse_are_said_before_launch():
     counting = "{% for m in messages %}{{ messages|length }}:{{ m.content }}\n{% endfor %}"
     with pytest.raises(WorkbenchError, match="does not render a conversation turn by turn"):
-        settle({"chat_template": counting})
+        settle({**CAUSAL, "chat_template": counting})
     no_system = ("{% if messages[0]['role'] == 'system' %}{{ raise_exception('no system role') }}"
                  "{% endif %}" + chat_templates.CHATML)
-    assert settle({"chat_template": no_system}).chat_template == no_system
+    assert settle({**CAUSAL, "chat_template": no_system}).chat_template == no_system
     with pytest.raises(WorkbenchError, match="ValueError: no system role"):
-        settle({"chat_template": no_system, "system_prompt": "Be brief."})
+        settle({**CAUSAL, "chat_template": no_system, "system_prompt": "Be brief."})
 
 
 @pytest.mark.parametrize("bomb, said", [

@@ -112,3 +112,16 @@ def test_planned_steps_count_the_batches_every_launched_process_takes():
     steps = methods.get("trainer").steps
     assert steps(config, 120) == 30
     assert steps(dataclasses.replace(config, processes=2), 120) == 16
+
+
+def test_a_starting_points_settings_the_run_does_not_read_are_dropped_and_given_ones_refused():
+    # A preset (or a cloned run) is a starting point: its LoRA rank goes with the adapter.
+    assert settle({"adapter": "none"}, preset="s8-orpo").lora_r == 8
+    assert settle({"method": "probe"}, preset="quick-cpu").lr is None
+    cloned = settle({}, preset="s8-orpo").to_dict()
+    assert settle({"adapter": "none"}, start=cloned).lora_targets == "all-linear"
+    # A run.yaml holds every setting at its usual value: it is read back as it was written.
+    probe = settle({"method": "probe"})
+    assert settle(probe.to_dict()) == probe
+    with pytest.raises(WorkbenchError, match="does not read lora_r"):
+        settle({"adapter": "none", "lora_r": 16}, preset="s8-orpo")

@@ -9,7 +9,7 @@ import pytest
 
 from core import experiments
 from core.cli import main
-from core.config import resolve, setting_warnings
+from core.config import resolve, setting_warnings, settle
 from core.failures import Diverged, divergence_advice
 
 
@@ -30,9 +30,16 @@ def test_a_warm_up_as_long_as_the_run_is_flagged(tiny_config, changes, train_exa
     assert any("the learning rate never reaches" in w for w in said) == flagged
 
 
-def test_a_method_without_a_learning_rate_is_not_warned_about_one(tiny_config):
-    # A preset's rate stays in the config of a method that trains no weights.
-    assert warnings_of(tiny_config, 64, method="probe", adapter="none", lr=5e-5) == []
+def test_a_method_without_a_learning_rate_is_not_warned_about_one():
+    # A preset's rate is dropped from the config of a method that trains no weights.
+    config = settle({"method": "probe"}, preset="quick-cpu")
+    assert config.lr is None and setting_warnings(config, 64) == []
+
+
+@pytest.mark.parametrize("norm, flagged", [(1e-8, True), (1e-4, True), (0.3, False), (1.0, False)])
+def test_a_vanishing_clip_norm_is_flagged(tiny_config, norm, flagged):
+    said = warnings_of(tiny_config, 64, max_grad_norm=norm)
+    assert any("clips every update to almost nothing" in w for w in said) == flagged
 
 
 def test_a_three_step_run_in_warm_up_is_not_told_to_add_warm_up(tiny_config):

@@ -57,11 +57,11 @@ def test_a_mistyped_run_yaml_is_one_line_exit_2_and_nothing_written(text, messag
 
 def test_yaml_reading_an_exponent_as_text_is_taken_as_the_number_written(tmp_path):
     config = tmp_path / "run.yaml"
-    config.write_text("lr: 2e-5\nprobe_c: '0.5'\n")  # PyYAML reads 2e-5 (no dot) as a string
+    config.write_text("lr: 2e-5\nweight_decay: '0.5'\n")  # PyYAML reads 2e-5 (no dot) as a string
 
     settled = settle(file=config)
 
-    assert settled.lr == 2e-5 and settled.probe_c == 0.5
+    assert settled.lr == 2e-5 and settled.weight_decay == 0.5
 
 
 def test_quoted_false_never_turns_remote_code_on(tmp_path):

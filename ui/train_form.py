@@ -91,7 +91,7 @@ def config_form(source: dict | None = None) -> TrainConfig | None:
     if values["trust_remote_code"]:
         st.warning("The model's own Python code will run on this machine with your rights.")
     try:  # a clone keeps the settings the form does not show (max grad norm, …)
-        config = settle({**cloned.to_dict(), **values}) if cloned else settle(values, preset)
+        config = settle(values, start=cloned.to_dict()) if cloned else settle(values, preset)
     except WorkbenchError as error:
         st.error(plain(error))
         return None

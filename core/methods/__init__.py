@@ -48,3 +48,13 @@ def is_causal(name: str) -> bool:
 def stored_metrics() -> dict[str, Metric]:
     """Every column some method writes to the `metrics` table, by column name."""
     return {m.column: m for spec in REGISTRY.values() for m in spec.stored_metrics()}
+
+
+def own_settings() -> list[str]:
+    """Settings some method reads and others do not (their specs' `settings`)."""
+    return sorted({name for spec in REGISTRY.values() for name in spec.settings})
+
+
+def reading(setting: str) -> list[str]:
+    """The methods that read one of those settings."""
+    return [n for n, s in REGISTRY.items() if setting in s.settings]
