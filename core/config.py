@@ -12,6 +12,7 @@ import json
 import re
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Callable
 
 import yaml
 
@@ -313,7 +314,7 @@ def validate_numbers(config: TrainConfig) -> None:
 
 # Settings only some runs read, and which: a value given to a run that does not read it would be
 # stored in run.yaml and the model card as if it had applied.
-SETTINGS_READ_BY = {
+SETTINGS_READ_BY: dict[tuple[str, ...], tuple[str, Callable]] = {
     ("lora_r", "lora_alpha", "lora_dropout", "lora_targets"):
         ("adapter lora or qlora", lambda config, spec: config.adapter != "none"),
     ("chat_template", "system_prompt", "judge", "max_new_tokens"):
