@@ -37,6 +37,7 @@ from core.config import (BACKENDS, PRESET_TITLES, PRESETS, TrainConfig, setting_
 from core.errors import WorkbenchError
 from core.experiments import MAX_RUNS
 from core.settings import field_type
+from core.terminal import escaped, escaping_output
 
 EXIT_FAILED, EXIT_BAD_INPUT, EXIT_STOPPED = 1, 2, 130
 
@@ -192,7 +193,7 @@ def print_catalog(entries, columns) -> None:
 def print_table(columns: list[str], records: list[dict]) -> None:
     """Aligned columns ("-" for nothing): a run's name holds spaces, so space alone cannot
     tell one column from the next."""
-    rows = [[str(r[c]) if r[c] is not None else "-" for c in columns] for r in records]
+    rows = [[escaped(str(r[c])) if r[c] is not None else "-" for c in columns] for r in records]
     widths = [max([len(c), *(len(r[i]) for r in rows)]) for i, c in enumerate(columns)]
     for row in [columns, *rows]:
         print("  ".join(cell.ljust(w) for cell, w in zip(row, widths)).rstrip())
@@ -765,7 +766,8 @@ def main(argv=None, prog: str = "python -m core") -> int:
     if ray_backend.inside_worker():  # a Ray job's worker: its own database, events streamed
         ray_backend.become_worker()
     try:
-        return run_command(work, what, args)
+        with escaping_output():
+            return run_command(work, what, args)
     finally:
         if ray_backend.inside_worker():
             ray_backend.leave_worker()
@@ -776,12 +778,13 @@ def run_command(work, what: str, args: argparse.Namespace) -> int:
     try:
         return work(args)
     except WorkbenchError as error:
-        print(f"error: {error}", file=sys.stderr)
+        print(f"error: {escaped(str(error))}", file=sys.stderr)  # one line, whatever it quotes
         return EXIT_BAD_INPUT
     except KeyboardInterrupt as interrupt:  # for train: before anything was written
         print(f"{what} interrupted" + ("; nothing was written" if args.command == "train" else ""),
               file=sys.stderr)
         return getattr(interrupt, "code", EXIT_STOPPED)
     except Exception as error:  # a crash: one line, not a traceback wall (a run stores its own)
-        print(f"error: {what} failed: {type(error).__name__}: {error}", file=sys.stderr)
+        print(f"error: {what} failed: {type(error).__name__}: {escaped(str(error))}",
+              file=sys.stderr)
         return EXIT_FAILED

@@ -4,6 +4,7 @@ import re
 from pathlib import PurePath
 
 from core.errors import WorkbenchError
+from core.terminal import CONTROLS, escaped
 
 SEPARATOR = " · "
 MAX_NAME = 100  # characters: a name labels table rows and chart legends
@@ -48,4 +49,8 @@ def checked_name(name: str) -> str:
         raise WorkbenchError("a run's name cannot be empty")
     if len(name) > MAX_NAME:
         raise WorkbenchError(f"a run's name is at most {MAX_NAME} characters (got {len(name)})")
+    control = CONTROLS.search(name)
+    if control:
+        raise WorkbenchError(f"a run's name cannot hold control characters (got "
+                             f"{escaped(control.group())} at position {control.start() + 1})")
     return name

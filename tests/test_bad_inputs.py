@@ -110,6 +110,13 @@ CASES = [
      "max_steps (read by methods that train weights only)"),
     ("a cluster address for a local run", {"ray_address": "http://127.0.0.1:8265"},
      "ray_address (read by backend ray only)"),
+    # text that would control the terminal
+    ("a run name with an escape sequence", {"name": "good\x1b[2J\x1b[31mrun"},
+     "a run's name cannot hold control characters (got \\x1b at position 5)"),
+    ("a run name with a line break", {"name": "mine\n20261204-000000-abcdef  completed"},
+     "cannot hold control characters (got \\n at position 5)"),
+    ("a run name with a bidirectional override", {"name": "run \u202egnp.exe"},
+     "(got \\u202e at position 5)"),
     ("accelerate config that is no mapping", {"processes": 1, "method": "trainer",
                                               "accelerate_config": "{tmp}/good.csv"},
      "is not a mapping of settings"),
@@ -180,3 +187,21 @@ def test_the_engine_refuses_before_writing_anything(name, settings, message, hom
     assert message in str(refused.value) and "\n" not in str(refused.value)
     assert manager.active() is None and manager.queued() == []
     assert_nothing_written()
+
+
+def test_user_text_reaches_the_terminal_escaped(db, capsys, tmp_path):
+    # A row written before names were checked (or forged into the file): `runs` shows it
+    # as text, one row, the terminal not recoloured; an error quoting a file name likewise.
+    from storage.queries import create_run
+
+    create_run(db, {"model": "m", "method": "trainer", "dataset": "d",
+                    "name": "ok\x1b[2K\r20990101-000000-forged  completed\n"})
+
+    assert main(["runs"]) == 0
+    out = capsys.readouterr().out
+    assert "\x1b" not in out and "\r" not in out and len(out.splitlines()) == 2
+    assert "ok\\x1b[2K\\r20990101-000000-forged  completed  " in out
+
+    assert main(["train", "--dataset", str(tmp_path / "x\x1b[31m.csv")]) == 2
+    err = capsys.readouterr().err
+    assert "\x1b" not in err and "x\\x1b[31m.csv" in err and err.count("\n") == 1
