@@ -159,19 +159,23 @@ class JobManager:
         return True
 
     def delete(self, run_id: str) -> None:
-        """Remove a finished run: its rows and its folder under $WORKBENCH_HOME.
+        """Remove a finished run: its rows and its folder under $WORKBENCH_HOME. Done holding
+        the run's lock, so that no process (a CLI sweep, another server, a resume) works on
+        it meanwhile; one that does makes it refused.
 
         An id naming no run removes nothing: its folder is never looked for by a name close
         to it (`run_dir` refuses one that is not a run id's shape)."""
         db = self._db()
         folder = paths.run_dir(run_id)
-        run = queries.get_run(db, run_id)
-        if run and (run["status"] in ("running", "queued") or job_queue.entry(db, run_id)):
-            raise WorkbenchError(f"run {run_id} is training or queued; stop or cancel it "
-                                 "before deleting it")
-        if not queries.delete_run(db, run_id):
-            raise WorkbenchError(f"no run {run_id}: nothing deleted")
-        shutil.rmtree(folder, ignore_errors=True)
+        queries.mark_interrupted(db, run_id)  # a run whose process has gone is no one's
+        with locks.holding(locks.folder_of(db), run_id, "run"):
+            run = queries.get_run(db, run_id)
+            if run and (run["status"] in ("running", "queued") or job_queue.entry(db, run_id)):
+                raise WorkbenchError(f"run {run_id} is training or queued; stop or cancel it "
+                                     "before deleting it")
+            if not queries.delete_run(db, run_id):
+                raise WorkbenchError(f"no run {run_id}: nothing deleted")
+            shutil.rmtree(folder, ignore_errors=True)
         locks.remove(locks.folder_of(db), run_id)
 
     # ---- what the queue holds ------------------------------------------------------------

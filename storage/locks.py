@@ -110,7 +110,8 @@ def holding(folder: Path, key: str, what: str = "job"):
         return
     held = take(folder, key)
     if held is None:
-        raise WorkbenchError(f"{what} {key} is being worked on by another process")
+        raise WorkbenchError(f"{what} {key} is being worked on by another process; stop it "
+                             "there first")
     try:
         yield
     finally:

@@ -4,6 +4,8 @@ run behind, `running` or otherwise, nor a folder under $WORKBENCH_HOME/runs."""
 
 import json
 import shutil
+import subprocess
+import sys
 from pathlib import Path
 
 import pytest
@@ -205,3 +207,54 @@ def test_user_text_reaches_the_terminal_escaped(db, capsys, tmp_path):
     assert main(["train", "--dataset", str(tmp_path / "x\x1b[31m.csv")]) == 2
     err = capsys.readouterr().err
     assert "\x1b" not in err and "x\\x1b[31m.csv" in err and err.count("\n") == 1
+
+
+def held_elsewhere(db, key: str) -> subprocess.Popen:
+    """Another process holding a job's lock, as a worker of a CLI sweep or another server."""
+    from storage import locks
+
+    path = locks.lock_path(locks.folder_of(db), key)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    holder = subprocess.Popen([sys.executable, "-c", (
+        "import fcntl, os, sys, time\n"
+        f"fd = os.open({str(path)!r}, os.O_RDWR | os.O_CREAT)\n"
+        "fcntl.flock(fd, fcntl.LOCK_EX)\nprint('held', flush=True)\ntime.sleep(120)")],
+        stdout=subprocess.PIPE, text=True)
+    assert holder.stdout.readline().strip() == "held"
+    return holder
+
+
+@pytest.mark.parametrize("status", ["running", "stopped", "completed"])
+def test_a_run_another_process_works_on_is_not_deleted(db, home, status):
+    from storage.queries import create_run, finish_run, get_run
+
+    run_id = create_run(db, {"model": "m", "method": "trainer", "dataset": "d"})
+    if status != "running":
+        finish_run(db, run_id, status)
+    else:
+        db["runs"].update(run_id, {"status": "running"})
+    folder = paths.run_dir(run_id)
+    folder.mkdir(parents=True)
+    holder = held_elsewhere(db, run_id)  # e.g. a resume claimed in another process
+    try:
+        with pytest.raises(WorkbenchError, match="training or queued|by another process"):
+            JobManager(paths.db_path(), launch=False).delete(run_id)
+        assert get_run(db, run_id)["status"] == status and folder.is_dir()
+    finally:
+        holder.kill()
+        holder.wait()
+    JobManager(paths.db_path(), launch=False).delete(run_id)  # its process gone: deletable
+    assert get_run(db, run_id) is None and not folder.exists()
+
+
+def test_a_run_queued_by_another_process_is_not_deleted(db, home):
+    from storage import job_queue
+    from storage.queries import create_run, get_run
+
+    run_id = create_run(db, {"model": "m", "method": "trainer", "dataset": "d"},
+                        queue={"backend": job_queue.LOCAL})
+    code = main(["runs"])  # another process's queue: the row stays queued, not interrupted
+    assert code == 0 and get_run(db, run_id)["status"] == "queued"
+    with pytest.raises(WorkbenchError, match="training or queued; stop or cancel it"):
+        JobManager(paths.db_path(), launch=False).delete(run_id)
+    assert get_run(db, run_id)["status"] == "queued" and job_queue.entry(db, run_id)
