@@ -1,6 +1,13 @@
-"""Finetune Workbench: page config and navigation, nothing else."""
+"""Finetune Workbench: page config and navigation, and one line for a database found damaged
+after it opened (as at open), nothing else."""
+
+import sqlite3
 
 import streamlit as st
+
+from core import paths
+from storage.db import file_error
+from ui.common import plain
 
 # An emoji, drawn by the browser: a :material/ icon here is fetched from fonts.gstatic.com
 # on every page load (the only request the app would make outside its own origin).
@@ -14,4 +21,10 @@ navigation = st.navigation([
     st.Page("app_pages/runs.py", title="Runs", icon=":material/table_view:"),
     st.Page("app_pages/experiments.py", title="Experiments", icon=":material/science:"),
 ])
-navigation.run()
+try:
+    navigation.run()
+except sqlite3.DatabaseError as error:  # damage met after the database opened: one line, as at open
+    said = file_error(paths.db_path(), error)
+    if said is None:  # not about the file: a bug, with its traceback
+        raise
+    st.error(plain(said))

@@ -27,6 +27,7 @@ import contextlib
 import dataclasses
 import os
 import signal
+import sqlite3
 import sys
 import threading
 
@@ -784,6 +785,12 @@ def run_command(work, what: str, args: argparse.Namespace) -> int:
         print(f"{what} interrupted" + ("; nothing was written" if args.command == "train" else ""),
               file=sys.stderr)
         return getattr(interrupt, "code", EXIT_STOPPED)
+    except sqlite3.DatabaseError as error:  # damage met after the database opened: as at open
+        from storage.db import file_error
+
+        said = file_error(paths.db_path(), error)
+        print(f"error: {what} failed: {escaped(str(said or error))}", file=sys.stderr)
+        return EXIT_BAD_INPUT if said else EXIT_FAILED
     except Exception as error:  # a crash: one line, not a traceback wall (a run stores its own)
         print(f"error: {what} failed: {type(error).__name__}: {escaped(str(error))}",
               file=sys.stderr)

@@ -44,10 +44,18 @@ def connect(path: str | Path) -> Database:
     try:
         return _open(path)
     except sqlite3.DatabaseError as error:  # OperationalError included
-        reason = next((why for said, why in FILE_ERRORS.items() if said in str(error)), None)
-        if reason is None:  # not about the file: a bug, with its traceback
+        said = file_error(path, error)
+        if said is None:  # not about the file: a bug, with its traceback
             raise
-        raise WorkbenchError(f"{path} {reason}") from None
+        raise said from None
+
+
+def file_error(path: str | Path, error: sqlite3.DatabaseError) -> WorkbenchError | None:
+    """What sqlite's error says of the file, in one line naming it and what to do; None for
+    an error that is not about the file. At open, and for damage met later (a damaged
+    table read by a page, a backup copied over the live file)."""
+    reason = next((why for said, why in FILE_ERRORS.items() if said in str(error)), None)
+    return WorkbenchError(f"{path} {reason}") if reason else None
 
 
 def _open(path: Path) -> Database:

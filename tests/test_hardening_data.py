@@ -266,6 +266,42 @@ def test_a_page_over_a_corrupt_database_shows_one_error_and_no_stack(home):
         "restore it from a backup, or move it away to start a new one"]
 
 
+def damaged_after_open() -> tuple[Path, bytes]:
+    """A database whose header and schema are whole, so it opens, with rows of runs damaged
+    behind them (a disk fault, a backup copied over the live file): met only on reading."""
+    path = database_with_runs()
+    raw = bytearray(path.read_bytes())
+    raw[len(raw) // 2:len(raw) // 2 + 8192] = os.urandom(8192)
+    path.write_bytes(raw)
+    connect(path)  # opens: the damage is behind
+    return path, bytes(raw)
+
+
+DAMAGED = "is damaged or truncated (database disk image is malformed); restore it from a backup"
+
+
+@pytest.mark.parametrize("command", [["runs"], ["experiments"]])
+def test_damage_met_after_the_database_opens_is_one_line_in_the_cli(home, capsys, command):
+    path, raw = damaged_after_open()
+
+    code = main(command)
+
+    err = capsys.readouterr().err
+    assert code == 2 and err.count("\n") == 1 and f"{path} {DAMAGED}" in err
+    assert "DatabaseError" not in err and path.read_bytes() == raw
+
+
+@pytest.mark.parametrize("page", ["app_pages/runs.py", "app_pages/home.py"])
+def test_damage_met_after_the_database_opens_is_one_line_on_the_pages(home, page):
+    path, _ = damaged_after_open()
+    app = AppTest.from_file(str(PAGES.parent / "app.py"), default_timeout=60).run()
+    app.switch_page(page).run()
+
+    assert not app.exception
+    errors = [e.value.replace("\\", "").replace("\u2060", "") for e in app.error]
+    assert errors == [f"{path} {DAMAGED}, or move it away to start a new one"]
+
+
 def test_an_empty_database_beside_run_folders_is_refused_and_left_alone(home):
     (home / "runs" / "20250101-000000-abcd").mkdir(parents=True)
     paths.db_path().touch()
