@@ -41,9 +41,11 @@ def new_run() -> None:
         return
     try:
         if experiment:
-            with st.spinner(f"Checking {repeat['runs']} runs…"):
-                plan = experiments.plan(config.to_dict(), sweep=repeat["sweep"],
-                                        seeds=repeat["seeds"], allow_many=repeat["allow_many"])
+            checking = st.progress(0.0, f"Checking {repeat['runs']} runs…")
+            plan = experiments.plan(config.to_dict(), sweep=repeat["sweep"],
+                                    seeds=repeat["seeds"], allow_many=repeat["allow_many"],
+                                    progress=lambda done, total: checking.progress(
+                                        done / total, f"Checked {done} of {total} runs…"))
             experiment_id = manager.start_experiment(plan)
         else:
             run_id = manager.start(config)

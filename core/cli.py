@@ -447,6 +447,23 @@ def wants_experiment(args: argparse.Namespace) -> bool:
                          args.seeds if args.seeds is not None else from_file.get("seeds"))
 
 
+class PlanningLine:
+    """The plan's progress, one line rewritten in place (checking hundreds of runs takes a
+    minute), ended before whatever is said next."""
+
+    def __init__(self) -> None:
+        self.open = False
+
+    def __call__(self, done: int, total: int) -> None:
+        if done > 1:  # (the count is checked after the first)
+            print(f"\rchecked {done} of {total} runs", end="", file=sys.stderr, flush=True)
+            self.open = True
+
+    def end(self) -> None:
+        if self.open:
+            print(file=sys.stderr, flush=True)
+
+
 def run_experiment(args: argparse.Namespace, db, interrupts: "Interrupts") -> int:
     """Plan every run (nothing written if one cannot run), record them, queue them for this
     command, and train each here in its turn (on a Ray cluster: all at once, as it holds)."""
@@ -454,9 +471,13 @@ def run_experiment(args: argparse.Namespace, db, interrupts: "Interrupts") -> in
     from storage import job_queue, locks, queries
 
     flags = {f.name: getattr(args, f.name) for f in dataclasses.fields(TrainConfig)}
-    plan = experiments.plan({k: v for k, v in flags.items() if v is not None}, args.preset,
-                            args.config, experiments.parse_sweep(args.sweep or []), args.seeds,
-                            bool(args.yes))
+    line = PlanningLine()
+    try:
+        plan = experiments.plan({k: v for k, v in flags.items() if v is not None}, args.preset,
+                                args.config, experiments.parse_sweep(args.sweep or []),
+                                args.seeds, bool(args.yes), progress=line)
+    finally:
+        line.end()
     print_notes(plan.runs[0].table, [prepared.config for prepared in plan.runs])
     db = writable(db)  # every run planned: from here on the experiment is recorded
     if plan.runs[0].config.backend == "ray":  # all at once, as many as the cluster holds

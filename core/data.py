@@ -457,7 +457,7 @@ def split_table(table: Table, seed: int, train=None, eval=None, test=None, folds
     labels = table.labels if table.task == "classification" else np.zeros(n, dtype=int)
     fold_rows = None
     if folds:
-        check_folds(labels, folds, table.label_names)
+        check_fold_data(table, folds)
         fold_rows = np.flatnonzero(fold_assignment(labels, folds, seed) == fold - 1)
         test = len(fold_rows)
     counts = split_counts(n, train, eval, test)
@@ -483,6 +483,16 @@ def fold_assignment(labels: np.ndarray, folds: int, seed: int) -> np.ndarray:
     assignment = np.empty(len(labels), dtype=int)
     assignment[order] = np.arange(len(labels)) % folds
     return assignment
+
+
+def check_fold_data(table: Table, folds: int) -> None:
+    """Refuse k-fold cross-validation of data it cannot pool: the folds' test predictions
+    are pooled as classes, so the data must be labelled, each class in every fold."""
+    if table.task != "classification":
+        raise WorkbenchError(f"k-fold cross-validation pools each example's predicted class: "
+                             f"it needs labelled data, and this is {table.task} data; use a "
+                             "test split instead (drop folds)")
+    check_folds(table.labels, folds, table.label_names)
 
 
 def check_folds(labels: np.ndarray, folds: int, names: list[str]) -> None:

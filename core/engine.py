@@ -20,7 +20,7 @@ import numpy as np
 
 from core import chat_data, checkpoints, methods, paths, pooling, progress, resources
 from core.config import TrainConfig, column_mapping, from_stored, resolve
-from core.data import (DEFAULT_FRACTIONS, Table, fingerprint, fold_size, load_table, split_counts,
+from core.data import (DEFAULT_FRACTIONS, Table, check_fold_data, fingerprint, fold_size, load_table, split_counts,
                        split_table)
 from core.distributed import rank
 from core.errors import WorkbenchError
@@ -33,7 +33,9 @@ from core.results import Outcome, Prepared
 from storage import locks, queries
 
 
-def prepare(config: TrainConfig) -> Prepared:
+def prepare(config: TrainConfig, read_table: Callable = load_table) -> Prepared:
+    """A run checked and its data split, before anything is written. `read_table` reads
+    the data (an experiment's plan passes one that reads it once for all its runs)."""
     config = resolve(config)
     check_launch(config)
     check_one_fold(config)
@@ -43,9 +45,11 @@ def prepare(config: TrainConfig) -> Prepared:
         check_cluster(config.ray_address)
     # The data before the model: a wrong column is said at once, not after a bundled model's
     # first conversion (20 s).
-    table = load_table(config.dataset, column_mapping(config), config.dataset_info,
+    table = read_table(config.dataset, column_mapping(config), config.dataset_info,
                        config.text_only)
     check_method_suits_data(config, table)
+    if config.folds:  # before the model: a bundled one's first conversion takes 20 s
+        check_fold_data(table, config.folds)
     source = resolve_model(config.model, config.trust_remote_code)
     check_method_suits_model(config, source)
     check_settings_suit_model(source, config)

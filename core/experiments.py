@@ -18,12 +18,14 @@ import dataclasses
 import itertools
 import json
 from dataclasses import dataclass
+from typing import Callable
 
 import pandas as pd
 
 from core import engine, methods
 from core.config import (TrainConfig, read_settings_file, settle, with_method_defaults,
                          yaml_value)
+from core.data import Table, load_table
 from core.errors import WorkbenchError
 from core.results import Prepared
 from core.settings import MAX_SEED, checked_value, whole_number
@@ -31,9 +33,19 @@ from storage import queries
 from storage.run_names import MAX_NAME, SEPARATOR
 
 MAX_RUNS = 24  # more needs a confirmation (`--yes`, the form's tick): hours on a CPU
-# Not swept: the run's own name, and what an experiment already varies in its own way.
+MOST_RUNS = 500  # even confirmed: weeks on a CPU, and planning alone takes minutes
+# Not swept: the run's own name, what an experiment already varies in its own way, and
+# what decides the test split: values scored on different examples cannot be ranked.
+UNLIKE = "it decides the test split, so each value would be scored on other examples and " \
+         "they could not be ranked; launch them as separate runs or experiments"
 NOT_SWEPT = {"name": "each run is named after the experiment",
-             "fold": "the folds make one run per fold", "folds": "give the folds once"}
+             "fold": "the folds make one run per fold", "folds": "give the folds once",
+             "seed": "each seed draws its own test split; give seeds N instead (replicates, "
+                     "averaged for every setting alike)",
+             **{name: UNLIKE for name in (
+                 "dataset", "dataset_info", "test_size", "text_only", "clean_text",
+                 "text_column", "label_column", "prompt_column", "response_column",
+                 "chosen_column", "rejected_column", "completion_column")}}
 # Each figure a run's test split gives, and whether higher is better.
 FIGURES = {"test_accuracy": True, "test_f1": True, "rougeL": True, "perplexity": False}
 
@@ -123,9 +135,6 @@ def checked_seeds(seeds) -> int:
 
 def grid(base: TrainConfig, sweep: dict[str, list], seeds: int) -> list[dict]:
     """Every run's own settings: each combination of swept values, × seeds, × folds."""
-    if seeds > 1 and "seed" in sweep:
-        raise WorkbenchError("give either seeds (several per setting) or a sweep of seed, "
-                             "not both")
     if base.seed + seeds - 1 > MAX_SEED:
         raise WorkbenchError(f"seeds {base.seed} to {base.seed + seeds - 1} go past {MAX_SEED}")
     folds = [None] if base.folds is None else \
@@ -133,34 +142,61 @@ def grid(base: TrainConfig, sweep: dict[str, list], seeds: int) -> list[dict]:
     points = []
     for values in itertools.product(*sweep.values()):
         for seed in range(base.seed, base.seed + seeds):
-            for fold in folds:  # (a swept seed is the run's seed)
+            for fold in folds:
                 points.append({"seed": seed, "fold": fold, **dict(zip(sweep, values))})
     return points
 
 
 def plan(given: dict, preset: str | None = None, file=None, sweep=None, seeds: int | None = None,
-         allow_many: bool = False) -> Plan:
+         allow_many: bool = False, progress: Callable[[int, int], None] | None = None) -> Plan:
     """Check and prepare every run of an experiment (a WorkbenchError, nothing written, if any
-    one cannot run). `sweep` and `seeds` override a run.yaml's `sweep:` and `seeds:`."""
+    one cannot run). `sweep` and `seeds` override a run.yaml's `sweep:` and `seeds:`.
+    `progress(done, total)` is told as each run is prepared (about 0.1 s each)."""
     from_file = read_settings_file(file)[1] if file is not None else {}
     sweep = checked_sweep(sweep if sweep else from_file.get("sweep"))
     seeds = checked_seeds(seeds if seeds is not None else from_file.get("seeds"))
     base = settle(given, preset, file)
     points = grid(base, sweep, seeds)
+    read_table = read_once()
 
     def prepared(point: dict) -> Prepared:
         try:
-            return engine.prepare(settle({**own_defaults(given, base, point), **point}, preset,
-                                         file))
+            run = engine.prepare(settle({**own_defaults(given, base, point), **point}, preset,
+                                        file), read_table)
         except WorkbenchError as error:
             label = point_label(point, sweep, seeds, base.folds)
             raise WorkbenchError(f"{label or 'the run'}: {error}") from None
+        if progress is not None:
+            progress(len(runs) + 1, len(points))
+        return run
 
-    first = prepared(points[0])  # what is wrong with the data is said before the count
-    if len(points) > MAX_RUNS and not allow_many:
-        raise WorkbenchError(f"this experiment is {len(points)} runs; more than {MAX_RUNS} need "
+    runs: list[Prepared] = []
+    runs.append(prepared(points[0]))  # what is wrong with the data is said before the count
+    check_count(len(points), allow_many)
+    runs.extend(prepared(point) for point in points[1:])
+    return Plan(base.name, base, sweep, seeds, runs, points)
+
+
+def check_count(runs: int, allow_many: bool) -> None:
+    if runs > MOST_RUNS:
+        raise WorkbenchError(f"this experiment is {runs:,} runs; an experiment is at most "
+                             f"{MOST_RUNS} (fewer values, seeds or folds)")
+    if runs > MAX_RUNS and not allow_many:
+        raise WorkbenchError(f"this experiment is {runs} runs; more than {MAX_RUNS} need "
                              "a confirmation (--yes)")
-    return Plan(base.name, base, sweep, seeds, [first, *map(prepared, points[1:])], points)
+
+
+def read_once() -> Callable:
+    """`load_table`, reading each data set once: every run of an experiment reads the same
+    data (the sweep cannot change it), and reading it was most of the planning's time."""
+    tables: dict[str, Table] = {}
+
+    def read(*args) -> Table:
+        key = repr(args)
+        if key not in tables:
+            tables[key] = load_table(*args)
+        return tables[key]
+    return read
 
 
 def own_defaults(given: dict, base: TrainConfig, point: dict) -> dict:

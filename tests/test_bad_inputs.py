@@ -258,3 +258,36 @@ def test_a_run_queued_by_another_process_is_not_deleted(db, home):
     with pytest.raises(WorkbenchError, match="training or queued; stop or cancel it"):
         JobManager(paths.db_path(), launch=False).delete(run_id)
     assert get_run(db, run_id)["status"] == "queued" and job_queue.entry(db, run_id)
+
+
+# ---- experiments: what cannot be compared or pooled is refused before anything is written ----
+
+DATA = Path(__file__).parent / "data"
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--model", "{causal}", "--method", "dpo", "--dataset", str(DATA / "preference.jsonl"),
+      "--folds", "2"], "k-fold cross-validation pools each example's predicted class: it needs "
+                       "labelled data, and this is preference data"),
+    # The model cannot be had offline: the folds are refused before it is looked for.
+    (["--model", "nobody/no-such-model", "--dataset", "{tmp}/good.csv", "--folds", "25"],
+     "25 folds need at least 25 examples of every class"),
+    (["--dataset", "{tmp}/good.csv", "--sweep", "test_size=10,20"],
+     "cannot sweep test_size: it decides the test split"),
+    (["--dataset", "{tmp}/good.csv", "--sweep", "dataset={tmp}/good.csv,rt-reviews"],
+     "cannot sweep dataset: it decides the test split"),
+    (["--dataset", "{tmp}/good.csv", "--sweep", "seed=1,2"], "cannot sweep seed"),
+    (["--dataset", "{tmp}/good.csv", "--sweep", "lr=1e-5,2e-5,3e-5", "--seeds", "200", "--yes"],
+     "this experiment is 600 runs; an experiment is at most 500"),
+])
+def test_an_experiment_that_cannot_compare_or_pool_is_refused_in_one_line(
+        flags, message, home, place, tiny_encoder, tmp_path, capsys):
+    filled = list(place({str(i): f for i, f in enumerate(flags)}).values())
+    model = [] if "--model" in flags else ["--model", tiny_encoder]
+
+    code = main(["train", *model, "--max-steps", "2", *filled])
+
+    err = capsys.readouterr().err
+    assert code == 2 and message in err
+    assert err.splitlines()[-1].startswith("error: ")
+    assert_nothing_written()

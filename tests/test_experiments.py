@@ -118,15 +118,14 @@ def test_a_sweep_is_read_typed_and_crossed_with_seeds_and_folds():
     (["lr=1e-5", "lr=2e-5"], "names lr twice"),
     (["fold=1,2"], "cannot sweep fold"),
     (["name=a,b"], "cannot sweep name"),
+    (["seed=1,2"], "cannot sweep seed: each seed draws its own test split; give seeds N"),
+    (["test_size=100,200"], "cannot sweep test_size: it decides the test split"),
+    (["dataset=rt-reviews,sst2"], "cannot sweep dataset: it decides the test split"),
+    (["clean_text=true,false"], "cannot sweep clean_text: it decides the test split"),
 ])
 def test_a_bad_sweep_is_refused_in_one_line(items, message):
     with pytest.raises(WorkbenchError, match=message):
         experiments.checked_sweep(experiments.parse_sweep(items))
-
-
-def test_seeds_and_a_seed_sweep_are_not_both_given():
-    with pytest.raises(WorkbenchError, match=r"either seeds \(several per setting\) or a sweep of seed"):
-        experiments.grid(settle({}), {"seed": [1, 2]}, seeds=2)
 
 
 def test_an_experiment_is_planned_whole_before_anything_is_written(home, tiny_config):
@@ -285,12 +284,26 @@ def test_a_pooled_evaluation_is_a_system_of_its_own_named_by_its_setting():
     assert len({s["system"] for s in systems}) == 2 and systems[0]["run"] is None
 
 
-def test_a_swept_seed_is_each_runs_seed_and_checked_as_one(home, tiny_config):
+def test_planning_says_its_progress_and_reads_the_data_once(home, tiny_config, monkeypatch):
     given = {**tiny_config.to_dict(), "train_size": None, "test_size": None}
-    plan = experiments.plan(given, sweep={"seed": [1, 2]})
-    assert [p.config.seed for p in plan.runs] == [1, 2]
-    with pytest.raises(WorkbenchError, match="seed must be at most 4294967295"):
-        experiments.plan(given, sweep={"seed": [1, 2**32]})
+    reads, told = [], []
+    real = experiments.load_table
+    monkeypatch.setattr(experiments, "load_table", lambda *a: reads.append(a) or real(*a))
+    plan = experiments.plan(given, sweep={"lr": [1e-3, 2e-3]}, seeds=3,
+                            progress=lambda done, total: told.append((done, total)))
+    assert len(plan.runs) == 6 and len(reads) == 1
+    assert told == [(n, 6) for n in range(1, 7)]
+    assert_nothing_written()
+
+
+def test_an_experiment_past_the_most_runs_is_refused_even_confirmed(home, tiny_config):
+    given = {**tiny_config.to_dict(), "train_size": None, "test_size": None}
+    told = []
+    with pytest.raises(WorkbenchError, match=f"is 600 runs; an experiment is at most "
+                                             f"{experiments.MOST_RUNS}"):
+        experiments.plan(given, sweep={"lr": [1e-3, 2e-3, 3e-3]}, seeds=200, allow_many=True,
+                         progress=lambda done, total: told.append(done))
+    assert told == [1]  # refused after the first run's check, not after preparing 600
     assert_nothing_written()
 
 

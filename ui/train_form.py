@@ -567,6 +567,7 @@ def repeat_inputs(config: TrainConfig) -> dict | None:
         sweep = experiments.checked_sweep(experiments.parse_sweep(
             [line for line in text.splitlines() if line.strip()]))
         runs = len(experiments.grid(config, sweep, seeds))
+        experiments.check_count(runs, allow_many=True)
     except WorkbenchError as error:
         st.error(plain(error))
         return None
