@@ -202,6 +202,63 @@ def check_renders_tool_calls(tokenizer, messages: list[dict], tools: list | None
                          "Qwen do) or paste a template that does")
 
 
+def check_prompts(tokenizer, table: Table, max_length: int, instruction: str | None) -> None:
+    """Before anything is written: the data's own conversations render through the chosen
+    template (one of each shape of turns: a template refuses roles, not words), and the
+    prompt around the text (template, system prompt, question) leaves room for it within
+    max length. Found in training instead, a run was written and failed."""
+    if table.task == "conversation":
+        check_conversations(tokenizer, table)
+    fixed, answer = prompt_overhead(tokenizer, table, max_length, instruction)
+    if fixed + answer >= max_length:
+        raise WorkbenchError(
+            f"max length {max_length} leaves no room for the text: the prompt around it (chat "
+            f"template, system prompt, question) takes {fixed} tokens and the answer "
+            f"{answer}; raise max length well above {fixed + answer}, or shorten the system "
+            "prompt")
+
+
+def check_conversations(tokenizer, table: Table) -> None:
+    """The first conversation of each sequence of roles, rendered as training will."""
+    from core.chat_data import calls_tools, messages_of, tools_of
+
+    shapes: dict[tuple, tuple] = {}
+    for row, cell in enumerate(table.frame["messages"]):
+        roles = tuple(turn["role"] for turn in messages_of(cell))
+        shapes.setdefault((roles, calls_tools(cell)), (row, cell))
+    for (roles, calling), (row, cell) in shapes.items():
+        if calling:
+            check_renders_tool_calls(tokenizer, messages_of(cell), tools_of(cell))
+        try:
+            encode_conversation(tokenizer, messages_of(cell), tools_of(cell))
+        except WorkbenchError:
+            raise
+        except Exception as error:  # the template's own refusal (raise_exception), or a bug in it
+            reason = " ".join(str(error).split())[:200]
+            raise WorkbenchError(f"the chat template fails on the data's conversation {row + 1} "
+                                 f"(turns: {', '.join(roles)}): {type(error).__name__}: "
+                                 f"{reason}; choose another template") from None
+
+
+def prompt_overhead(tokenizer, table: Table, max_length: int,
+                    instruction: str | None) -> tuple[int, int]:
+    """Tokens of the prompt without its text (with the beginning-of-text token), and those
+    kept for the answer: a label's, half the length for a response, one assistant token."""
+    bos = int(tokenizer.bos_token_id is not None)
+    if table.task == "conversation":
+        empty = render_turns(tokenizer, [{"role": "user", "content": ""}], generation=True)
+        return token_count(tokenizer, empty) + bos, 1
+    if table.task == "classification":
+        labels = " or ".join(table.label_names)
+        empty = render(tokenizer, CLASSIFY.format(text="", labels=labels))
+        answer = max(token_count(tokenizer, completion_text(tokenizer, n))
+                     for n in table.label_names) + 2
+        return token_count(tokenizer, empty) + bos, answer
+    template = f"{instruction}\n\n{{text}}" if instruction else "{text}"
+    empty = render(tokenizer, template.format(text=""))
+    return token_count(tokenizer, empty) + bos, response_reserve(max_length)
+
+
 def encode_conversation(tokenizer, messages: list[dict],
                         tools: list | None = None) -> tuple[list[int], list[int]]:
     """input_ids and labels of a conversation: the loss falls on each assistant turn (its text

@@ -11,6 +11,7 @@ method's spec (`core.methods`) says which, and everything else a method differs 
 """
 
 import dataclasses
+import functools
 import json
 import traceback
 from pathlib import Path
@@ -53,7 +54,7 @@ def prepare(config: TrainConfig, read_table: Callable = load_table) -> Prepared:
     source = resolve_model(config.model, config.trust_remote_code)
     check_method_suits_model(config, source)
     check_settings_suit_model(source, config)
-    check_tool_template(config, source, table)
+    check_causal_prompts(config, source, table)
     if config.clean_text:
         from core.causal_data import clean_table
 
@@ -131,27 +132,34 @@ def check_method_suits_data(config: TrainConfig, table: Table) -> None:
                          f"{', '.join(fits) or 'no method'}")
 
 
-def check_tool_template(config: TrainConfig, source: ModelSource, table: Table) -> None:
-    """Conversations that call functions, through a chat template that cannot write the calls:
-    refused before launch, naming the template."""
-    from core.chat_data import calls_tools, messages_of, tools_of
-
-    calling = next((c for c in table.frame["messages"] if calls_tools(c)), None) \
-        if table.task == "conversation" else None
-    if calling is None:
+def check_causal_prompts(config: TrainConfig, source: ModelSource, table: Table) -> None:
+    """A causal run's prompts, read through its template as training will, checked before
+    anything is written (`causal_data.check_prompts`); an error names the template."""
+    if not methods.get(config.method).causal:
         return
-    from core.causal_data import check_renders_tool_calls
-    from core.chat_templates import apply
-    from core.models import load_tokenizer
+    from core.causal_data import INSTRUCTIONS, check_prompts
 
-    tokenizer = load_tokenizer(source, config.trust_remote_code)
-    apply(tokenizer, config.chat_template, config.system_prompt, conversations=True)
+    tokenizer = prompt_tokenizer(source, config.trust_remote_code, config.chat_template,
+                                 config.system_prompt, table.task == "conversation")
     try:
-        check_renders_tool_calls(tokenizer, messages_of(calling), tools_of(calling))
+        check_prompts(tokenizer, table, config.max_length, INSTRUCTIONS.get(config.dataset))
     except WorkbenchError as error:
         named = "the model's own" if config.chat_template == "model" else "the chosen one"
         raise WorkbenchError(f"{error} (the template: {named}, chat_template "
                              f"'{config.chat_template[:40]}')") from None
+
+
+@functools.lru_cache(maxsize=4)  # an experiment's runs share one (0.15 s a load)
+def prompt_tokenizer(source: ModelSource, trust_remote_code: bool, chat_template: str,
+                     system_prompt: str | None, conversations: bool):
+    """The run's tokenizer with its template set, as the run will read prompts (not to be
+    changed: it is shared)."""
+    from core.chat_templates import apply
+    from core.models import load_tokenizer
+
+    tokenizer = load_tokenizer(source, trust_remote_code)
+    apply(tokenizer, chat_template, system_prompt, conversations=conversations)
+    return tokenizer
 
 
 def check_method_suits_model(config: TrainConfig, source: ModelSource) -> None:

@@ -11,17 +11,22 @@ import hashlib
 import json
 import time
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 import numpy as np
+import pandas as pd
 
 from core import chat_templates
 from core.catalog import DATASETS, MODELS
 from core.config import TrainConfig, from_stored
-from core.data import load_table, split_name, split_table
+from core.data import Table, load_table, split_name, split_table
 from core.errors import WorkbenchError
 from core.metrics import classification_metrics
 from core.settings import checked, like, setting
 from storage import queries
+
+if TYPE_CHECKING:
+    from core.models import ModelSource
 
 
 SPLIT_HELP = "As for training: the same sizes and seed draw the same test split."
@@ -160,10 +165,10 @@ def evaluate_run(config: EvalConfig, db) -> int:
 class PreparedPrompting:
     """A prompting config checked: its template, data, splits and test examples, and model."""
     template: dict
-    table: object
+    table: Table
     splits: dict
-    test: object
-    source: object
+    test: pd.DataFrame
+    source: "ModelSource"
 
 
 def prepare_prompting(config: EvalConfig) -> PreparedPrompting:
@@ -181,7 +186,47 @@ def prepare_prompting(config: EvalConfig) -> PreparedPrompting:
     source = resolve_model(config.model)
     if source.kind != "causal":
         raise WorkbenchError(f"'{config.model}' is an encoder; prompting needs a causal model")
-    return PreparedPrompting(template, table, splits, splits["test"].iloc[: config.limit], source)
+    prepared = PreparedPrompting(template, table, splits, splits["test"].iloc[: config.limit],
+                                 source)
+    check_prompts_fit(config, prepared)
+    return prepared
+
+
+def check_prompts_fit(config: EvalConfig, prepared: PreparedPrompting) -> None:
+    """Before anything is scored or stored: every execution's examples can be drawn from the
+    training split, and its longest prompt (the longest test text, the longest answer) fits
+    the positions the model reads. A prompt past them is refused, never scored as a result."""
+    from core import prompting
+    from core.memory import architecture
+    from core.model_limits import max_positions
+    from core.models import load_tokenizer
+
+    train, names = prepared.splits["train"], prepared.table.label_names
+    executions = []
+    for shots, seed in planned_executions(config):
+        try:
+            executions.append((shots, seed, prompting.choose_examples(train, shots, seed, names)))
+        except WorkbenchError as error:
+            raise WorkbenchError(f"{error}: the training split they are drawn from holds "
+                                 f"{len(train):,} examples") from None
+    context = max_positions(architecture(prepared.source))
+    if not context or prepared.test.empty:
+        return
+    tokenizer = load_tokenizer(prepared.source)
+    chat_templates.apply(tokenizer, config.chat_template, config.system_prompt)
+    style = prompting_style(config, prepared.template, names, tokenizer)
+    longest = max(prepared.test["text"], key=len)
+    answer = config.max_new_tokens if config.decide == "generate" else \
+        max(len(prompting.piece_ids(tokenizer, " " + word)) for word in style.words)
+    for shots, seed, examples in executions:
+        prompt = prompting.build_prompt(style, examples, [longest], tokenizer)
+        tokens = len(prompting.prefix_ids(tokenizer, prompt.prefix)) + \
+            len(prompting.piece_ids(tokenizer, prompt.queries[0])) + answer
+        if tokens > context:
+            raise WorkbenchError(
+                f"{shots} shots (seed {seed}) make a prompt of {tokens:,} tokens with the "
+                f"longest test text, past the {context:,} positions '{config.model}' reads; "
+                "give fewer shots")
 
 
 def evaluate_prompting(config: EvalConfig, db, on_progress, keep) -> None:
