@@ -92,8 +92,8 @@ def build_parser(prog: str = "python -m core") -> argparse.ArgumentParser:
     export.add_argument("--format", choices=["hf", "gguf"], default="hf",
                         help="hf: a transformers folder; gguf: one file for llama.cpp and "
                              "Ollama (causal runs), read back and checked")
-    export.add_argument("--quant", choices=["f16", "q8_0"], default="q8_0",
-                        help="with --format gguf: the weights' type")
+    export.add_argument("--quant", choices=["f16", "q8_0"],
+                        help="with --format gguf: the weights' type (default q8_0)")
     return parser
 
 
@@ -706,11 +706,14 @@ def report_comparison(db, job_id: int, interrupts) -> int:
 
 
 def run_export(args) -> int:
+    if args.quant is not None and args.format != "gguf":  # it would be ignored: say so
+        raise WorkbenchError(f"--quant is for --format gguf; a {args.format} export keeps the "
+                             "model's own weights: leave --quant out")
     quiet_libraries()
     if args.format == "gguf":
         from core.gguf_export import check_line, export_gguf
 
-        path, found = export_gguf(args.run, args.quant, args.name, args.overwrite)
+        path, found = export_gguf(args.run, args.quant or "q8_0", args.name, args.overwrite)
         print(check_line(found), file=sys.stderr)
         print(path)
         return 0

@@ -22,7 +22,7 @@ from typing import Callable
 
 import pandas as pd
 
-from core import engine, methods
+from core import methods
 from core.config import (TrainConfig, read_settings_file, settle, with_method_defaults,
                          yaml_value)
 from core.data import Table, load_table
@@ -158,6 +158,7 @@ def plan(given: dict, preset: str | None = None, file=None, sweep=None, seeds: i
     base = settle(given, preset, file)
     points = grid(base, sweep, seeds)
     read_table = read_once()
+    from core import engine  # (torch: not for the commands that only list experiments)
 
     def prepared(point: dict) -> Prepared:
         try:

@@ -4,7 +4,6 @@ import re
 from collections import OrderedDict
 
 import numpy as np
-from sklearn.metrics import confusion_matrix, precision_recall_fscore_support
 
 
 def classification_metrics(y_true, y_pred, label_names: list[str]) -> dict:
@@ -13,6 +12,8 @@ def classification_metrics(y_true, y_pred, label_names: list[str]) -> dict:
     A class's accuracy is the share of its examples predicted right (its recall).
     Classes never predicted get precision 0 rather than a warning.
     """
+    from sklearn.metrics import confusion_matrix, precision_recall_fscore_support  # (1 s)
+
     y_true, y_pred = np.asarray(y_true), np.asarray(y_pred)
     labels = list(range(len(label_names)))
     precision, recall, f1, support = precision_recall_fscore_support(

@@ -1,5 +1,6 @@
 """core/ and storage/ are the engine: they must work without streamlit."""
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -93,3 +94,15 @@ def test_no_module_imports_a_layer_above_its_own():
               if layer(imported) > layer(module) and imported not in LEAVES]
     assert all(not import_graph()[leaf] for leaf in LEAVES)  # they import nothing of ours
     assert upward == []
+
+
+@pytest.mark.parametrize("command", ["runs", "models", "datasets", "experiments"])
+def test_listing_commands_import_no_heavy_library(command, tmp_path):
+    # A listing answers in under a second: torch, transformers and scikit-learn took 3 s more.
+    code = ("import sys\nfrom core.cli import main\n"
+            f"assert main([{command!r}]) == 0\n"
+            "print(sorted(m for m in ('torch', 'transformers', 'sklearn') if m in sys.modules))")
+    result = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                            text=True, env={**os.environ, "WORKBENCH_HOME": str(tmp_path)})
+    assert result.returncode == 0, result.stderr
+    assert result.stdout.strip().splitlines()[-1] == "[]"
