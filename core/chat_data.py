@@ -71,6 +71,21 @@ class BadRow(Exception):
     """Why one row is not a usable conversation (counted, then left out)."""
 
 
+def strict_json(text: str):
+    """JSON text's value; an object naming a key twice is refused (json.loads would keep the
+    last, and which of the two the writer meant cannot be told)."""
+    return json.loads(text, object_pairs_hook=unique_keys)
+
+
+def unique_keys(pairs: list) -> dict:
+    keys = [key for key, _ in pairs]
+    twice = sorted({key for key in keys if keys.count(key) > 1})
+    if twice:
+        raise WorkbenchError(f"a JSON object gives {', '.join(repr(k) for k in twice)} twice; "
+                             "which one is meant cannot be told")
+    return dict(pairs)
+
+
 def detect(frame: pd.DataFrame) -> str | None:
     """The chat format a file's columns say, or None for the workbench's own columns
     (text / label, prompt / response, prompt / chosen / rejected of text, …)."""
@@ -104,7 +119,7 @@ def parsed(cell):
     """A cell as the JSON value it holds, where it is JSON text of a list (CSV)."""
     if isinstance(cell, str) and cell.lstrip().startswith("["):
         try:
-            return json.loads(cell)
+            return strict_json(cell)
         except json.JSONDecodeError:
             return cell
     return cell
@@ -182,7 +197,28 @@ def read(frame: pd.DataFrame, fmt: str, source: str) -> tuple[pd.DataFrame, list
                              f"{numbers[0]} has {reason}")
     notes = [left_out(len(numbers), len(frame), reason) + f" (first: row {numbers[0]})"
              for reason, numbers in bad.items()]
-    return pd.DataFrame(rows), [*notes, *filter(None, [not_used(unused_columns(frame, fmt))])]
+    return pd.DataFrame(rows), [*notes, *filter(None, [not_used(unused_columns(frame, fmt)),
+                                                        unread_turn_keys(frame)])]
+
+
+READ_TURN_KEYS = {"role", "content", "from", "value", "tool_calls"}
+
+
+def unread_turn_keys(frame: pd.DataFrame) -> str | None:
+    """A note naming the keys of turns the workbench does not read (a turn's `weight`, which
+    some trainers read as "learn from this turn or not", its `name`), with how many turns
+    hold each: read without them, never dropped in silence."""
+    counts: dict[str, int] = {}
+    for column in (c for c in TURN_COLUMNS if c in frame):
+        for cell in frame[column]:
+            turns = parsed(cell)
+            for turn in turns if isinstance(turns, list) else []:
+                for key in turn.keys() - READ_TURN_KEYS if isinstance(turn, dict) else ():
+                    counts[str(key)] = counts.get(str(key), 0) + 1
+    if not counts:
+        return None
+    return "turn keys not read (their turns are read without them): " + ", ".join(
+        f"{key} in {count:,} turn{'s' * (count > 1)}" for key, count in sorted(counts.items()))
 
 
 def missing(value) -> bool:
@@ -280,7 +316,7 @@ def parsed_json(value):
     """JSON text as its value (anything else as it is)."""
     if isinstance(value, str):
         try:
-            return json.loads(value)
+            return strict_json(value)
         except json.JSONDecodeError:
             return value
     return value

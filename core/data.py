@@ -111,8 +111,10 @@ def load_table(dataset: str, columns: dict | None = None, info: str | None = Non
 
 def read_upload(path: Path) -> pd.DataFrame:
     """Read a CSV or JSONL file strictly: it must exist, be UTF-8, and hold rows."""
-    if not path.is_file():
-        raise WorkbenchError(f"file not found: {path}")
+    if not path.is_file():  # (a FIFO would hang the reader, a device never end)
+        raise WorkbenchError(f"file not found: {path}" if not path.exists() else
+                             f"{path} is not a regular file (a folder, a pipe or a device); "
+                             "give a CSV, JSON or JSONL file")
     size = path.stat().st_size
     if size == 0:
         raise WorkbenchError(f"{file_name(path)} is empty")
@@ -159,7 +161,7 @@ def json_frame(text: str, name: str) -> pd.DataFrame:
     conversation (an object with `messages`, say) is one row, and any other object is read
     as columns of values, as pandas reads it."""
     if name.lower().endswith(".jsonl"):
-        rows = [json_value(line, name, number) for number, line in
+        rows = [json_value(line, name, number, one_line=True) for number, line in
                 enumerate(text.splitlines(), 1) if line.strip()]
     else:
         data = json_value(text, name, 1)
@@ -172,12 +174,16 @@ def json_frame(text: str, name: str) -> pd.DataFrame:
     return pd.DataFrame.from_records(rows)
 
 
-def json_value(text: str, name: str, first_line: int):
+def json_value(text: str, name: str, first_line: int, one_line: bool = False):
+    """The JSON value of `text`, the file's lines from `first_line` (`one_line`: a JSONL row)."""
     try:
-        return json.loads(text)
+        return chat_data.strict_json(text)
     except json.JSONDecodeError as error:
         raise WorkbenchError(f"{name} could not be parsed: line {first_line + error.lineno - 1}: "
                              f"{error.msg}") from None
+    except WorkbenchError as error:  # a key given twice
+        where = f"line {first_line}: " if one_line else ""
+        raise WorkbenchError(f"{name} could not be read: {where}{error}") from None
 
 
 def check_header(text: str, name: str) -> None:

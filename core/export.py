@@ -13,6 +13,7 @@ from pathlib import Path
 
 from core import paths
 from core.errors import WorkbenchError
+from core.failures import write_failure
 from core.models import load_tokenizer, pretrained_weights, resolve_model, run_model_dir
 
 
@@ -80,9 +81,11 @@ def write_whole(folder: Path, save) -> None:
         save(partial)
         paths.usual_modes(partial)
         replace(partial, folder)
-    except OSError as error:  # a full disk, a quota: the user's to fix, in one line
-        raise WorkbenchError(f"could not write {folder} ({error.strerror or error}); it was left "
-                             "as it was: free some space and try again") from None
+    except Exception as error:  # a full disk, a read-only place: the user's to fix, in one line
+        said = write_failure(error, folder)
+        if said is None:
+            raise
+        raise WorkbenchError(f"{said}; it was left as it was") from None
     finally:
         shutil.rmtree(partial, ignore_errors=True)
 

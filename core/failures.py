@@ -30,6 +30,24 @@ def is_disk_full(error: BaseException) -> bool:
         any(sign in str(error) for sign in DISK_FULL_SIGNS)
 
 
+UNWRITABLE = (errno.EROFS, errno.EACCES, errno.EPERM)
+
+
+def write_failure(error: BaseException, target) -> str | None:
+    """Why `target` could not be written, in words the user can act on; None for an error
+    that is not about writing (a bug). A full disk is said as such whatever raised it (the
+    safetensors and torch writers wrap it in errors of their own); a read-only place is not
+    told to free space."""
+    if is_disk_full(error):
+        return f"could not write {target}: the disk is full; free some space and try again"
+    if isinstance(error, OSError) and error.errno in UNWRITABLE:
+        return (f"could not write {target} ({error.strerror}): make the folder writable, or "
+                "set WORKBENCH_HOME to a folder you can write to")
+    if isinstance(error, OSError):
+        return f"could not write {target} ({error.strerror or error})"
+    return None
+
+
 class Diverged(Exception):
     """A loss or the gradient norm became NaN or infinite: training cannot recover."""
 

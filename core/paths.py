@@ -4,15 +4,30 @@ import os
 import re
 from pathlib import Path
 
+from core.errors import WorkbenchError
+
+DEFAULT_HOME = "workbench_data"
+
 
 def home() -> Path:
-    return Path(os.environ.get("WORKBENCH_HOME", "workbench_data")).resolve()
+    """$WORKBENCH_HOME as a shell user means it: unset or empty, the default (not the
+    current folder); `~` is the user's home folder; spaces around it are refused, not taken
+    as part of a folder's name."""
+    return folder_from_env("WORKBENCH_HOME", DEFAULT_HOME)
+
+
+def folder_from_env(variable: str, default: str) -> Path:
+    value = os.environ.get(variable, "")
+    if value != value.strip():
+        raise WorkbenchError(f"{variable} {value!r} begins or ends with a space; set it to the "
+                             "folder's path alone")
+    return Path(value or default).expanduser().resolve()
 
 
 def db_path() -> Path:
     """$WORKBENCH_HOME/workbench.db, unless WORKBENCH_DB names another file (a Ray worker keeps
     its own on its node, and streams what it writes back: core.ray_backend)."""
-    return Path(os.environ["WORKBENCH_DB"]) if os.environ.get("WORKBENCH_DB") else \
+    return folder_from_env("WORKBENCH_DB", "") if os.environ.get("WORKBENCH_DB") else \
         home() / "workbench.db"
 
 

@@ -30,6 +30,9 @@ FILES = {
     "one-class.csv": b"text,label\ngood,pos\nfine,pos\ngreat,pos\n",
     "blank.csv": b"text,label\n ,pos\n\t,neg\n",
     "summaries.csv": b"prompt,response\nlong text,short\nmore text,brief\n",
+    "twice.jsonl": b'{"text": "fine", "label": "a"}\n{"text": "good", "text": "bad", "label": "b"}\n',
+    "twice-in-a-turn.csv": b'messages\n"[{""role"": ""user"", ""content"": ""hi"", ""content"": '
+                           b'""bye""}, {""role"": ""assistant"", ""content"": ""x""}]"\n',
 }
 
 # (name, settings, what the message says). "{tmp}" is a folder holding FILES; "{causal}" the
@@ -37,6 +40,12 @@ FILES = {
 CASES = [
     # files
     ("missing file", {"dataset": "{tmp}/nope.csv"}, "file not found"),
+    ("a folder as the data set", {"dataset": "{tmp}"},
+     "is not a regular file (a folder, a pipe or a device)"),
+    ("a key twice in a JSON row", {"dataset": "{tmp}/twice.jsonl"},
+     "twice.jsonl could not be read: line 2: a JSON object gives 'text' twice"),
+    ("a key twice in a turn", {"dataset": "{tmp}/twice-in-a-turn.csv"},
+     "row 1: a JSON object gives 'content' twice; which one is meant cannot be told"),
     ("empty file", {"dataset": "{tmp}/empty.csv"}, "empty.csv is empty"),
     ("header but no rows", {"dataset": "{tmp}/header.csv"}, "has a header but no rows"),
     ("not UTF-8", {"dataset": "{tmp}/latin.csv"}, "is not UTF-8 text"),
@@ -291,3 +300,125 @@ def test_an_experiment_that_cannot_compare_or_pool_is_refused_in_one_line(
     assert code == 2 and message in err
     assert err.splitlines()[-1].startswith("error: ")
     assert_nothing_written()
+
+
+# ---- checked before any row, folder or cache is written ------------------------------------
+
+NO_SYSTEM = ("{% for m in messages %}{% if m['role'] == 'system' %}"
+             "{{ raise_exception('this template has no system role') }}{% endif %}{% endfor %}")
+ALTERNATING = ("{% for m in messages %}{% if (m['role'] == 'user') != (loop.index0 % 2 == 0) %}"
+               "{{ raise_exception('roles must alternate user/assistant') }}{% endif %}"
+               "{% endfor %}")
+
+
+def conversations(tmp: Path, odd_one: list[dict]) -> str:
+    """Four conversations of one shape, and `odd_one` third."""
+    usual = [{"role": "user", "content": "good film ?"}, {"role": "assistant", "content": "pos"}]
+    rows = [usual, usual, odd_one, usual]
+    path = tmp / "chats.jsonl"
+    path.write_text("".join(json.dumps({"messages": m}) + "\n" for m in rows))
+    return str(path)
+
+
+@pytest.mark.parametrize("template, odd_one, message", [
+    (NO_SYSTEM, [{"role": "system", "content": "be brief"}, {"role": "user", "content": "bad ?"},
+                 {"role": "assistant", "content": "neg"}],
+     "fails on the data's conversation 3 (turns: system, user, assistant): TemplateError: this "
+     "template has no system role"),
+    (ALTERNATING, [{"role": "user", "content": "bad"}, {"role": "user", "content": "film ?"},
+                   {"role": "assistant", "content": "neg"}],
+     "fails on the data's conversation 3 (turns: user, user, assistant): TemplateError: roles "
+     "must alternate"),
+])
+def test_a_template_that_fails_on_the_datas_own_conversations_is_refused_before_launch(
+        template, odd_one, message, home, tiny_causal, tmp_path, capsys):
+    from core.chat_templates import CHATML
+
+    code = main(["train", "--model", tiny_causal, "--method", "sft", "--max-steps", "1",
+                 "--dataset", conversations(tmp_path, odd_one), "--eval-size", "1",
+                 "--test-size", "1", "--chat-template", template + CHATML])
+
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize("flags, message", [
+    (["--max-length", "16", "--system-prompt", "be brief " * 20],
+     "max length 16 leaves no room for the text: the prompt around it (chat template, system "
+     "prompt, question) takes"),
+    (["--max-length", "24"], "max length 24 leaves no room for the text"),
+])
+def test_a_prompt_that_leaves_no_room_within_max_length_is_refused_before_launch(
+        flags, message, home, place, tiny_causal, tmp_path, capsys):
+    code = main(["train", "--model", tiny_causal, "--method", "sft", "--max-steps", "1",
+                 "--dataset", place({"d": "{tmp}/good.csv"})["d"], *flags])
+
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.count("\n") == 1
+    assert_nothing_written()
+
+
+@pytest.mark.parametrize("shots, rows, message", [
+    ("0,60", 20, "for 60 shots: the training split they are drawn from holds"),
+    ("0,6", 20, "6 shots (seed 0) make a prompt of"),  # long texts: past 512 positions
+])
+def test_prompting_past_the_data_or_the_context_is_refused_before_anything_is_scored(
+        shots, rows, message, home, tiny_causal, tmp_path, capsys):
+    long = " ".join(["good film story"] * 30)
+    path = tmp_path / "long.csv"
+    path.write_text("text,label\n" + "".join(f"{long} {i},pos\n{long} {i},neg\n"
+                                             for i in range(rows)))
+
+    code = main(["eval", "--model", tiny_causal, "--dataset", str(path), "--shots", shots,
+                 "--seeds", "1", "--limit", "4"])
+
+    err = capsys.readouterr().err
+    assert code == 2 and message in err and err.splitlines()[-1].startswith("error: ")
+    assert not paths.db_path().exists()  # no evaluation, not even the database
+
+
+# ---- smaller: what the environment and the export say ---------------------------------------
+
+
+def test_turn_keys_the_workbench_does_not_read_are_said(home, tmp_path, capsys):
+    from core.data import load_table
+
+    turns = [{"role": "user", "content": "good film ?", "weight": 0},
+             {"role": "assistant", "content": "pos", "weight": 1, "name": "critic"}]
+    path = tmp_path / "weighted.jsonl"
+    path.write_text("".join(json.dumps({"messages": turns}) + "\n" for _ in range(3)))
+
+    assert "turn keys not read (their turns are read without them): name in 3 turns, weight " \
+           "in 6 turns" in load_table(str(path)).notes
+
+
+@pytest.mark.parametrize("value, where", [
+    ("", lambda tmp: tmp / "workbench_data"),  # empty: the default, not the current folder
+    ("~/home-of-mine", lambda tmp: tmp / "user" / "home-of-mine"),
+])
+def test_workbench_home_is_read_as_a_shell_user_means_it(value, where, tmp_path, monkeypatch):
+    (tmp_path / "user").mkdir()
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("HOME", str(tmp_path / "user"))
+    monkeypatch.setenv("WORKBENCH_HOME", value)
+
+    assert paths.home() == where(tmp_path)
+    assert main(["runs"]) == 0 and not (tmp_path / "workbench.db").exists()
+
+
+@pytest.mark.parametrize("value", [" ", " /tmp/x", "/tmp/x "])
+def test_a_workbench_home_with_spaces_around_it_is_refused(value, tmp_path, monkeypatch, capsys):
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setenv("WORKBENCH_HOME", value)
+
+    assert main(["runs"]) == 2
+    assert "begins or ends with a space" in capsys.readouterr().err
+    assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("flags", [["--quant", "f16"], ["--format", "hf", "--quant", "q8_0"]])
+def test_a_quant_for_an_export_that_has_none_is_refused(flags, home, capsys):
+    assert main(["export", "20260101-000000-abcdef", *flags]) == 2
+    assert "--quant is for --format gguf" in capsys.readouterr().err
+    assert not (home / "exports").exists()

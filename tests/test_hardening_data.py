@@ -421,7 +421,34 @@ def test_a_full_disk_midway_leaves_no_export_folder(saved_runs, monkeypatch):
     with pytest.raises(WorkbenchError) as refused:
         export_model("run-a")
 
-    assert "No space left on device" in one_line(refused)
+    assert "the disk is full; free some space" in one_line(refused)
+    assert os.listdir(paths.home() / "exports") == []
+
+
+@pytest.mark.parametrize("error, said, not_said", [
+    # safetensors wraps a full disk in an error of its own
+    (RuntimeError('Error while serializing: IoError(Os { code: 28, kind: StorageFull, message: '
+                  '"No space left on device" })'), "the disk is full; free some space", "make"),
+    (OSError(errno.EROFS, os.strerror(errno.EROFS)), "(Read-only file system): make the folder "
+                                                     "writable", "free some space"),
+    (PermissionError(errno.EACCES, os.strerror(errno.EACCES)), "(Permission denied): make the "
+                                                               "folder writable", "free some"),
+])
+def test_a_failed_export_says_what_the_user_can_do(saved_runs, monkeypatch, error, said,
+                                                   not_said):
+    from transformers import PreTrainedModel
+
+    from core.export import export_model
+
+    def fail(*_args, **_kwargs):
+        raise error
+
+    monkeypatch.setattr(PreTrainedModel, "save_pretrained", fail)
+
+    with pytest.raises(WorkbenchError) as refused:
+        export_model("run-a")
+
+    assert said in one_line(refused) and not_said not in str(refused.value)
     assert os.listdir(paths.home() / "exports") == []
 
 
@@ -438,7 +465,7 @@ def test_a_full_disk_while_overwriting_keeps_the_old_export(saved_runs, monkeypa
 
     monkeypatch.setattr(PreTrainedModel, "save_pretrained", disk_full)
 
-    with pytest.raises(WorkbenchError, match="No space left on device"):
+    with pytest.raises(WorkbenchError, match="the disk is full"):
         export_model("run-b", "mine", overwrite=True)
 
     assert os.listdir(paths.home() / "exports") == ["mine"] and sorted(os.listdir(old)) == files
