@@ -69,7 +69,8 @@ def is_jinja(value: str) -> bool:
     return "{{" in value or "{%" in value
 
 
-CHECK_SECONDS = 5  # a pasted template renders a short conversation in milliseconds
+CHECK_SECONDS = 3  # a pasted template renders a short conversation in milliseconds (0.1 s with
+# the checking process started)
 CHECK_MEMORY = 1 << 30  # bytes of address space the checking process may take
 
 

@@ -467,3 +467,46 @@ def test_typed_steps_survive_an_adapter_a_result_names_what_it_leaves_out_and_ex
     assert download.value.suggested_filename == f"{shown}.zip"
     names = zipfile.ZipFile(download.value.path()).namelist()
     assert sorted(names) == [f"{shown}/config.json", f"{shown}/model.safetensors"]
+
+
+def test_a_template_bomb_is_refused_in_seconds_while_the_server_answers(server, browser):
+    """Issue 33: a pasted chat template that would compute forever is refused in under 5 s,
+    and the server's health endpoint answers all the while (the check runs in a process of
+    its own, bounded; rendered in the server's, it froze every page)."""
+    import threading
+    import urllib.request
+
+    url = server.start()
+    page = browser.new_page(viewport={"width": 1400, "height": 1600})
+    page.goto(f"{url}/train")
+    page.get_by_role("combobox", name="Model").click(timeout=120_000)
+    page.get_by_role("option", name=re.compile(r"^smollm2-135m")).click()
+    settled(page)
+    page.get_by_role("combobox", name="Chat template").click(timeout=120_000)
+    page.get_by_role("option", name="custom (Jinja)").click()
+    settled(page)
+    template = page.get_by_role("textbox", name="Jinja template")
+    template.fill("{{ 9 ** (9 ** 10) }}{% for m in messages %}{{ m['content'] }}{% endfor %}")
+
+    answered, watching = [], threading.Event()
+
+    def watch_health():
+        while not watching.is_set():
+            started = time.monotonic()
+            with urllib.request.urlopen(f"{url}/_stcore/health", timeout=10) as reply:
+                answered.append((reply.status, time.monotonic() - started))
+            time.sleep(0.2)
+
+    watcher = threading.Thread(target=watch_health)
+    watcher.start()
+    started = time.monotonic()
+    template.press("Control+Enter")
+    page.get_by_text("it cannot be used").first.wait_for(timeout=30_000)
+    refused_after = time.monotonic() - started
+    watching.set()
+    watcher.join()
+    page.screenshot(path=str(OUTPUT / "template-bomb.png"), full_page=True)
+
+    assert refused_after < 5, f"refused after {refused_after:.1f} s"
+    assert len(answered) >= 5 and all(status == 200 for status, _ in answered)
+    assert max(seconds for _, seconds in answered) < 1, answered
